@@ -1,0 +1,51 @@
+#include "l4lb/backend/backend_set.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace l4lb::backend {
+
+absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text) {
+  std::vector<BackendSpec> out;
+  absl::flat_hash_set<std::string> seen;
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return absl::InvalidArgumentError("empty backend list (want ADDRESS:PORT[=WEIGHT],...)");
+  }
+  for (absl::string_view entry : absl::StrSplit(text, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": empty entry"));
+    }
+    BackendSpec spec;
+    absl::string_view address_text = entry;
+    // '=' never appears in an address, so the last one starts the weight.
+    if (const size_t eq = entry.rfind('='); eq != absl::string_view::npos) {
+      address_text = entry.substr(0, eq);
+      const absl::string_view weight_text = entry.substr(eq + 1);
+      if (weight_text.empty() ||
+          weight_text.find_first_not_of("0123456789") != absl::string_view::npos ||
+          !absl::SimpleAtoi(weight_text, &spec.weight) || spec.weight < 1 ||
+          spec.weight > kMaxWeight) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", entry, "\": weight must be 1..", kMaxWeight));
+      }
+    }
+    absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Parse(address_text);
+    if (!address.ok()) return address.status();
+    if (address->port() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", entry, "\": backend port 0"));
+    }
+    spec.address = *address;
+    spec.name = address->ToString();
+    if (!seen.insert(spec.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", entry, "\": listed twice"));
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+}  // namespace l4lb::backend

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "l4lb/net/address.h"
+
+namespace l4lb::backend {
+
+// One configured backend server.
+struct BackendSpec {
+  net::SocketAddress address;
+  uint32_t weight = 1;  // relative share of new connections, 1..kMaxWeight
+  std::string name;     // address.ToString(): stable identity, seeds the Maglev permutation
+};
+
+inline constexpr uint32_t kMaxWeight = 10000;
+
+// Parses "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80": comma-separated ADDRESS:PORT,
+// each optionally followed by "=WEIGHT" (default 1). Errors name the entry:
+// `"10.0.0.1:80=0": weight must be 1..10000`. Empty lists, port 0 and repeated
+// backends are errors.
+absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text);
+
+}  // namespace l4lb::backend

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "l4lb/net/address.h"
+#include "l4lb/net/socket.h"
+
+namespace l4lb {
+
+// One listen address: a SO_REUSEPORT socket per worker, so the kernel spreads new
+// connections over the workers and no accept lock is shared. Each worker arms a
+// multishot accept on its own socket (worker.cc).
+struct ListenerSockets {
+  net::SocketAddress address;  // as bound: port 0 resolved
+  uint16_t service = 0;        // which service's backends its clients reach
+  std::vector<net::Fd> per_worker;
+};
+
+// Binds `workers` sockets to `requested`. Port 0: the first socket picks a free
+// port and the others bind that one. Errors name the address (`bind
+// 127.0.0.1:80: Address already in use`).
+absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested,
+                                             uint16_t service, int workers, int backlog);
+
+}  // namespace l4lb

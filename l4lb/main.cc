@@ -1,0 +1,224 @@
+// l4lb: flags -> Server::Options, start, wait for SIGTERM/SIGINT, drain, exit.
+// Nothing else lives here.
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/snapshot.h"
+#include "l4lb/server.h"
+
+DEFINE_string(listen, "",
+              "Comma-separated addresses to accept TCP clients on: ADDRESS:PORT, IPv6 as "
+              "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000. Port 0 picks a free port (see "
+              "--ready_file).");
+DEFINE_string(backends, "",
+              "Comma-separated backends: ADDRESS:PORT[=WEIGHT], e.g. "
+              "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80. WEIGHT (1..10000, default 1) is the "
+              "backend's relative share of new clients.");
+DEFINE_int32(threads, 0, "Worker threads, each with its own io_uring ring (0: one per CPU).");
+DEFINE_string(connect_timeout, "2s",
+              "How long a backend connect may take before the next backend is tried "
+              "(e.g. 500ms, 2s).");
+DEFINE_int32(connect_retries, 2,
+             "Further backends tried after a refused or timed-out connect (0..8); then the "
+             "client is closed.");
+DEFINE_string(idle_timeout, "600s",
+              "Close a connection after this long with no byte in either direction (0: never).");
+DEFINE_string(drain_timeout, "30s",
+              "On SIGTERM/SIGINT: stop accepting and let live connections finish for this "
+              "long, then cut them and exit 0. A second signal cuts at once.");
+DEFINE_string(hash_key, "src_ip",
+              "What picks the backend: src_ip (a client host always reaches the same backend, "
+              "on every listener and every l4lb instance) or src_ip_port.");
+DEFINE_uint32(maglev_table_size, 65537,
+              "Maglev lookup table size: a prime, ideally above 100 x backends. Larger moves "
+              "fewer clients when backends change; 4 bytes per slot.");
+DEFINE_bool(access_log, true,
+            "Log one line per connection at close: client, listener, backend, bytes each way, "
+            "duration, close reason.");
+DEFINE_string(ready_file, "",
+              "Once listening, write the bound listen addresses here, one per line "
+              "(\"tcp 127.0.0.1:9000\"): how scripts learn the port chosen for :0.");
+
+namespace {
+
+// Operator mistakes: one line naming the flag, exit 2, never a stack trace.
+[[noreturn]] void Die(absl::string_view flag, absl::string_view message) {
+  fprintf(stderr, "l4lb: --%.*s: %.*s\n", static_cast<int>(flag.size()), flag.data(),
+          static_cast<int>(message.size()), message.data());
+  exit(2);
+}
+
+absl::Duration DurationFlag(absl::string_view flag, const std::string& value) {
+  absl::Duration d;
+  if (value == "0") return absl::ZeroDuration();
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
+    Die(flag, absl::StrCat("\"", value, "\": want a duration like 500ms, 2s or 5m"));
+  }
+  return d;
+}
+
+std::vector<l4lb::net::SocketAddress> ListenFlag() {
+  if (FLAGS_listen.empty()) Die("listen", "required, e.g. --listen=0.0.0.0:9000");
+  std::vector<l4lb::net::SocketAddress> out;
+  for (absl::string_view entry : absl::StrSplit(FLAGS_listen, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    absl::StatusOr<l4lb::net::SocketAddress> address = l4lb::net::SocketAddress::Parse(entry);
+    if (!address.ok()) Die("listen", address.status().message());
+    out.push_back(*address);
+  }
+  return out;
+}
+
+l4lb::Server::Options OptionsFromFlags() {
+  l4lb::Server::Service service;
+  service.listen = ListenFlag();
+  absl::StatusOr<std::vector<l4lb::backend::BackendSpec>> backends =
+      l4lb::backend::ParseBackendList(FLAGS_backends);
+  if (!backends.ok()) Die("backends", backends.status().message());
+  service.backends = *std::move(backends);
+  absl::StatusOr<l4lb::backend::HashKey> hash_key = l4lb::backend::ParseHashKey(FLAGS_hash_key);
+  if (!hash_key.ok()) Die("hash_key", hash_key.status().message());
+  service.hash_key = *hash_key;
+  service.maglev_table_size = FLAGS_maglev_table_size;
+  service.connect_timeout = DurationFlag("connect_timeout", FLAGS_connect_timeout);
+  if (service.connect_timeout <= absl::ZeroDuration()) {
+    Die("connect_timeout", "must be above 0");
+  }
+  if (FLAGS_connect_retries < 0 || FLAGS_connect_retries > 8) {
+    Die("connect_retries", absl::StrCat(FLAGS_connect_retries, ": want 0..8"));
+  }
+  service.connect_retries = FLAGS_connect_retries;
+  service.idle_timeout = DurationFlag("idle_timeout", FLAGS_idle_timeout);
+
+  l4lb::Server::Options options;
+  options.services.push_back(std::move(service));
+  if (FLAGS_threads < 0 || FLAGS_threads > 1024) {
+    Die("threads", absl::StrCat(FLAGS_threads, ": want 0..1024"));
+  }
+  options.threads =
+      FLAGS_threads > 0 ? FLAGS_threads : std::max(1u, std::thread::hardware_concurrency());
+  options.access_log = FLAGS_access_log;
+  return options;
+}
+
+// Each TCP client holds two sockets, plus a pipe (two fds) per direction while
+// bytes are in flight: the open-files limit is the connection limit.
+void CheckOpenFilesLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const uint64_t idle_connections = limit.rlim_cur > 100 ? (limit.rlim_cur - 100) / 2 : 0;
+  if (limit.rlim_cur < 200000) {
+    LOG(WARNING) << "open-files limit is " << limit.rlim_cur
+                 << ": room for about " << idle_connections
+                 << " concurrent TCP connections (2 sockets each, 2 more fds per busy "
+                    "direction); raise it (ulimit -n, LimitNOFILE=) for more";
+  } else {
+    LOG(INFO) << "open-files limit " << limit.rlim_cur << ": about " << idle_connections
+              << " concurrent TCP connections";
+  }
+}
+
+void WriteReadyFile(const std::vector<l4lb::net::SocketAddress>& listening) {
+  if (FLAGS_ready_file.empty()) return;
+  const std::string tmp = FLAGS_ready_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& address : listening) out << "tcp " << address.ToString() << "\n";
+    if (!out.good()) Die("ready_file", absl::StrCat(tmp, ": cannot write"));
+  }
+  // rename() makes the file appear complete: readers never see half a list.
+  if (rename(tmp.c_str(), FLAGS_ready_file.c_str()) != 0) {
+    Die("ready_file", absl::StrCat(FLAGS_ready_file, ": ", strerror(errno)));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;  // operators read stderr / the journal; --log_dir to change
+  gflags::SetUsageMessage(
+      "TCP layer-4 load balancer.\n"
+      "  l4lb --listen=0.0.0.0:9000 --backends=10.0.0.1:80,10.0.0.2:80=3\n"
+      "Relays each client's bytes untouched to a backend picked by consistent hashing "
+      "(Maglev) of the client address.");
+  gflags::SetVersionString("0.1");
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  if (argc > 1) {
+    fprintf(stderr, "l4lb: unexpected argument \"%s\" (flags look like --listen=...)\n",
+            argv[1]);
+    return 2;
+  }
+  google::InitGoogleLogging(argv[0]);
+  const absl::Duration drain_timeout = DurationFlag("drain_timeout", FLAGS_drain_timeout);
+  l4lb::Server::Options options = OptionsFromFlags();
+
+  // Block the stop signals in every thread (workers inherit the mask) so main
+  // alone takes them with sigwait. SIGPIPE: a write to a closed peer is an error
+  // code, not a reason to die.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CheckOpenFilesLimit();
+  absl::StatusOr<std::unique_ptr<l4lb::Server>> server = l4lb::Server::Create(options);
+  if (!server.ok()) {
+    const absl::string_view message = server.status().message();
+    const bool listen_error = absl::StartsWith(message, "bind ") ||
+                              absl::StartsWith(message, "listen ") ||
+                              absl::StartsWith(message, "socket for ");
+    Die(listen_error ? "listen" : absl::StartsWith(message, "maglev") ? "maglev_table_size"
+                                                                       : "backends",
+        message);
+  }
+  if (absl::Status started = (*server)->Start(); !started.ok()) {
+    fprintf(stderr, "l4lb: cannot start workers: %s\n", started.ToString().c_str());
+    return 1;
+  }
+  for (const auto& address : (*server)->listening()) {
+    LOG(INFO) << "listening on " << address.ToString() << " with " << options.threads
+              << " worker(s), " << options.services[0].backends.size() << " backend(s)";
+  }
+  WriteReadyFile((*server)->listening());
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
+  (*server)->StopAccepting();
+  const absl::Time deadline = absl::Now() + drain_timeout;
+  const timespec poll_interval = absl::ToTimespec(absl::Milliseconds(50));
+  while (!(*server)->Drained() && absl::Now() < deadline) {
+    if (sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0) {
+      LOG(INFO) << "second signal: cutting live connections now";
+      break;
+    }
+  }
+  (*server)->ForceCloseAndJoin();
+  LOG(INFO) << "exiting: " << (*server)->Totals().ToString();
+  return 0;
+}

@@ -1,0 +1,75 @@
+#include "l4lb/net/socket.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace l4lb::net {
+namespace {
+
+absl::Status Errno(absl::string_view what, const SocketAddress& address, int err) {
+  return absl::Status(absl::ErrnoToStatusCode(err),
+                      absl::StrCat(what, " ", address.ToString(), ": ", strerror(err)));
+}
+
+absl::Status SetInt(int fd, int level, int name, int value) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
+    return absl::ErrnoToStatus(errno, "setsockopt");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port, int backlog) {
+  Fd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd.valid()) return Errno("socket for", address, errno);
+  // SO_REUSEADDR lets a restarted l4lb bind while old connections sit in TIME_WAIT.
+  if (!SetInt(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1).ok() ||
+      (reuse_port && !SetInt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1).ok())) {
+    return Errno("setsockopt on", address, errno);
+  }
+  if (bind(fd.get(), address.sockaddr_ptr(), address.sockaddr_len()) != 0) {
+    return Errno("bind", address, errno);
+  }
+  if (listen(fd.get(), backlog) != 0) return Errno("listen", address, errno);
+  return fd;
+}
+
+absl::StatusOr<Fd> OpenTcpClientSocket(int family) {
+  Fd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
+  SetNoDelay(fd.get());
+  return fd;
+}
+
+absl::StatusOr<SocketAddress> LocalAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockname");
+  }
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+absl::StatusOr<SocketAddress> PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return absl::ErrnoToStatus(errno, "getpeername");
+  }
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void SetNoDelay(int fd) { (void)SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1); }
+
+void SetResetOnClose(int fd) {
+  const linger l{.l_onoff = 1, .l_linger = 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+}  // namespace l4lb::net

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "l4lb/net/address.h"
+
+namespace l4lb::net {
+
+// Fd owns one file descriptor and closes it on destruction. Move-only.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) Reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() { return std::exchange(fd_, -1); }
+  void Reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A nonblocking TCP listening socket. With `reuse_port` several sockets share the
+// address and the kernel spreads connections over them (one per worker).
+// Errors name the address: `listen 127.0.0.1:80: Address already in use`.
+absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port, int backlog);
+
+// A nonblocking TCP socket for a backend connection, TCP_NODELAY set: the relay
+// forwards what arrives at once, so Nagle would only add latency.
+absl::StatusOr<Fd> OpenTcpClientSocket(int family);
+
+// What the kernel says the socket is bound to / connected to.
+absl::StatusOr<SocketAddress> LocalAddress(int fd);
+absl::StatusOr<SocketAddress> PeerAddress(int fd);
+
+void SetNoDelay(int fd);
+// SO_LINGER {1, 0}: the next close() sends RST, so a reset on one side of a relayed
+// connection reaches the other side as a reset, not as a clean FIN.
+void SetResetOnClose(int fd);
+
+}  // namespace l4lb::net

@@ -1,0 +1,46 @@
+#include "l4lb/net/socket.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "gtest/gtest.h"
+
+namespace l4lb::net {
+namespace {
+
+TEST(SocketTest, PortZeroResolvesAndReusePortSharesIt) {
+  absl::StatusOr<Fd> first =
+      OpenTcpListener(*SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/true, 16);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const absl::StatusOr<SocketAddress> bound = LocalAddress(first->get());
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  EXPECT_NE(bound->port(), 0);
+
+  absl::StatusOr<Fd> second = OpenTcpListener(*bound, /*reuse_port=*/true, 16);
+  EXPECT_TRUE(second.ok()) << second.status();
+}
+
+TEST(SocketTest, AddressInUseNamesTheAddress) {
+  absl::StatusOr<Fd> first =
+      OpenTcpListener(*SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/false, 16);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const SocketAddress bound = *LocalAddress(first->get());
+
+  const absl::StatusOr<Fd> second = OpenTcpListener(bound, /*reuse_port=*/true, 16);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().message(),
+            "bind " + bound.ToString() + ": Address already in use");
+}
+
+TEST(SocketTest, FdClosesOnDestruction) {
+  int raw = -1;
+  {
+    Fd fd(socket(AF_INET, SOCK_STREAM, 0));
+    raw = fd.get();
+    ASSERT_GE(raw, 0);
+  }
+  EXPECT_EQ(fcntl(raw, F_GETFD), -1);
+}
+
+}  // namespace
+}  // namespace l4lb::net

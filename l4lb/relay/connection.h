@@ -1,0 +1,116 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "l4lb/backend/snapshot.h"
+#include "l4lb/net/address.h"
+#include "l4lb/relay/flow.h"
+
+namespace l4lb::relay {
+
+// Why a connection ended; printed in the access log as close=<name>.
+enum class CloseReason : uint8_t {
+  kNone,
+  kDone,           // both sides sent EOF and every byte was delivered
+  kClientReset,    // the client reset or failed
+  kBackendReset,   // the backend reset or failed
+  kIdleTimeout,    // no byte either way for idle_timeout
+  kConnectFailed,  // every backend tried refused or timed out
+  kNoBackend,      // no healthy backend to try
+  kDrain,          // still open when the drain timeout ran out
+  kError,          // a local failure (out of fds, ...)
+};
+const char* CloseReasonName(CloseReason reason);
+
+// Connection is one relayed client connection and its backend connection. The
+// worker drives it through these states (worker.cc names the verbs):
+//
+//  state        event                          action                           next
+//  kConnecting  connect ok                     multishot POLLIN on both fds     kRelaying
+//  kConnecting  connect error / link timeout   close backend fd, next pick      kConnecting
+//  kConnecting  no untried backend left        close client                     kClosing
+//  kRelaying    POLLIN on one side             Pump() the flow it feeds         kRelaying
+//  kRelaying    POLLOUT on one side            Pump() the flow that feeds it    kRelaying
+//  kRelaying    a flow: source EOF, pipe empty shutdown(dest, SHUT_WR)          kRelaying
+//  kRelaying    both flows done                -                                kClosing
+//  kRelaying    splice error / RST / POLLERR   SO_LINGER 0 on the other side    kClosing
+//  kRelaying    idle_timeout passed            -                                kClosing
+//  any          drain timeout                  -                                kClosing
+//  kClosing     (entry)                        cancel every request on both fds kClosing
+//  kClosing     in_flight == 0                 close fds, pipes back, free slot kFree
+//
+// Owned by a ConnectionTable of one worker; only that worker's thread touches it.
+struct Connection {
+  enum class State : uint8_t { kFree, kConnecting, kRelaying, kClosing };
+  static constexpr int kMaxAttempts = 9;  // 1 + the largest --connect_retries
+
+  uint32_t slot = 0;
+  uint32_t generation = 0;  // 24 bits used; bumped on free (ring/tag.h)
+  State state = State::kFree;
+  CloseReason reason = CloseReason::kNone;
+  int client_fd = -1;
+  int backend_fd = -1;
+  uint16_t listener = 0;
+  uint16_t service = 0;
+  uint16_t in_flight = 0;  // submitted requests whose final CQE has not come back
+  uint8_t attempts = 0;    // backends tried so far
+  bool client_reading = false;   // multishot POLLIN armed on client_fd
+  bool backend_reading = false;  // multishot POLLIN armed on backend_fd
+  bool client_writing = false;   // one-shot POLLOUT armed on client_fd
+  bool backend_writing = false;  // one-shot POLLOUT armed on backend_fd
+  bool queued = false;           // in the worker's list of flows to pump again
+  int connect_error = 0;         // errno of the last failed connect, for the log
+  int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
+  uint32_t tried[kMaxAttempts] = {};
+  uint64_t key = 0;  // flow key, fixed at accept
+  int64_t start_ns = 0;
+  int64_t last_active_ns = 0;
+  Connection* idle_prev = nullptr;  // IdleList links
+  Connection* idle_next = nullptr;
+  net::SocketAddress client;
+  std::shared_ptr<const backend::BackendSnapshot> snapshot;  // the one `backend` indexes
+  Flow up;    // client -> backend
+  Flow down;  // backend -> client
+};
+
+// ConnectionTable owns a worker's connections: slots are reused (with a new
+// generation) so a steady load allocates nothing.
+class ConnectionTable {
+ public:
+  // A connection in kConnecting with fresh fields.
+  Connection* Alloc();
+  // Back to kFree; the generation moves so late CQEs for the old life are ignored.
+  void Free(Connection* c);
+  // nullptr for a slot that is free or was reused since `generation`.
+  Connection* Find(uint32_t slot, uint32_t generation) const;
+
+  size_t live() const { return slots_.size() - free_.size(); }
+  template <typename Fn>
+  void ForEachLive(Fn&& fn) {
+    for (const auto& c : slots_) {
+      if (c->state != Connection::State::kFree) fn(*c);
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<Connection>> slots_;
+  std::vector<uint32_t> free_;
+};
+
+// IdleList orders a worker's relaying connections by last activity, oldest first:
+// Touch() is O(1), and the idle sweep stops at the first young connection.
+class IdleList {
+ public:
+  void Touch(Connection& c, int64_t now_ns);
+  void Remove(Connection& c);
+  Connection* Oldest() const { return head_; }
+  bool Contains(const Connection& c) const { return c.idle_prev || head_ == &c; }
+
+ private:
+  Connection* head_ = nullptr;
+  Connection* tail_ = nullptr;
+};
+
+}  // namespace l4lb::relay

@@ -1,0 +1,164 @@
+#include "l4lb/relay/flow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+#include "gtest/gtest.h"
+
+namespace l4lb::relay {
+namespace {
+
+// A connected pair of loopback TCP sockets (real TCP: splice behaves differently
+// on UNIX sockets). Both ends nonblocking, like the relay's.
+struct TcpPair {
+  int a = -1;
+  int b = -1;
+  TcpPair() {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(listener, reinterpret_cast<sockaddr*>(&addr), len);
+    listen(listener, 1);
+    getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    a = socket(AF_INET, SOCK_STREAM, 0);
+    connect(a, reinterpret_cast<sockaddr*>(&addr), len);
+    b = accept(listener, nullptr, nullptr);
+    close(listener);
+    fcntl(a, F_SETFL, O_NONBLOCK);
+    fcntl(b, F_SETFL, O_NONBLOCK);
+  }
+  ~TcpPair() {
+    close(a);
+    close(b);
+  }
+};
+
+std::string ReadAvailable(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+// client.a -> [client.b  =Flow=>  backend.a] -> backend.b
+class FlowTest : public ::testing::Test {
+ protected:
+  TcpPair client_;
+  TcpPair backend_;
+  PipePool pool_{{}};
+  Flow flow_{client_.b, backend_.a};
+};
+
+TEST_F(FlowTest, ForwardsBytesAndReturnsThePipeWhenIdle) {
+  ASSERT_EQ(write(client_.a, "hello", 5), 5);
+  EXPECT_EQ(flow_.Pump(pool_, 16), Flow::Wait::kReadable);
+  EXPECT_EQ(ReadAvailable(backend_.b), "hello");
+  EXPECT_EQ(flow_.bytes(), 5u);
+  EXPECT_FALSE(flow_.holds_pipe());
+  EXPECT_EQ(pool_.idle(), 1u);
+}
+
+TEST_F(FlowTest, ForwardsEofAsShutdownWrite) {
+  ASSERT_EQ(write(client_.a, "bye", 3), 3);
+  shutdown(client_.a, SHUT_WR);
+  EXPECT_EQ(flow_.Pump(pool_, 16), Flow::Wait::kDone);
+  EXPECT_TRUE(flow_.done());
+  EXPECT_EQ(ReadAvailable(backend_.b), "bye");
+  char c;
+  EXPECT_EQ(read(backend_.b, &c, 1), 0);  // EOF reached the backend
+  // The other direction still works: half-close, not close.
+  ASSERT_EQ(write(backend_.b, "x", 1), 1);
+  char got = 0;
+  for (int i = 0; i < 1000 && read(backend_.a, &got, 1) != 1; ++i) usleep(1000);
+  EXPECT_EQ(got, 'x');
+}
+
+TEST_F(FlowTest, StopsReadingWhenTheDestinationIsFull) {
+  // Keep the source full while nobody reads the destination: the destination's
+  // socket buffers fill and the flow must stop with bytes parked in the pipe.
+  const std::string chunk(64 * 1024, 'z');
+  size_t sent = 0;
+  Flow::Wait wait = Flow::Wait::kMore;
+  for (int i = 0; i < 10000 && wait != Flow::Wait::kWritable; ++i) {
+    const ssize_t n = write(client_.a, chunk.data(), chunk.size());
+    if (n > 0) sent += n;
+    wait = flow_.Pump(pool_, 16);
+  }
+  EXPECT_EQ(wait, Flow::Wait::kWritable);
+  EXPECT_TRUE(flow_.holds_pipe());
+  EXPECT_GT(flow_.pipe_bytes(), 0u);
+  // Backpressure: what was read but not written is bounded by the pipe.
+  EXPECT_LE(flow_.pipe_bytes(), static_cast<uint32_t>(pool_.capacity()));
+
+  // Drain the destination and keep pumping: every byte arrives exactly once.
+  size_t received = 0;
+  for (int i = 0; i < 100000 && received < sent; ++i) {
+    received += ReadAvailable(backend_.b).size();
+    if (flow_.Pump(pool_, 16) == Flow::Wait::kWritable) usleep(100);
+  }
+  EXPECT_EQ(received, sent);
+  EXPECT_EQ(flow_.bytes(), sent);
+}
+
+TEST_F(FlowTest, ResetOnTheSourceIsAnErrorOnTheSource) {
+  const linger l{.l_onoff = 1, .l_linger = 0};
+  setsockopt(client_.a, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  close(std::exchange(client_.a, -1));
+  Flow::Wait wait = Flow::Wait::kReadable;
+  for (int i = 0; i < 1000 && wait == Flow::Wait::kReadable; ++i) {
+    wait = flow_.Pump(pool_, 16);
+    if (wait == Flow::Wait::kReadable) usleep(1000);
+  }
+  EXPECT_EQ(wait, Flow::Wait::kError);
+  EXPECT_EQ(flow_.error(), ECONNRESET);
+  EXPECT_TRUE(flow_.error_on_source());
+}
+
+TEST_F(FlowTest, ClosedDestinationIsAnErrorOnTheDestination) {
+  const linger l{.l_onoff = 1, .l_linger = 0};
+  setsockopt(backend_.b, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  close(std::exchange(backend_.b, -1));
+  usleep(10000);
+  ASSERT_EQ(write(client_.a, "data", 4), 4);
+  Flow::Wait wait = Flow::Wait::kReadable;
+  for (int i = 0; i < 100 && wait != Flow::Wait::kError; ++i) wait = flow_.Pump(pool_, 16);
+  EXPECT_EQ(wait, Flow::Wait::kError);
+  EXPECT_FALSE(flow_.error_on_source());
+}
+
+TEST(PipePoolTest, ReusesReleasedPipesAndBoundsTheIdleList) {
+  PipePool pool({.pipe_size = 0, .max_idle = 1});
+  absl::StatusOr<Pipe> a = pool.Acquire();
+  absl::StatusOr<Pipe> b = pool.Acquire();
+  ASSERT_TRUE(a.ok() && b.ok());
+  const int a_read = a->read_fd;
+  pool.Release(*a);
+  pool.Release(*b);  // over max_idle: closed
+  EXPECT_EQ(pool.idle(), 1u);
+  EXPECT_EQ(fcntl(b->read_fd, F_GETFD), -1);
+  EXPECT_EQ(pool.Acquire()->read_fd, a_read);
+}
+
+TEST(PipePoolTest, SetsThePipeSize) {
+  PipePool pool({.pipe_size = 256 * 1024, .max_idle = 4});
+  absl::StatusOr<Pipe> pipe = pool.Acquire();
+  ASSERT_TRUE(pipe.ok());
+  EXPECT_EQ(fcntl(pipe->write_fd, F_GETPIPE_SZ), 256 * 1024);
+  EXPECT_EQ(pool.capacity(), 256 * 1024);
+  pool.Release(*pipe);
+}
+
+}  // namespace
+}  // namespace l4lb::relay

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace l4lb::relay {
+
+// A pipe carries one direction of a relayed connection between two splice(2) calls.
+struct Pipe {
+  int read_fd = -1;   // splice out of the pipe from here
+  int write_fd = -1;  // splice into the pipe here
+  bool valid() const { return read_fd >= 0; }
+};
+
+// PipePool hands out nonblocking pipes and takes back EMPTY ones, so a busy worker
+// does not pay pipe2() + fcntl() + close() per burst and an idle connection holds
+// no pipe at all (two fds and a page ring each).
+//
+// Thread safety: none; owned by one worker.
+class PipePool {
+ public:
+  struct Options {
+    // F_SETPIPE_SZ; the kernel rounds up to a power-of-two number of pages. 0 keeps
+    // the kernel default (64 KiB).
+    int pipe_size = 0;
+    // Empty pipes kept for reuse; beyond that they are closed.
+    size_t max_idle = 256;
+  };
+
+  explicit PipePool(const Options& options) : options_(options) {}
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+  ~PipePool();
+
+  // A pooled pipe or a new one. Fails when the process is out of fds (EMFILE).
+  absl::StatusOr<Pipe> Acquire();
+  // The pipe must be empty: a pipe with bytes in it would hand them to another
+  // connection.
+  void Release(Pipe pipe);
+  // Closes a pipe that may still hold bytes (a connection cut mid-transfer).
+  static void Discard(Pipe pipe);
+
+  size_t idle() const { return idle_.size(); }
+  // Bytes one pipe holds, as the kernel reports it (F_GETPIPE_SZ of the first pipe).
+  int capacity() const { return capacity_; }
+
+ private:
+  Options options_;
+  std::vector<Pipe> idle_;
+  int capacity_ = 65536;
+};
+
+}  // namespace l4lb::relay

@@ -1,0 +1,103 @@
+#include "l4lb/server.h"
+
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace l4lb {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
+  if (options.threads < 1) return absl::InvalidArgumentError("threads must be >= 1");
+  if (options.services.empty()) return absl::InvalidArgumentError("no service configured");
+  std::unique_ptr<Server> server(new Server());
+  std::vector<std::vector<Worker::Listener>> listeners(options.threads);
+  std::vector<Worker::Service> services;
+  for (size_t s = 0; s < options.services.size(); ++s) {
+    const Service& service = options.services[s];
+    if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
+    if (service.connect_retries < 0 ||
+        service.connect_retries >= relay::Connection::kMaxAttempts) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
+    }
+    absl::StatusOr<std::shared_ptr<const backend::BackendSnapshot>> snapshot =
+        backend::BackendSnapshot::Build(service.backends, {},
+                                        {.maglev_table_size = service.maglev_table_size});
+    if (!snapshot.ok()) return snapshot.status();
+    server->publishers_.push_back(
+        std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
+    services.push_back({.publisher = server->publishers_.back().get(),
+                        .hash_key = service.hash_key,
+                        .connect_timeout = service.connect_timeout,
+                        .connect_retries = service.connect_retries,
+                        .idle_timeout = service.idle_timeout});
+    for (const net::SocketAddress& address : service.listen) {
+      absl::StatusOr<ListenerSockets> sockets =
+          OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog);
+      if (!sockets.ok()) return sockets.status();
+      server->listening_.push_back(sockets->address);
+      for (int w = 0; w < options.threads; ++w) {
+        listeners[w].push_back({.fd = std::move(sockets->per_worker[w]),
+                                .address = sockets->address,
+                                .service = static_cast<uint16_t>(s)});
+      }
+    }
+  }
+  for (int w = 0; w < options.threads; ++w) {
+    server->workers_.push_back(std::make_unique<Worker>(Worker::Options{
+        .id = w,
+        .services = services,
+        .listeners = std::move(listeners[w]),
+        .access_log = options.access_log,
+        .pipes = {},
+    }));
+  }
+  server->options_ = std::move(options);
+  return server;
+}
+
+Server::~Server() {
+  if (!threads_.empty()) ForceCloseAndJoin();
+}
+
+absl::Status Server::Start() {
+  std::vector<std::future<absl::Status>> ready;
+  for (auto& worker : workers_) {
+    std::promise<absl::Status> promise;
+    ready.push_back(promise.get_future());
+    threads_.emplace_back(
+        [w = worker.get(), p = std::move(promise)]() mutable { w->Run(std::move(p)); });
+  }
+  absl::Status status;
+  for (auto& f : ready) status.Update(f.get());
+  return status;
+}
+
+void Server::StopAccepting() {
+  for (auto& worker : workers_) worker->RequestDrain();
+}
+
+bool Server::Drained() const {
+  for (const auto& worker : workers_) {
+    if (!worker->finished()) return false;
+  }
+  return true;
+}
+
+void Server::ForceCloseAndJoin() {
+  for (auto& worker : workers_) {
+    worker->RequestDrain();
+    worker->RequestForceClose();
+  }
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+stats::Totals Server::Totals() const {
+  std::vector<const stats::WorkerCounters*> counters;
+  for (const auto& worker : workers_) counters.push_back(&worker->counters());
+  return stats::Sum(counters);
+}
+
+}  // namespace l4lb

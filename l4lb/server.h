@@ -1,0 +1,69 @@
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/snapshot.h"
+#include "l4lb/listener.h"
+#include "l4lb/net/address.h"
+#include "l4lb/stats/counters.h"
+#include "l4lb/worker.h"
+
+namespace l4lb {
+
+// Server owns the workers and their listening sockets, and the backend snapshot
+// publisher of each service. Create() does everything that can fail on operator
+// input (bind, table build) before any thread starts, so a bad setup is one error.
+//
+// Thread safety: call from one thread (main). Workers run on their own threads.
+class Server {
+ public:
+  // One service: listeners whose clients share one set of backends.
+  struct Service {
+    std::vector<net::SocketAddress> listen;
+    std::vector<backend::BackendSpec> backends;
+    backend::HashKey hash_key = backend::HashKey::kSrcIp;
+    uint32_t maglev_table_size = 65537;
+    absl::Duration connect_timeout = absl::Seconds(2);
+    int connect_retries = 2;
+    absl::Duration idle_timeout = absl::Minutes(10);  // zero: never
+  };
+  struct Options {
+    std::vector<Service> services;
+    int threads = 1;
+    bool access_log = true;
+    int backlog = 4096;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
+  ~Server();
+
+  // Starts the workers; returns once every ring is up (or the first error).
+  absl::Status Start();
+  // Bound listen addresses (port 0 resolved), services in order, listeners in order.
+  const std::vector<net::SocketAddress>& listening() const { return listening_; }
+
+  // Drain: stop accepting; live connections go on.
+  void StopAccepting();
+  // True once every worker has exited (no connection left).
+  bool Drained() const;
+  // Cut what is left and wait for the workers to exit.
+  void ForceCloseAndJoin();
+
+  stats::Totals Totals() const;
+
+ private:
+  Server() = default;
+
+  Options options_;
+  std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::vector<net::SocketAddress> listening_;
+};
+
+}  // namespace l4lb

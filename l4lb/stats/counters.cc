@@ -1,0 +1,35 @@
+#include "l4lb/stats/counters.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace l4lb::stats {
+
+Totals Sum(absl::Span<const WorkerCounters* const> workers) {
+  Totals t;
+  for (const WorkerCounters* w : workers) {
+    t.accepted += w->accepted.Get();
+    t.active += w->active.Get();
+    t.relayed += w->relayed.Get();
+    t.no_backend += w->no_backend.Get();
+    t.connect_failed += w->connect_failed.Get();
+    t.connect_retries += w->connect_retries.Get();
+    t.idle_timeouts += w->idle_timeouts.Get();
+    t.resets += w->resets.Get();
+    t.cut_at_drain += w->cut_at_drain.Get();
+    t.accept_errors += w->accept_errors.Get();
+    t.bytes_up += w->bytes_up.Get();
+    t.bytes_down += w->bytes_down.Get();
+  }
+  return t;
+}
+
+std::string Totals::ToString() const {
+  return absl::StrCat("accepted=", accepted, " active=", active, " relayed=", relayed,
+                      " no_backend=", no_backend, " connect_failed=", connect_failed,
+                      " connect_retries=", connect_retries, " idle_timeouts=", idle_timeouts,
+                      " resets=", resets, " cut_at_drain=", cut_at_drain,
+                      " accept_errors=", accept_errors, " bytes_up=", bytes_up,
+                      " bytes_down=", bytes_down);
+}
+
+}  // namespace l4lb::stats

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+
+namespace l4lb::stats {
+
+// Counter is written by ONE thread (its worker) and read by any: a relaxed load
+// plus store, never a locked read-modify-write, so the hot path shares nothing.
+class Counter {
+ public:
+  void Add(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void Sub(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// One worker's counters. Readers sum them over workers (Sum below).
+struct WorkerCounters {
+  Counter accepted;         // client connections accepted
+  Counter active;           // accepted and not yet freed
+  Counter relayed;          // reached a backend
+  Counter no_backend;       // closed at once: no healthy backend
+  Counter connect_failed;   // closed after every allowed backend failed
+  Counter connect_retries;  // connects tried again on another backend
+  Counter idle_timeouts;
+  Counter resets;       // closed because one side reset or failed
+  Counter cut_at_drain;
+  Counter accept_errors;
+  Counter bytes_up;    // client -> backend
+  Counter bytes_down;  // backend -> client
+};
+
+struct Totals {
+  uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
+           connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0,
+           accept_errors = 0, bytes_up = 0, bytes_down = 0;
+  std::string ToString() const;
+};
+
+Totals Sum(absl::Span<const WorkerCounters* const> workers);
+
+}  // namespace l4lb::stats

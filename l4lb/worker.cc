@@ -1,0 +1,551 @@
+#include "l4lb/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "glog/logging.h"
+#include "l4lb/net/socket.h"
+
+namespace l4lb {
+
+using relay::CloseReason;
+using relay::Connection;
+using relay::Flow;
+using ring::Op;
+using ring::Tag;
+
+namespace {
+
+int64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+}  // namespace
+
+Worker::Worker(Options options)
+    : options_(std::move(options)),
+      pipes_(options_.pipes),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  PCHECK(wake_fd_.valid()) << "eventfd";
+  for (const Service& service : options_.services) {
+    ServiceState state;
+    state.options = service;
+    const timespec ts = absl::ToTimespec(service.connect_timeout);
+    state.connect_timeout = {.tv_sec = ts.tv_sec, .tv_nsec = ts.tv_nsec};
+    state.idle_timeout_ns = absl::ToInt64Nanoseconds(service.idle_timeout);
+    services_.push_back(std::move(state));
+  }
+  for (Listener& listener : options_.listeners) {
+    listeners_.push_back(ListenerState{.listener = std::move(listener)});
+  }
+  options_.listeners.clear();
+}
+
+Worker::~Worker() = default;
+
+void Worker::Run(std::promise<absl::Status> ready) {
+  absl::StatusOr<ring::Ring> ring = ring::Ring::Create({});
+  if (!ring.ok()) {
+    ready.set_value(ring.status());
+    finished_.store(true, std::memory_order_release);
+    return;
+  }
+  ring_.emplace(*std::move(ring));
+  now_ns_ = MonotonicNanos();
+  RefreshSnapshots();
+  ArmWake();
+  for (uint32_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
+  ready.set_value(absl::OkStatus());
+
+  const int64_t tick_ns = absl::ToInt64Nanoseconds(options_.tick);
+  int64_t next_tick_ns = now_ns_ + tick_ns;
+  while (!Drained()) {
+    const absl::Duration wait =
+        queued_.empty() ? absl::Nanoseconds(std::max<int64_t>(0, next_tick_ns - now_ns_))
+                        : absl::ZeroDuration();
+    ring_->SubmitAndWait(wait);
+    now_ns_ = MonotonicNanos();
+    ring_->DrainCompletions([this](const io_uring_cqe& cqe) { Dispatch(cqe); });
+    RunQueued();
+    RefreshSnapshots();
+    if (now_ns_ >= next_tick_ns) {
+      OnTick();
+      next_tick_ns = now_ns_ + tick_ns;
+    }
+  }
+  LOG(INFO) << "worker " << options_.id << ": drained";
+  ring_.reset();  // cancels the eventfd poll; nothing else is in flight
+  finished_.store(true, std::memory_order_release);
+}
+
+void Worker::Dispatch(const io_uring_cqe& cqe) {
+  const Tag tag = Tag::Decode(cqe.user_data);
+  switch (tag.op) {  // no default: -Wswitch names an Op nobody handles
+    case Op::kAccept:
+      return OnAccept(tag.slot, cqe);
+    case Op::kStopAccept:
+      --stop_accepts_in_flight_;
+      return;
+    case Op::kWake:
+      return OnWake(cqe);
+    case Op::kConnect:
+    case Op::kConnectTimeout:
+    case Op::kClientReadable:
+    case Op::kBackendReadable:
+    case Op::kClientWritable:
+    case Op::kBackendWritable:
+    case Op::kCancel:
+      break;
+  }
+  Connection* c = connections_.Find(tag.slot, tag.generation);
+  if (c == nullptr) {
+    // Every request is counted in in_flight and a slot is freed only at zero, so
+    // this is a bookkeeping bug, not a peer's doing.
+    LOG(DFATAL) << "CQE for a freed connection: op " << static_cast<int>(tag.op) << " slot "
+                << tag.slot << " res " << cqe.res;
+    return;
+  }
+  switch (tag.op) {
+    case Op::kConnect:
+      return OnConnect(*c, cqe.res);
+    case Op::kConnectTimeout:
+    case Op::kCancel:
+      --c->in_flight;
+      return OnSettled(*c);
+    case Op::kClientReadable:
+    case Op::kBackendReadable:
+    case Op::kClientWritable:
+    case Op::kBackendWritable:
+      return OnReadiness(*c, tag.op, cqe);
+    case Op::kAccept:
+    case Op::kStopAccept:
+    case Op::kWake:
+      break;
+  }
+}
+
+// --- Accepting ---------------------------------------------------------------
+
+void Worker::ArmAccept(uint32_t index) {
+  ListenerState& l = listeners_[index];
+  if (draining_ || l.accepting || !l.listener.fd.valid()) return;
+  io_uring_sqe* sqe = ring_->GetSqe();
+  // No address buffer: a multishot accept would overwrite one shared buffer for
+  // every connection; getpeername() per connection is cheap and exact.
+  io_uring_prep_multishot_accept(sqe, l.listener.fd.get(), nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kAccept, 0, index));
+  l.accepting = true;
+  l.retry_at_ns = 0;
+}
+
+void Worker::OnAccept(uint32_t index, const io_uring_cqe& cqe) {
+  ListenerState& l = listeners_[index];
+  if (cqe.res >= 0) OnNewClient(cqe.res, index);
+  if (cqe.flags & IORING_CQE_F_MORE) return;
+  l.accepting = false;
+  if (draining_) {
+    l.listener.fd.Reset();  // closed only now: the accept held the socket open
+    return;
+  }
+  if (cqe.res == -EMFILE || cqe.res == -ENFILE || cqe.res == -ENOBUFS || cqe.res == -ENOMEM) {
+    // Re-arming at once would spin on the same error; the backlog holds new
+    // clients meanwhile.
+    counters_.accept_errors.Add();
+    LOG_EVERY_T(ERROR, 1.0) << "accept on " << l.listener.address.ToString() << ": "
+                            << strerror(-cqe.res)
+                            << " (open-files limit reached? see the start-up line)";
+    l.retry_at_ns = now_ns_ + 100'000'000;
+    return;
+  }
+  if (cqe.res < 0 && cqe.res != -ECANCELED) {
+    counters_.accept_errors.Add();
+    LOG_EVERY_T(WARNING, 1.0) << "accept on " << l.listener.address.ToString() << ": "
+                              << strerror(-cqe.res);
+  }
+  ArmAccept(index);
+}
+
+void Worker::OnNewClient(int fd, uint32_t index) {
+  if (draining_) {
+    close(fd);
+    return;
+  }
+  const ListenerState& l = listeners_[index];
+  Connection& c = *connections_.Alloc();
+  counters_.accepted.Add();
+  counters_.active.Add();
+  c.client_fd = fd;
+  c.listener = static_cast<uint16_t>(index);
+  c.service = l.listener.service;
+  c.start_ns = now_ns_;
+  const ServiceState& service = services_[c.service];
+  c.snapshot = service.snapshot;
+  absl::StatusOr<net::SocketAddress> peer = net::PeerAddress(fd);
+  if (!peer.ok()) {  // the client left before we looked
+    return Close(c, CloseReason::kClientReset);
+  }
+  c.client = *peer;
+  c.key = backend::FlowKey(c.client, service.options.hash_key);
+  net::SetNoDelay(fd);
+  Connect(c);
+}
+
+// --- Connecting --------------------------------------------------------------
+
+void Worker::Connect(Connection& c) {
+  ServiceState& service = services_[c.service];
+  const int max_attempts = 1 + service.options.connect_retries;
+  const int backend = c.attempts >= max_attempts
+                          ? backend::BackendSnapshot::kNone
+                          : c.snapshot->Pick(c.key, c.attempts,
+                                             absl::MakeConstSpan(c.tried, c.attempts));
+  if (backend == backend::BackendSnapshot::kNone) {
+    if (c.attempts == 0) {
+      LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for " << c.client.ToString() << " on "
+                              << listeners_[c.listener].listener.address.ToString()
+                              << ": closing the client";
+      return Close(c, CloseReason::kNoBackend);
+    }
+    return Close(c, CloseReason::kConnectFailed);
+  }
+  if (c.attempts > 0) counters_.connect_retries.Add();
+  c.backend = backend;
+  c.tried[c.attempts++] = static_cast<uint32_t>(backend);
+  const backend::BackendSpec& spec = c.snapshot->backends()[backend];
+  absl::StatusOr<net::Fd> fd = net::OpenTcpClientSocket(spec.address.family());
+  if (!fd.ok()) {
+    LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << fd.status().message();
+    return Close(c, CloseReason::kError);
+  }
+  c.backend_fd = fd->Release();
+  ring_->Reserve(2);
+  io_uring_sqe* sqe = ring_->GetSqe();
+  // The address lives in c.snapshot, which the connection holds until it is freed.
+  io_uring_prep_connect(sqe, c.backend_fd, spec.address.sockaddr_ptr(),
+                        spec.address.sockaddr_len());
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnect, c.generation, c.slot));
+  sqe->flags |= IOSQE_IO_LINK;
+  sqe = ring_->GetSqe();
+  io_uring_prep_link_timeout(sqe, &service.connect_timeout, 0);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnectTimeout, c.generation, c.slot));
+  c.in_flight += 2;
+}
+
+void Worker::OnConnect(Connection& c, int res) {
+  --c.in_flight;
+  if (c.state != Connection::State::kConnecting) return OnSettled(c);
+  if (res == 0) return StartRelay(c);
+  // -ECANCELED here means the linked timeout fired (a close would have moved the
+  // state to kClosing first).
+  c.connect_error = res == -ECANCELED ? ETIMEDOUT : -res;
+  const int max_attempts = 1 + services_[c.service].options.connect_retries;
+  LOG_EVERY_T(WARNING, 1.0) << "backend " << c.snapshot->backends()[c.backend].name
+                            << ": connect: " << strerror(c.connect_error) << " (client "
+                            << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
+                            << max_attempts << ")";
+  // Refused or timed out is free to retry: the client's bytes wait unread in its
+  // socket, nothing was sent to the failed backend.
+  close(c.backend_fd);
+  c.backend_fd = -1;
+  Connect(c);
+}
+
+void Worker::StartRelay(Connection& c) {
+  c.state = Connection::State::kRelaying;
+  counters_.relayed.Add();
+  c.up = Flow(c.client_fd, c.backend_fd);
+  c.down = Flow(c.backend_fd, c.client_fd);
+  // Arming checks readiness at once: bytes the client sent while we connected
+  // produce a CQE right away.
+  ArmPoll(c, Op::kClientReadable);
+  ArmPoll(c, Op::kBackendReadable);
+  ServiceState& service = services_[c.service];
+  if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+}
+
+// --- Relaying ----------------------------------------------------------------
+
+void Worker::ArmPoll(Connection& c, Op op) {
+  int fd = -1;
+  bool* armed = nullptr;
+  bool multishot = false;
+  switch (op) {
+    case Op::kClientReadable:
+      fd = c.client_fd, armed = &c.client_reading, multishot = true;
+      break;
+    case Op::kBackendReadable:
+      fd = c.backend_fd, armed = &c.backend_reading, multishot = true;
+      break;
+    case Op::kClientWritable:
+      fd = c.client_fd, armed = &c.client_writing;
+      break;
+    case Op::kBackendWritable:
+      fd = c.backend_fd, armed = &c.backend_writing;
+      break;
+    default:
+      LOG(DFATAL) << "ArmPoll with op " << static_cast<int>(op);
+      return;
+  }
+  if (*armed) return;
+  io_uring_sqe* sqe = ring_->GetSqe();
+  if (multishot) {
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+  } else {
+    io_uring_prep_poll_add(sqe, fd, POLLOUT);
+  }
+  io_uring_sqe_set_data64(sqe, Tag::Encode(op, c.generation, c.slot));
+  *armed = true;
+  ++c.in_flight;
+}
+
+void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
+  const bool client_side = op == Op::kClientReadable || op == Op::kClientWritable;
+  const bool readable = op == Op::kClientReadable || op == Op::kBackendReadable;
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    --c.in_flight;
+    bool& armed = client_side ? (readable ? c.client_reading : c.client_writing)
+                              : (readable ? c.backend_reading : c.backend_writing);
+    armed = false;
+  }
+  if (c.state != Connection::State::kRelaying) return OnSettled(c);
+  if (cqe.res < 0) {
+    if (cqe.res != -ECANCELED) {
+      LOG_EVERY_T(WARNING, 1.0) << "poll on " << (client_side ? "client " : "backend ")
+                                << "socket: " << strerror(-cqe.res);
+    }
+  } else if (cqe.res & POLLERR) {
+    // A reset seen here also covers a side whose flow already finished, where no
+    // splice would ever report it.
+    const int err = SocketError(client_side ? c.client_fd : c.backend_fd);
+    if (err != 0) {
+      return Close(c, client_side ? CloseReason::kClientReset : CloseReason::kBackendReset);
+    }
+  }
+  // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
+  const bool up = client_side == readable;
+  Pump(c, up);
+  if (c.state != Connection::State::kRelaying) return;
+  // A multishot poll can end (the kernel says so by clearing F_MORE): re-arm it
+  // while its flow still reads.
+  if (!c.up.done() && !c.client_reading) ArmPoll(c, Op::kClientReadable);
+  if (!c.down.done() && !c.backend_reading) ArmPoll(c, Op::kBackendReadable);
+}
+
+void Worker::Pump(Connection& c, bool up) {
+  Flow& flow = up ? c.up : c.down;
+  const uint64_t before = flow.bytes();
+  const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds);
+  const uint64_t moved = flow.bytes() - before;
+  if (moved > 0) {
+    (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
+    ServiceState& service = services_[c.service];
+    if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+  }
+  switch (wait) {
+    case Flow::Wait::kReadable:
+      return;  // the multishot POLLIN on the source is still armed
+    case Flow::Wait::kWritable:
+      return ArmPoll(c, up ? Op::kBackendWritable : Op::kClientWritable);
+    case Flow::Wait::kMore:
+      if (!c.queued) {
+        c.queued = true;
+        queued_.emplace_back(c.slot, c.generation);
+      }
+      return;
+    case Flow::Wait::kDone:
+      if (c.up.done() && c.down.done()) Close(c, CloseReason::kDone);
+      return;
+    case Flow::Wait::kError: {
+      // The side that failed: the source of a read error, the destination of a
+      // write error.
+      const bool client_failed = up == flow.error_on_source();
+      if (flow.error() == EMFILE || flow.error() == ENFILE) {
+        LOG_EVERY_T(ERROR, 1.0) << "no pipe for a relayed connection: " << strerror(flow.error());
+        return Close(c, CloseReason::kError);
+      }
+      return Close(c, client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset);
+    }
+  }
+}
+
+void Worker::RunQueued() {
+  if (queued_.empty()) return;
+  std::vector<std::pair<uint32_t, uint32_t>> batch;
+  batch.swap(queued_);
+  for (const auto& [slot, generation] : batch) {
+    Connection* c = connections_.Find(slot, generation);
+    if (c == nullptr) continue;
+    c->queued = false;
+    if (c->state == Connection::State::kRelaying && !c->up.done()) Pump(*c, /*up=*/true);
+    if (c->state == Connection::State::kRelaying && !c->down.done()) Pump(*c, /*up=*/false);
+  }
+}
+
+// --- Closing -----------------------------------------------------------------
+
+void Worker::Close(Connection& c, CloseReason reason) {
+  if (c.state == Connection::State::kClosing || c.state == Connection::State::kFree) return;
+  c.state = Connection::State::kClosing;
+  c.reason = reason;
+  services_[c.service].idle.Remove(c);
+  switch (reason) {
+    case CloseReason::kClientReset:
+      // Pass the reset on: the backend must not take a cut stream for a clean end.
+      counters_.resets.Add();
+      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
+      break;
+    case CloseReason::kBackendReset:
+      counters_.resets.Add();
+      net::SetResetOnClose(c.client_fd);
+      break;
+    case CloseReason::kIdleTimeout:
+      counters_.idle_timeouts.Add();
+      break;
+    case CloseReason::kConnectFailed:
+      counters_.connect_failed.Add();
+      break;
+    case CloseReason::kNoBackend:
+      counters_.no_backend.Add();
+      break;
+    case CloseReason::kDrain:
+      counters_.cut_at_drain.Add();
+      break;
+    case CloseReason::kNone:
+    case CloseReason::kDone:
+    case CloseReason::kError:
+      break;
+  }
+  c.up.ReleasePipe(pipes_);
+  c.down.ReleasePipe(pipes_);
+  if (c.in_flight > 0) {
+    // Closing an fd does not end io_uring requests on it (they hold the file), so
+    // cancel them; the fds close when the last CQE is back (OnSettled).
+    for (const int fd : {c.client_fd, c.backend_fd}) {
+      if (fd < 0) continue;
+      io_uring_sqe* sqe = ring_->GetSqe();
+      io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kCancel, c.generation, c.slot));
+      ++c.in_flight;
+    }
+  }
+  OnSettled(c);
+}
+
+void Worker::OnSettled(Connection& c) {
+  if (c.state != Connection::State::kClosing || c.in_flight > 0) return;
+  if (options_.access_log) LogClose(c);
+  if (c.client_fd >= 0) close(c.client_fd);
+  if (c.backend_fd >= 0) close(c.backend_fd);
+  counters_.active.Sub();
+  connections_.Free(&c);
+}
+
+void Worker::LogClose(const Connection& c) const {
+  LOG(INFO) << "conn client=" << c.client.ToString()
+            << " listener=" << listeners_[c.listener].listener.address.ToString()
+            << " backend="
+            << (c.backend >= 0 ? c.snapshot->backends()[c.backend].name : std::string("-"))
+            << " up=" << c.up.bytes() << " down=" << c.down.bytes()
+            << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000
+            << " close=" << relay::CloseReasonName(c.reason)
+            << (c.reason == CloseReason::kConnectFailed
+                    ? std::string(" error=\"") + strerror(c.connect_error) + "\""
+                    : std::string());
+}
+
+// --- Housekeeping ------------------------------------------------------------
+
+void Worker::ArmWake() {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  io_uring_prep_poll_multishot(sqe, wake_fd_.get(), POLLIN);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kWake, 0, 0));
+}
+
+void Worker::RequestDrain() {
+  drain_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void Worker::RequestForceClose() {
+  force_close_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void Worker::OnWake(const io_uring_cqe& cqe) {
+  uint64_t value;
+  (void)!read(wake_fd_.get(), &value, sizeof(value));
+  if (!(cqe.flags & IORING_CQE_F_MORE)) ArmWake();
+  if (drain_requested_.load(std::memory_order_acquire) && !draining_) StopAccepting();
+  if (force_close_requested_.load(std::memory_order_acquire)) {
+    const size_t live = connections_.live();
+    if (live > 0) {
+      LOG(WARNING) << "worker " << options_.id << ": drain timeout: cutting " << live
+                   << " connection(s)";
+    }
+    connections_.ForEachLive([this](Connection& c) { Close(c, CloseReason::kDrain); });
+  }
+}
+
+void Worker::StopAccepting() {
+  draining_ = true;
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    ListenerState& l = listeners_[i];
+    if (!l.accepting) {
+      l.listener.fd.Reset();
+      continue;
+    }
+    io_uring_sqe* sqe = ring_->GetSqe();
+    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kAccept, 0, i), 0);
+    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
+    ++stop_accepts_in_flight_;
+  }
+}
+
+void Worker::OnTick() {
+  for (ServiceState& service : services_) {
+    if (service.idle_timeout_ns <= 0) continue;
+    while (Connection* c = service.idle.Oldest()) {
+      if (now_ns_ - c->last_active_ns < service.idle_timeout_ns) break;
+      Close(*c, CloseReason::kIdleTimeout);
+    }
+  }
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    if (listeners_[i].retry_at_ns > 0 && now_ns_ >= listeners_[i].retry_at_ns) ArmAccept(i);
+  }
+}
+
+void Worker::RefreshSnapshots() {
+  for (ServiceState& service : services_) {
+    const uint64_t generation = service.options.publisher->generation();
+    if (generation == service.generation) continue;
+    service.snapshot = service.options.publisher->Current();
+    service.generation = generation;
+  }
+}
+
+bool Worker::Drained() const {
+  if (!draining_ || connections_.live() > 0 || stop_accepts_in_flight_ > 0) return false;
+  return std::none_of(listeners_.begin(), listeners_.end(),
+                      [](const ListenerState& l) { return l.accepting; });
+}
+
+}  // namespace l4lb

@@ -1,0 +1,138 @@
+#pragma once
+
+#include <linux/time_types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "l4lb/backend/snapshot.h"
+#include "l4lb/net/address.h"
+#include "l4lb/net/socket.h"
+#include "l4lb/relay/connection.h"
+#include "l4lb/relay/pipe_pool.h"
+#include "l4lb/ring/ring.h"
+#include "l4lb/ring/tag.h"
+#include "l4lb/stats/counters.h"
+
+struct io_uring_cqe;
+
+namespace l4lb {
+
+// Worker is one thread with one io_uring ring. It accepts on its own SO_REUSEPORT
+// sockets (multishot accept), picks a backend from the service's snapshot,
+// connects through the ring with a linked timeout, and relays both directions with
+// nonblocking splice(2) driven by multishot POLLIN (one-shot POLLOUT under
+// backpressure). relay/connection.h has the state table; every CQE goes through
+// Dispatch().
+//
+// Thread safety: Run() is the thread body and the only code touching the ring and
+// the connections. RequestDrain(), RequestForceClose(), finished() and counters()
+// are safe from any thread.
+class Worker {
+ public:
+  struct Service {
+    backend::SnapshotPublisher* publisher = nullptr;  // not owned; outlives the worker
+    backend::HashKey hash_key = backend::HashKey::kSrcIp;
+    absl::Duration connect_timeout = absl::Seconds(2);
+    int connect_retries = 2;  // 0..Connection::kMaxAttempts - 1
+    absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never
+  };
+  struct Listener {
+    net::Fd fd;  // this worker's SO_REUSEPORT socket
+    net::SocketAddress address;
+    uint16_t service = 0;
+  };
+  struct Options {
+    int id = 0;
+    std::vector<Service> services;
+    std::vector<Listener> listeners;
+    bool access_log = true;
+    relay::PipePool::Options pipes;
+    // Splice rounds one flow gets per wakeup before others get a turn.
+    int pump_rounds = 16;
+    // How often idle connections are swept and failed accepts re-armed.
+    absl::Duration tick = absl::Milliseconds(100);
+  };
+
+  explicit Worker(Options options);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker();
+
+  // The thread body. Sets `ready` once the ring is up (or failed to come up) and
+  // returns after a drain, when no connection is left.
+  void Run(std::promise<absl::Status> ready);
+
+  // Stop accepting; live connections go on.
+  void RequestDrain();
+  // Close every live connection now (the drain timeout ran out).
+  void RequestForceClose();
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  const stats::WorkerCounters& counters() const { return counters_; }
+
+ private:
+  struct ServiceState {
+    Service options;
+    uint64_t generation = 0;  // of the snapshot below, from the publisher
+    std::shared_ptr<const backend::BackendSnapshot> snapshot;
+    relay::IdleList idle;
+    __kernel_timespec connect_timeout{};  // the link timeout reads it at submit
+    int64_t idle_timeout_ns = 0;
+  };
+  struct ListenerState {
+    Listener listener;
+    bool accepting = false;    // a multishot accept is armed
+    int64_t retry_at_ns = 0;   // > 0: re-arm the accept then (after EMFILE)
+  };
+
+  void Dispatch(const io_uring_cqe& cqe);
+  // Accepting.
+  void ArmAccept(uint32_t index);
+  void OnAccept(uint32_t index, const io_uring_cqe& cqe);
+  void OnNewClient(int fd, uint32_t index);
+  // Connecting.
+  void Connect(relay::Connection& c);
+  void OnConnect(relay::Connection& c, int res);
+  void StartRelay(relay::Connection& c);
+  // Relaying.
+  void ArmPoll(relay::Connection& c, ring::Op op);
+  void OnReadiness(relay::Connection& c, ring::Op op, const io_uring_cqe& cqe);
+  void Pump(relay::Connection& c, bool up);
+  void RunQueued();
+  // Closing.
+  void Close(relay::Connection& c, relay::CloseReason reason);
+  void OnSettled(relay::Connection& c);
+  void LogClose(const relay::Connection& c) const;
+  // Housekeeping.
+  void ArmWake();
+  void OnWake(const io_uring_cqe& cqe);
+  void OnTick();
+  void StopAccepting();
+  void RefreshSnapshots();
+  bool Drained() const;
+
+  Options options_;
+  std::vector<ServiceState> services_;
+  std::vector<ListenerState> listeners_;
+  std::optional<ring::Ring> ring_;
+  relay::ConnectionTable connections_;
+  relay::PipePool pipes_;
+  std::vector<std::pair<uint32_t, uint32_t>> queued_;  // (slot, generation) to pump again
+  stats::WorkerCounters counters_;
+  net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it
+  bool draining_ = false;
+  int stop_accepts_in_flight_ = 0;
+  int64_t now_ns_ = 0;
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> force_close_requested_{false};
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace l4lb

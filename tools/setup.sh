@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package l4lb needs to build, test and demo, and nothing
+# that is already there. Idempotent; needs root (apt-get).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap g++ liburing-dev libabsl-dev libgflags-dev libgoogle-glog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and demo: real servers and real clients
+  nginx-light curl procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup: missing ${missing[*]}; run as root (sudo $0)" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts nginx on :80 when it is installed; the tests run their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+  systemctl disable nginx >/dev/null 2>&1 || true
+fi
+echo "setup: done"

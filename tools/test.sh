@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, then every Bazel test
+# target. Ends with one line "N passed, M failed" counting test targets.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup.sh || exit 1
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# --keep_going: one broken target must not hide the others' results.
+bazel test --keep_going //... "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Bazel's per-target summary lines: "//pkg:target   PASSED in 1.2s", "FAILED in",
+# "TIMEOUT in", "NO STATUS", "FAILED TO BUILD", "(cached) PASSED".
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+if ((status != 0 && failed == 0)); then
+  # The build broke before any test ran: that is a failure, not a pass.
+  failed=1
+fi
+echo "$passed passed, $failed failed"
+((status == 0 && failed == 0))
