@@ -531,6 +531,10 @@ void Worker::OnTick() {
   for (uint32_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i].retry_at_ns > 0 && now_ns_ >= listeners_[i].retry_at_ns) ArmAccept(i);
   }
+  if (now_ns_ - last_pipe_trim_ns_ >= 1'000'000'000) {
+    pipes_.Trim();
+    last_pipe_trim_ns_ = now_ns_;
+  }
 }
 
 void Worker::RefreshSnapshots() {

@@ -130,6 +130,7 @@ class Worker {
   bool draining_ = false;
   int stop_accepts_in_flight_ = 0;
   int64_t now_ns_ = 0;
+  int64_t last_pipe_trim_ns_ = 0;
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> force_close_requested_{false};
   std::atomic<bool> finished_{false};

@@ -81,7 +81,7 @@ void Flow::ReleasePipe(PipePool& pool) {
   if (pipe_bytes_ == 0) {
     pool.Release(pipe_);
   } else {
-    PipePool::Discard(pipe_);
+    pool.DiscardInUse(pipe_);
     pipe_bytes_ = 0;
   }
   pipe_ = Pipe{};

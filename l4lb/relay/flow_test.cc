@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "gtest/gtest.h"
@@ -149,6 +150,23 @@ TEST(PipePoolTest, ReusesReleasedPipesAndBoundsTheIdleList) {
   EXPECT_EQ(pool.idle(), 1u);
   EXPECT_EQ(fcntl(b->read_fd, F_GETFD), -1);
   EXPECT_EQ(pool.Acquire()->read_fd, a_read);
+}
+
+TEST(PipePoolTest, TrimFollowsDemandAndEmptiesWhenIdle) {
+  PipePool pool({.pipe_size = 0, .max_idle = 16});
+  std::vector<Pipe> pipes;
+  for (int i = 0; i < 4; ++i) pipes.push_back(*pool.Acquire());
+  for (const Pipe& p : pipes) pool.Release(p);
+  EXPECT_EQ(pool.idle(), 4u);
+  pool.Trim();  // 4 were in use at once since the start: keep 4
+  EXPECT_EQ(pool.idle(), 4u);
+  const Pipe one = *pool.Acquire();
+  pool.Release(one);
+  pool.Trim();  // at most 1 in use since the last trim
+  EXPECT_EQ(pool.idle(), 1u);
+  pool.Trim();  // none in use: the pool closes everything
+  EXPECT_EQ(pool.idle(), 0u);
+  EXPECT_EQ(pool.in_use(), 0u);
 }
 
 TEST(PipePoolTest, SetsThePipeSize) {

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "glog/logging.h"
 
 namespace l4lb::relay {
@@ -16,6 +18,7 @@ absl::StatusOr<Pipe> PipePool::Acquire() {
   if (!idle_.empty()) {
     const Pipe pipe = idle_.back();
     idle_.pop_back();
+    peak_in_use_ = std::max(peak_in_use_, ++in_use_);
     return pipe;
   }
   int fds[2];
@@ -31,13 +34,29 @@ absl::StatusOr<Pipe> PipePool::Acquire() {
   }
   const int size = fcntl(pipe.write_fd, F_GETPIPE_SZ);
   if (size > 0) capacity_ = size;
+  peak_in_use_ = std::max(peak_in_use_, ++in_use_);
   return pipe;
 }
 
 void PipePool::Release(Pipe pipe) {
   if (!pipe.valid()) return;
+  --in_use_;
   if (idle_.size() >= options_.max_idle) return Discard(pipe);
   idle_.push_back(pipe);
+}
+
+void PipePool::DiscardInUse(Pipe pipe) {
+  if (!pipe.valid()) return;
+  --in_use_;
+  Discard(pipe);
+}
+
+void PipePool::Trim() {
+  while (idle_.size() > peak_in_use_) {
+    Discard(idle_.back());
+    idle_.pop_back();
+  }
+  peak_in_use_ = in_use_;
 }
 
 void PipePool::Discard(Pipe pipe) {

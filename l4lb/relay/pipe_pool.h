@@ -40,16 +40,26 @@ class PipePool {
   // The pipe must be empty: a pipe with bytes in it would hand them to another
   // connection.
   void Release(Pipe pipe);
-  // Closes a pipe that may still hold bytes (a connection cut mid-transfer).
-  static void Discard(Pipe pipe);
+  // Closes an acquired pipe that may still hold bytes (a connection cut mid-transfer).
+  void DiscardInUse(Pipe pipe);
+
+  // Closes idle pipes beyond the most that were in use at once since the last
+  // Trim(): the pool follows demand, and an l4lb with no traffic goes back to
+  // the fds it started with. The worker calls it about once a second.
+  void Trim();
 
   size_t idle() const { return idle_.size(); }
+  size_t in_use() const { return in_use_; }
   // Bytes one pipe holds, as the kernel reports it (F_GETPIPE_SZ of the first pipe).
   int capacity() const { return capacity_; }
 
  private:
+  static void Discard(Pipe pipe);
+
   Options options_;
   std::vector<Pipe> idle_;
+  size_t in_use_ = 0;
+  size_t peak_in_use_ = 0;  // since the last Trim()
   int capacity_ = 65536;
 };
 
