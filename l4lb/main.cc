@@ -141,18 +141,18 @@ void CheckOpenFilesLimit() {
   }
 }
 
-void WriteReadyFile(const std::vector<l4lb::net::SocketAddress>& listening) {
-  if (FLAGS_ready_file.empty()) return;
+// Written as FILE.tmp and renamed: readers never see half a list.
+absl::Status WriteReadyFile(const std::vector<l4lb::net::SocketAddress>& listening) {
   const std::string tmp = FLAGS_ready_file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (const auto& address : listening) out << "tcp " << address.ToString() << "\n";
-    if (!out.good()) Die("ready_file", absl::StrCat(tmp, ": cannot write"));
+    if (!out.good()) return absl::ErrnoToStatus(errno, tmp);
   }
-  // rename() makes the file appear complete: readers never see half a list.
   if (rename(tmp.c_str(), FLAGS_ready_file.c_str()) != 0) {
-    Die("ready_file", absl::StrCat(FLAGS_ready_file, ": ", strerror(errno)));
+    return absl::ErrnoToStatus(errno, FLAGS_ready_file);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -185,6 +185,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!FLAGS_ready_file.empty()) {
+    // Fail before binding anything: a bad path found after start would leave
+    // workers running while main exits.
+    if (absl::Status s = WriteReadyFile({}); !s.ok()) Die("ready_file", s.message());
+    unlink(FLAGS_ready_file.c_str());
+  }
   CheckOpenFilesLimit();
   absl::StatusOr<std::unique_ptr<l4lb::Server>> server = l4lb::Server::Create(options);
   if (!server.ok()) {
@@ -204,7 +210,13 @@ int main(int argc, char** argv) {
     LOG(INFO) << "listening on " << address.ToString() << " with " << options.threads
               << " worker(s), " << options.services[0].backends.size() << " backend(s)";
   }
-  WriteReadyFile((*server)->listening());
+  if (!FLAGS_ready_file.empty()) {
+    if (absl::Status s = WriteReadyFile((*server)->listening()); !s.ok()) {
+      LOG(ERROR) << "--ready_file: " << s.message() << "; stopping";
+      (*server)->ForceCloseAndJoin();
+      return 2;
+    }
+  }
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace l4lb::testing {
+
+// The l4lb binary from the test's runfiles (data = ["//l4lb:l4lb"]).
+std::string L4lbBinary();
+// $TEST_TMPDIR (or /tmp), for files a test writes.
+std::string TempDir();
+
+// Polls `done` until it is true or `timeout` passes: synchronisation without sleeps
+// as guesses. Returns the last value of done().
+template <typename Fn>
+bool WaitFor(absl::Duration timeout, Fn&& done) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return done();
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+// Process is a child started with posix_spawn, its stdout and stderr in a file.
+// The destructor kills it (SIGKILL, by PID) if it is still running.
+class Process {
+ public:
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
+                                                        const std::string& log_path);
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  // Sends `signal` and waits up to `timeout`; the exit code, 128 + signal if it
+  // died of one, or -1 if it is still running.
+  int Stop(int signal, absl::Duration timeout);
+  // Waits up to `timeout` without sending anything.
+  int Wait(absl::Duration timeout);
+  std::string Log() const;
+  int FdCount() const;
+
+ private:
+  Process(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
+
+  pid_t pid_;
+  std::string log_path_;
+  int exit_code_ = -1;
+};
+
+// Runs a command to completion (killed at `timeout`): exit code and stdout.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout);
+
+// l4lb started with `flags` plus --ready_file; Start() returns once it listens.
+class L4lb {
+ public:
+  static absl::StatusOr<std::unique_ptr<L4lb>> Start(const std::vector<std::string>& flags);
+
+  // Bound listen ports, in --listen order (hosts are what --listen said).
+  const std::vector<uint16_t>& ports() const { return ports_; }
+  uint16_t port() const { return ports_.at(0); }
+  Process& process() { return *process_; }
+  int FdCount() const { return process_->FdCount(); }
+  std::string Log() const { return process_->Log(); }
+  // Waits until the fd count is back to `baseline` (pipes are trimmed within ~1 s).
+  bool FdsBackTo(int baseline, absl::Duration timeout = absl::Seconds(5));
+
+ private:
+  std::unique_ptr<Process> process_;
+  std::vector<uint16_t> ports_;
+};
+
+}  // namespace l4lb::testing
