@@ -57,6 +57,12 @@ DEFINE_string(ready_file, "",
               "Once listening, write the bound listen addresses here, one per line "
               "(\"tcp 127.0.0.1:9000\"): how scripts learn the port chosen for :0.");
 
+#if defined(__SANITIZE_THREAD__)
+// glog stamps each line via localtime_r -> glibc tzset, which serialises on a
+// libc-internal lock that TSan cannot see (libc is not instrumented). Only that.
+extern "C" const char* __tsan_default_suppressions() { return "race:tzset_internal\n"; }
+#endif
+
 namespace {
 
 // Operator mistakes: one line naming the flag, exit 2, never a stack trace.

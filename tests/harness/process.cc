@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -171,6 +172,15 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
     l4lb->ports_.push_back(static_cast<uint16_t>(port));
   }
   return l4lb;
+}
+
+L4lb::~L4lb() {
+  process_->Stop(SIGTERM, absl::Seconds(10));
+  const std::string log = process_->Log();
+  for (const char* report : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                             "ERROR: LeakSanitizer", "runtime error:"}) {
+    if (log.find(report) != std::string::npos) ADD_FAILURE() << "l4lb: " << report << "\n" << log;
+  }
 }
 
 bool L4lb::FdsBackTo(int baseline, absl::Duration timeout) {

@@ -64,8 +64,11 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout);
 
 // l4lb started with `flags` plus --ready_file; Start() returns once it listens.
+// The destructor fails the running test if l4lb's log holds a sanitizer report
+// (tests built with --config=asan or --config=tsan build l4lb the same way).
 class L4lb {
  public:
+  ~L4lb();
   static absl::StatusOr<std::unique_ptr<L4lb>> Start(const std::vector<std::string>& flags);
 
   // Bound listen ports, in --listen order (hosts are what --listen said).
