@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+
 #include "l4lb/balancer/flow_hash.h"
 #include "l4lb/balancer/maglev.h"
 
@@ -18,8 +19,8 @@ namespace {
 std::vector<MaglevTable::Backend> MakeBackends(int n) {
   std::vector<MaglevTable::Backend> out;
   for (int i = 0; i < n; ++i) {
-    out.push_back({.name = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
-                           ".1:80"});
+    out.push_back(
+        {.name = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".1:80"});
   }
   return out;
 }

@@ -2,8 +2,8 @@
 
 namespace l4lb {
 
-absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested,
-                                             uint16_t service, int workers, int backlog) {
+absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested, uint16_t service,
+                                             int workers, int backlog) {
   ListenerSockets out;
   out.service = service;
   out.address = requested;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "l4lb/net/address.h"
 #include "l4lb/net/socket.h"
 
@@ -21,7 +22,7 @@ struct ListenerSockets {
 // Binds `workers` sockets to `requested`. Port 0: the first socket picks a free
 // port and the others bind that one. Errors name the address (`bind
 // 127.0.0.1:80: Address already in use`).
-absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested,
-                                             uint16_t service, int workers, int backlog);
+absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested, uint16_t service,
+                                             int workers, int backlog);
 
 }  // namespace l4lb

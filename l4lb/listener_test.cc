@@ -21,8 +21,8 @@ TEST(ListenerTest, PortZeroGivesEveryWorkerTheSamePort) {
 
 TEST(ListenerTest, AddressInUseByAnotherProgramIsAClearError) {
   // A plain socket without SO_REUSEPORT, like another server holding the port.
-  const absl::StatusOr<net::Fd> other = net::OpenTcpListener(
-      *net::SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/false, 16);
+  const absl::StatusOr<net::Fd> other =
+      net::OpenTcpListener(*net::SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/false, 16);
   ASSERT_TRUE(other.ok());
   const net::SocketAddress taken = *net::LocalAddress(other->get());
   const absl::StatusOr<ListenerSockets> l = OpenListener(taken, 0, 2, 128);

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/server.h"
@@ -137,8 +138,8 @@ void CheckOpenFilesLimit() {
   }
   const uint64_t idle_connections = limit.rlim_cur > 100 ? (limit.rlim_cur - 100) / 2 : 0;
   if (limit.rlim_cur < 200000) {
-    LOG(WARNING) << "open-files limit is " << limit.rlim_cur
-                 << ": room for about " << idle_connections
+    LOG(WARNING) << "open-files limit is " << limit.rlim_cur << ": room for about "
+                 << idle_connections
                  << " concurrent TCP connections (2 sockets each, 2 more fds per busy "
                     "direction); raise it (ulimit -n, LimitNOFILE=) for more";
   } else {
@@ -173,8 +174,7 @@ int main(int argc, char** argv) {
   gflags::SetVersionString("0.1");
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   if (argc > 1) {
-    fprintf(stderr, "l4lb: unexpected argument \"%s\" (flags look like --listen=...)\n",
-            argv[1]);
+    fprintf(stderr, "l4lb: unexpected argument \"%s\" (flags look like --listen=...)\n", argv[1]);
     return 2;
   }
   google::InitGoogleLogging(argv[0]);
@@ -204,8 +204,9 @@ int main(int argc, char** argv) {
     const bool listen_error = absl::StartsWith(message, "bind ") ||
                               absl::StartsWith(message, "listen ") ||
                               absl::StartsWith(message, "socket for ");
-    Die(listen_error ? "listen" : absl::StartsWith(message, "maglev") ? "maglev_table_size"
-                                                                       : "backends",
+    Die(listen_error                          ? "listen"
+        : absl::StartsWith(message, "maglev") ? "maglev_table_size"
+                                              : "backends",
         message);
   }
   if (absl::Status started = (*server)->Start(); !started.ok()) {

@@ -16,10 +16,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   for (size_t s = 0; s < options.services.size(); ++s) {
     const Service& service = options.services[s];
     if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
-    if (service.connect_retries < 0 ||
-        service.connect_retries >= relay::Connection::kMaxAttempts) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
+    if (service.connect_retries < 0 || service.connect_retries >= relay::Connection::kMaxAttempts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
     absl::StatusOr<std::shared_ptr<const backend::BackendSnapshot>> snapshot =
         backend::BackendSnapshot::Build(service.backends, {},

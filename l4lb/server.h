@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/listener.h"

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "glog/logging.h"
+
 #include "l4lb/net/socket.h"
 
 namespace l4lb {
@@ -212,10 +213,10 @@ void Worker::OnNewClient(int fd, uint32_t index) {
 void Worker::Connect(Connection& c) {
   ServiceState& service = services_[c.service];
   const int max_attempts = 1 + service.options.connect_retries;
-  const int backend = c.attempts >= max_attempts
-                          ? backend::BackendSnapshot::kNone
-                          : c.snapshot->Pick(c.key, c.attempts,
-                                             absl::MakeConstSpan(c.tried, c.attempts));
+  const int backend =
+      c.attempts >= max_attempts
+          ? backend::BackendSnapshot::kNone
+          : c.snapshot->Pick(c.key, c.attempts, absl::MakeConstSpan(c.tried, c.attempts));
   if (backend == backend::BackendSnapshot::kNone) {
     if (c.attempts == 0) {
       LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for " << c.client.ToString() << " on "
@@ -459,8 +460,7 @@ void Worker::OnSettled(Connection& c) {
 
 void Worker::LogClose(const Connection& c) const {
   LOG(INFO) << "conn client=" << c.client.ToString()
-            << " listener=" << listeners_[c.listener].listener.address.ToString()
-            << " backend="
+            << " listener=" << listeners_[c.listener].listener.address.ToString() << " backend="
             << (c.backend >= 0 ? c.snapshot->backends()[c.backend].name : std::string("-"))
             << " up=" << c.up.bytes() << " down=" << c.down.bytes()
             << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000

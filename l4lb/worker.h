@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/socket.h"
@@ -41,7 +42,7 @@ class Worker {
     backend::SnapshotPublisher* publisher = nullptr;  // not owned; outlives the worker
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
     absl::Duration connect_timeout = absl::Seconds(2);
-    int connect_retries = 2;  // 0..Connection::kMaxAttempts - 1
+    int connect_retries = 2;                             // 0..Connection::kMaxAttempts - 1
     absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never
   };
   struct Listener {
@@ -88,8 +89,8 @@ class Worker {
   };
   struct ListenerState {
     Listener listener;
-    bool accepting = false;    // a multishot accept is armed
-    int64_t retry_at_ns = 0;   // > 0: re-arm the accept then (after EMFILE)
+    bool accepting = false;   // a multishot accept is armed
+    int64_t retry_at_ns = 0;  // > 0: re-arm the accept then (after EMFILE)
   };
 
   void Dispatch(const io_uring_cqe& cqe);

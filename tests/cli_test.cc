@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
@@ -85,9 +86,9 @@ TEST(CliTest, ListenAddressInUseIsNamed) {
   const CommandResult r = RunL4lb({absl::StrCat("--listen=127.0.0.1:", port), kBackends});
   close(taken);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find(absl::StrCat("l4lb: --listen: bind 127.0.0.1:", port,
-                                    ": Address already in use")),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(absl::StrCat("l4lb: --listen: bind 127.0.0.1:", port, ": Address already in use")),
+      std::string::npos)
       << r.err;
 }
 
@@ -100,9 +101,9 @@ TEST(CliTest, UnknownFlagIsRefused) {
 TEST(CliTest, HelpDocumentsEveryFlag) {
   const CommandResult r = RunL4lb({"--helpon=main"});
   const std::string text = r.out + r.err;
-  for (const char* flag : {"-listen", "-backends", "-threads", "-connect_timeout",
-                           "-connect_retries", "-idle_timeout", "-drain_timeout", "-hash_key",
-                           "-maglev_table_size", "-access_log", "-ready_file"}) {
+  for (const char* flag :
+       {"-listen", "-backends", "-threads", "-connect_timeout", "-connect_retries", "-idle_timeout",
+        "-drain_timeout", "-hash_key", "-maglev_table_size", "-access_log", "-ready_file"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag << " is undocumented:\n" << text;
   }
   EXPECT_NE(text.find("=WEIGHT"), std::string::npos) << "weights are undocumented";

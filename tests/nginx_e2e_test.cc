@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
@@ -44,9 +45,8 @@ std::unique_ptr<Process> StartNginx(const std::string& host, uint16_t port) {
                          "  proxy_temp_path ", dir, ";\n  fastcgi_temp_path ", dir, ";\n",
                          "  uwsgi_temp_path ", dir, ";\n  scgi_temp_path ", dir, ";\n",
                          "  server { listen ", host, ":", port, "; root ", dir, "/www; }\n}\n"));
-  absl::StatusOr<std::unique_ptr<Process>> p =
-      Process::Start({kNginx, "-c", dir + "/nginx.conf", "-e", dir + "/error.log"},
-                     dir + "/stderr.log");
+  absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(
+      {kNginx, "-c", dir + "/nginx.conf", "-e", dir + "/error.log"}, dir + "/stderr.log");
   EXPECT_TRUE(p.ok()) << p.status();
   if (!p.ok()) return nullptr;
   const bool up = WaitFor(absl::Seconds(10), [&] {
@@ -82,10 +82,9 @@ class NginxE2eTest : public ::testing::Test {
 
   // curl from `source` through l4lb's `port`: the body, or "" on failure.
   static std::string Curl(const std::string& source, uint16_t port, const std::string& path) {
-    const CommandResult r =
-        RunCommand({"curl", "-sS", "--max-time", "10", "--interface", source,
-                    absl::StrCat("http://127.0.0.1:", port, path)},
-                   absl::Seconds(15));
+    const CommandResult r = RunCommand({"curl", "-sS", "--max-time", "10", "--interface", source,
+                                        absl::StrCat("http://127.0.0.1:", port, path)},
+                                       absl::Seconds(15));
     EXPECT_EQ(r.exit_code, 0) << "curl from " << source << ": " << r.err;
     return r.out;
   }
@@ -144,7 +143,8 @@ TEST_F(NginxE2eTest, AKilledBackendsClientsMoveToTheOthers) {
   ASSERT_TRUE(l4lb.ok()) << l4lb.status();
   nginx_[0]->Stop(SIGKILL, absl::Seconds(5));  // 127.0.0.2 now refuses
   std::set<std::string> bodies;
-  for (int c = 10; c < 40; ++c) bodies.insert(Curl(absl::StrCat("127.0.0.", c), (*l4lb)->port(), "/"));
+  for (int c = 10; c < 40; ++c)
+    bodies.insert(Curl(absl::StrCat("127.0.0.", c), (*l4lb)->port(), "/"));
   EXPECT_EQ(bodies, (std::set<std::string>{"backend 127.0.0.3\n", "backend 127.0.0.4\n"}));
 }
 

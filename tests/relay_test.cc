@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
@@ -73,6 +74,20 @@ size_t CheckStream(int fd, uint64_t seed, size_t* received) {
     *received += n;
   }
   return matched;
+}
+
+// `n` fresh connections each send "ping" and half-close; how many got it echoed.
+int PingsEchoed(uint16_t port, int n) {
+  int ok = 0;
+  for (int i = 0; i < n; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", port);
+    SetRecvTimeout(fd, absl::Seconds(5));
+    SendAll(fd, "ping");
+    shutdown(fd, SHUT_WR);
+    ok += ReadToEof(fd) == "ping";
+    close(fd);
+  }
+  return ok;
 }
 
 TEST(RelayTest, Bulk256MiBEachWayAtOnceIsByteExact) {
@@ -181,9 +196,8 @@ TEST(RelayTest, ClientResetResetsTheBackendConnection) {
   close(client);
   ASSERT_TRUE(backend.Join(absl::Seconds(5)));
   EXPECT_EQ(backend_error, ECONNRESET) << strerror(backend_error);
-  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
-    return l4lb->Log().find("close=client_reset") != std::string::npos;
-  }));
+  EXPECT_TRUE(WaitFor(absl::Seconds(2),
+                      [&] { return l4lb->Log().find("close=client_reset") != std::string::npos; }));
 }
 
 TEST(RelayTest, BackendResetResetsTheClient) {
@@ -239,20 +253,11 @@ TEST(RelayTest, RefusingBackendIsSkippedForTheNext) {
   EchoServer echo("127.0.0.3");
   const uint16_t refusing = RefusingPort("127.0.0.2");
   // src_ip_port spreads the connections, so about half pick the refusing one first.
-  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", refusing) + "," +
-                             Backend("127.0.0.3", echo.port()),
-                         "--hash_key=src_ip_port", "--connect_retries=1"});
+  auto l4lb = StartL4lb(
+      {"--backends=" + Backend("127.0.0.2", refusing) + "," + Backend("127.0.0.3", echo.port()),
+       "--hash_key=src_ip_port", "--connect_retries=1"});
   ASSERT_NE(l4lb, nullptr);
-  int ok = 0;
-  for (int i = 0; i < 40; ++i) {
-    const int fd = ConnectTcp("127.0.0.1", l4lb->port());
-    SetRecvTimeout(fd, absl::Seconds(5));
-    SendAll(fd, "ping");
-    shutdown(fd, SHUT_WR);
-    ok += ReadToEof(fd) == "ping";
-    close(fd);
-  }
-  EXPECT_EQ(ok, 40);
+  EXPECT_EQ(PingsEchoed(l4lb->port(), 40), 40);
   EXPECT_EQ(echo.accepted(), 40);
   EXPECT_NE(l4lb->Log().find("connect: Connection refused"), std::string::npos);
 }
@@ -295,20 +300,11 @@ TEST(RelayTest, ConnectTimeoutMovesToTheNextBackend) {
     fillers.push_back(fd);
   }
   EchoServer echo("127.0.0.3");
-  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", stuck_port) + "," +
-                             Backend("127.0.0.3", echo.port()),
-                         "--hash_key=src_ip_port", "--connect_timeout=300ms"});
+  auto l4lb = StartL4lb(
+      {"--backends=" + Backend("127.0.0.2", stuck_port) + "," + Backend("127.0.0.3", echo.port()),
+       "--hash_key=src_ip_port", "--connect_timeout=300ms"});
   ASSERT_NE(l4lb, nullptr);
-  int ok = 0;
-  for (int i = 0; i < 10; ++i) {
-    const int fd = ConnectTcp("127.0.0.1", l4lb->port());
-    SetRecvTimeout(fd, absl::Seconds(5));
-    SendAll(fd, "ping");
-    shutdown(fd, SHUT_WR);
-    ok += ReadToEof(fd) == "ping";
-    close(fd);
-  }
-  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(PingsEchoed(l4lb->port(), 10), 10);
   EXPECT_NE(l4lb->Log().find("connect: Connection timed out"), std::string::npos)
       << "no connect hit the stuck backend; the test proves nothing";
   for (int fd : fillers) close(fd);
@@ -317,8 +313,7 @@ TEST(RelayTest, ConnectTimeoutMovesToTheNextBackend) {
 
 TEST(RelayTest, IdleConnectionsCloseAndActiveOnesStay) {
   EchoServer echo("127.0.0.2");
-  auto l4lb =
-      StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--idle_timeout=1s"});
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--idle_timeout=1s"});
   ASSERT_NE(l4lb, nullptr);
   const int idle = ConnectTcp("127.0.0.1", l4lb->port());
   const int active = ConnectTcp("127.0.0.1", l4lb->port());
@@ -347,8 +342,7 @@ TEST(RelayTest, IdleConnectionsCloseAndActiveOnesStay) {
 
 TEST(RelayTest, SigtermDrainsLiveConnectionsAndRefusesNewOnes) {
   EchoServer echo("127.0.0.2");
-  auto l4lb =
-      StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--drain_timeout=20s"});
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--drain_timeout=20s"});
   ASSERT_NE(l4lb, nullptr);
   const int live = ConnectTcp("127.0.0.1", l4lb->port());
   SetRecvTimeout(live, absl::Seconds(5));
@@ -372,8 +366,7 @@ TEST(RelayTest, SigtermDrainsLiveConnectionsAndRefusesNewOnes) {
 
 TEST(RelayTest, DrainTimeoutCutsWhatIsLeftAndExitsZero) {
   EchoServer echo("127.0.0.2");
-  auto l4lb =
-      StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--drain_timeout=1s"});
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()), "--drain_timeout=1s"});
   ASSERT_NE(l4lb, nullptr);
   const int held = ConnectTcp("127.0.0.1", l4lb->port());
   SetRecvTimeout(held, absl::Seconds(5));
@@ -395,9 +388,8 @@ TEST(RelayTest, Ipv6ListenerAndBackend) {
   ASSERT_GE(probe, 0);
   close(probe);
   EchoServer echo("127.0.0.2");
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb =
-      L4lb::Start({"--listen=[::1]:0", "--threads=1",
-                   "--backends=" + Backend("127.0.0.2", echo.port())});
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(
+      {"--listen=[::1]:0", "--threads=1", "--backends=" + Backend("127.0.0.2", echo.port())});
   ASSERT_TRUE(l4lb.ok()) << l4lb.status();
   const CommandResult r = RunCommand(
       {"bash", "-c",

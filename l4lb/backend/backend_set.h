@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "l4lb/net/address.h"
 
 namespace l4lb::backend {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+
 #include "l4lb/balancer/flow_hash.h"
 
 namespace l4lb::backend {
@@ -10,8 +11,7 @@ namespace l4lb::backend {
 absl::StatusOr<HashKey> ParseHashKey(absl::string_view text) {
   if (text == "src_ip") return HashKey::kSrcIp;
   if (text == "src_ip_port") return HashKey::kSrcIpPort;
-  return absl::InvalidArgumentError(
-      absl::StrCat("\"", text, "\": want src_ip or src_ip_port"));
+  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": want src_ip or src_ip_port"));
 }
 
 uint64_t FlowKey(const net::SocketAddress& client, HashKey hash_key) {
@@ -40,8 +40,8 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
     table_backends.push_back({.name = backends[i].name, .weight = backends[i].weight});
   }
   if (!table_backends.empty()) {
-    absl::StatusOr<balancer::MaglevTable> table = balancer::MaglevTable::Build(
-        table_backends, {.table_size = options.maglev_table_size});
+    absl::StatusOr<balancer::MaglevTable> table =
+        balancer::MaglevTable::Build(table_backends, {.table_size = options.maglev_table_size});
     if (!table.ok()) return table.status();
     snapshot->table_.emplace(*std::move(table));
   }
@@ -49,8 +49,7 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
   return snapshot;
 }
 
-int BackendSnapshot::Pick(uint64_t key, uint32_t attempt,
-                          absl::Span<const uint32_t> tried) const {
+int BackendSnapshot::Pick(uint64_t key, uint32_t attempt, absl::Span<const uint32_t> tried) const {
   if (!table_.has_value()) return kNone;
   const auto was_tried = [&](uint32_t backend) {
     return std::find(tried.begin(), tried.end(), backend) != tried.end();

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/balancer/maglev.h"
 #include "l4lb/net/address.h"

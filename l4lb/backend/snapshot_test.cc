@@ -31,8 +31,7 @@ TEST(FlowKeyTest, SrcIpIgnoresThePortSrcIpPortDoesNot) {
 TEST(ParseHashKeyTest, KnownAndUnknown) {
   EXPECT_EQ(*ParseHashKey("src_ip"), HashKey::kSrcIp);
   EXPECT_EQ(*ParseHashKey("src_ip_port"), HashKey::kSrcIpPort);
-  EXPECT_EQ(ParseHashKey("dst_ip").status().message(),
-            "\"dst_ip\": want src_ip or src_ip_port");
+  EXPECT_EQ(ParseHashKey("dst_ip").status().message(), "\"dst_ip\": want src_ip or src_ip_port");
 }
 
 TEST(BackendSnapshotTest, PicksOnlyHealthyBackends) {

@@ -37,8 +37,21 @@ TEST(StableHash64Test, SequentialAddressesSpreadEvenly) {
   constexpr int kKeys = 1'000'000;
   std::vector<int> buckets(kBuckets);
   for (uint32_t i = 0; i < kKeys; ++i) {
-    const uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10,
-                            static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
+    const uint8_t ip[16] = {0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0xff,
+                            0xff,
+                            10,
+                            static_cast<uint8_t>(i >> 16),
+                            static_cast<uint8_t>(i >> 8),
                             static_cast<uint8_t>(i)};
     ++buckets[StableHash64(absl::MakeConstSpan(ip)) % kBuckets];
   }

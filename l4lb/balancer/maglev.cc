@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+
 #include "l4lb/balancer/flow_hash.h"
 
 namespace l4lb::balancer {
@@ -40,8 +41,8 @@ absl::StatusOr<MaglevTable> MaglevTable::Build(absl::Span<const Backend> backend
   }
   if (backends.empty()) return absl::InvalidArgumentError("maglev table with no backend");
   if (m < backends.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("maglev table size ", m, " is below the ",
-                                                   backends.size(), " backends"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("maglev table size ", m, " is below the ", backends.size(), " backends"));
   }
   absl::flat_hash_set<std::string> names;
   for (const Backend& b : backends) {

@@ -67,9 +67,10 @@ TEST(MaglevTableTest, RemovingOneOfTenMovesAtMost1_2TimesTheIdeal) {
     }
   }
   const double moved_over_ideal = (static_cast<double>(moved) / kKeys) / (1.0 / 10);
-  printf("removing 1 of 10: moved %.4f of keys, moved_over_ideal %.4f, survivors' keys moved %.4f\n",
-         static_cast<double>(moved) / kKeys, moved_over_ideal,
-         static_cast<double>(moved_from_survivors) / kKeys);
+  printf(
+      "removing 1 of 10: moved %.4f of keys, moved_over_ideal %.4f, survivors' keys moved %.4f\n",
+      static_cast<double>(moved) / kKeys, moved_over_ideal,
+      static_cast<double>(moved_from_survivors) / kKeys);
   EXPECT_LE(moved_over_ideal, 1.2);
   // Every key of the removed backend must move; that alone is the ideal.
   EXPECT_GE(moved_over_ideal, 0.95);

@@ -6,9 +6,9 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace l4lb::net {
 
@@ -30,9 +30,7 @@ class SocketAddress {
   void set_port(uint16_t port);
 
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
-  socklen_t sockaddr_len() const {
-    return is_v4() ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  }
+  socklen_t sockaddr_len() const { return is_v4() ? sizeof(sockaddr_in) : sizeof(sockaddr_in6); }
 
   // The address as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d), so a client
   // hashes the same whether it reached a v4 or a dual-stack v6 listener.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+
 #include "l4lb/net/address.h"
 
 namespace l4lb::net {

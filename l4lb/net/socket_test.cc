@@ -28,8 +28,7 @@ TEST(SocketTest, AddressInUseNamesTheAddress) {
 
   const absl::StatusOr<Fd> second = OpenTcpListener(bound, /*reuse_port=*/true, 16);
   ASSERT_FALSE(second.ok());
-  EXPECT_EQ(second.status().message(),
-            "bind " + bound.ToString() + ": Address already in use");
+  EXPECT_EQ(second.status().message(), "bind " + bound.ToString() + ": Address already in use");
 }
 
 TEST(SocketTest, FdClosesOnDestruction) {

@@ -54,8 +54,8 @@ struct Connection {
   int backend_fd = -1;
   uint16_t listener = 0;
   uint16_t service = 0;
-  uint16_t in_flight = 0;  // submitted requests whose final CQE has not come back
-  uint8_t attempts = 0;    // backends tried so far
+  uint16_t in_flight = 0;        // submitted requests whose final CQE has not come back
+  uint8_t attempts = 0;          // backends tried so far
   bool client_reading = false;   // multishot POLLIN armed on client_fd
   bool backend_reading = false;  // multishot POLLIN armed on backend_fd
   bool client_writing = false;   // one-shot POLLOUT armed on client_fd
@@ -71,8 +71,8 @@ struct Connection {
   Connection* idle_next = nullptr;
   net::SocketAddress client;
   std::shared_ptr<const backend::BackendSnapshot> snapshot;  // the one `backend` indexes
-  Flow up;    // client -> backend
-  Flow down;  // backend -> client
+  Flow up;                                                   // client -> backend
+  Flow down;                                                 // backend -> client
 };
 
 // ConnectionTable owns a worker's connections: slots are reused (with a new

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 

@@ -28,8 +28,8 @@ absl::StatusOr<Pipe> PipePool::Acquire() {
     // EPERM past /proc/sys/fs/pipe-max-size for unprivileged users: the default
     // size still works, only with more wakeups per megabyte.
     if (fcntl(pipe.write_fd, F_SETPIPE_SZ, options_.pipe_size) < 0) {
-      LOG_EVERY_T(WARNING, 60.0) << "F_SETPIPE_SZ " << options_.pipe_size << ": "
-                                 << strerror(errno) << "; using the kernel default";
+      LOG_EVERY_T(WARNING, 60.0) << "F_SETPIPE_SZ " << options_.pipe_size << ": " << strerror(errno)
+                                 << "; using the kernel default";
     }
   }
   const int size = fcntl(pipe.write_fd, F_GETPIPE_SZ);

@@ -1,11 +1,10 @@
 #pragma once
 
-#include <liburing.h>
-
 #include <cstdint>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include <liburing.h>
 
 namespace l4lb::ring {
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "l4lb/ring/tag.h"
 
 namespace l4lb::ring {

@@ -27,12 +27,10 @@ struct Tag {
   uint32_t slot;
 
   static constexpr uint64_t Encode(Op op, uint32_t generation, uint32_t slot) {
-    return uint64_t{static_cast<uint8_t>(op)} << 56 | uint64_t{generation & 0xFFFFFF} << 32 |
-           slot;
+    return uint64_t{static_cast<uint8_t>(op)} << 56 | uint64_t{generation & 0xFFFFFF} << 32 | slot;
   }
   static constexpr Tag Decode(uint64_t user_data) {
-    return Tag{static_cast<Op>(user_data >> 56),
-               static_cast<uint32_t>(user_data >> 32) & 0xFFFFFF,
+    return Tag{static_cast<Op>(user_data >> 56), static_cast<uint32_t>(user_data >> 32) & 0xFFFFFF,
                static_cast<uint32_t>(user_data)};
   }
   constexpr uint64_t Encode() const { return Encode(op, generation, slot); }

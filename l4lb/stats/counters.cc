@@ -24,12 +24,11 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
 }
 
 std::string Totals::ToString() const {
-  return absl::StrCat("accepted=", accepted, " active=", active, " relayed=", relayed,
-                      " no_backend=", no_backend, " connect_failed=", connect_failed,
-                      " connect_retries=", connect_retries, " idle_timeouts=", idle_timeouts,
-                      " resets=", resets, " cut_at_drain=", cut_at_drain,
-                      " accept_errors=", accept_errors, " bytes_up=", bytes_up,
-                      " bytes_down=", bytes_down);
+  return absl::StrCat(
+      "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,
+      " connect_failed=", connect_failed, " connect_retries=", connect_retries,
+      " idle_timeouts=", idle_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
+      " accept_errors=", accept_errors, " bytes_up=", bytes_up, " bytes_down=", bytes_down);
 }
 
 }  // namespace l4lb::stats

@@ -33,7 +33,7 @@ struct WorkerCounters {
   Counter connect_failed;   // closed after every allowed backend failed
   Counter connect_retries;  // connects tried again on another backend
   Counter idle_timeouts;
-  Counter resets;       // closed because one side reset or failed
+  Counter resets;  // closed because one side reset or failed
   Counter cut_at_drain;
   Counter accept_errors;
   Counter bytes_up;    // client -> backend
@@ -42,8 +42,8 @@ struct WorkerCounters {
 
 struct Totals {
   uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
-           connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0,
-           accept_errors = 0, bytes_up = 0, bytes_down = 0;
+           connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, accept_errors = 0,
+           bytes_up = 0, bytes_down = 0;
   std::string ToString() const;
 };
 

@@ -158,9 +158,8 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
   if (!process.ok()) return process.status();
   std::unique_ptr<L4lb> l4lb(new L4lb());
   l4lb->process_ = *std::move(process);
-  if (!WaitFor(absl::Seconds(10), [&] {
-        return access(ready.c_str(), F_OK) == 0 || !l4lb->process_->Running();
-      }) ||
+  if (!WaitFor(absl::Seconds(10),
+               [&] { return access(ready.c_str(), F_OK) == 0 || !l4lb->process_->Running(); }) ||
       access(ready.c_str(), F_OK) != 0) {
     return absl::InternalError(absl::StrCat("l4lb did not start: ", l4lb->process_->Log()));
   }
