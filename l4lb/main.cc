@@ -58,6 +58,17 @@ DEFINE_string(ready_file, "",
               "Once listening, write the bound listen addresses here, one per line "
               "(\"tcp 127.0.0.1:9000\"): how scripts learn the port chosen for :0.");
 
+DEFINE_int32(pipe_size, 262144,
+             "Bytes each relay pipe holds (F_SETPIPE_SZ, rounded up to a power-of-two "
+             "number of pages; 0: the kernel default, 64 KiB). Bounds what l4lb buffers "
+             "per busy direction; pipes are held only while bytes are in flight. 256 KiB "
+             "measured fastest (bench/RESULTS.md).");
+DEFINE_int32(copy_bytes, 16384,
+             "Reads start with a copy of up to this many bytes (recv + send through one "
+             "per-thread buffer), which is cheaper than splice for small messages; a read "
+             "that fills it switches the connection to zero-copy splice. 0: always splice. "
+             "At most the pipe size.");
+
 #if defined(__SANITIZE_THREAD__)
 // glog stamps each line via localtime_r -> glibc tzset, which serialises on a
 // libc-internal lock that TSan cannot see (libc is not instrumented). Only that.
@@ -123,6 +134,20 @@ l4lb::Server::Options OptionsFromFlags() {
   options.threads =
       FLAGS_threads > 0 ? FLAGS_threads : std::max(1u, std::thread::hardware_concurrency());
   options.access_log = FLAGS_access_log;
+  if (FLAGS_pipe_size < 0 || FLAGS_pipe_size > (1 << 30)) {
+    Die("pipe_size", absl::StrCat(FLAGS_pipe_size, ": want 0 (kernel default) or 4096..1G"));
+  }
+  if (FLAGS_pipe_size > 0 && FLAGS_pipe_size < 4096) {
+    Die("pipe_size", absl::StrCat(FLAGS_pipe_size, ": a pipe holds at least one page (4096)"));
+  }
+  options.pipe_size = FLAGS_pipe_size;
+  const int pipe_bytes = FLAGS_pipe_size > 0 ? FLAGS_pipe_size : 65536;  // kernel default
+  if (FLAGS_copy_bytes < 0 || FLAGS_copy_bytes > pipe_bytes) {
+    Die("copy_bytes", absl::StrCat(FLAGS_copy_bytes, ": want 0..", pipe_bytes,
+                                   " (the pipe size: bytes a full destination refuses wait "
+                                   "in the pipe)"));
+  }
+  options.copy_bytes = static_cast<size_t>(FLAGS_copy_bytes);
   return options;
 }
 

@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
         .services = services,
         .listeners = std::move(listeners[w]),
         .access_log = options.access_log,
-        .pipes = {},
+        .pipes = {.pipe_size = options.pipe_size},
+        .copy_bytes = options.copy_bytes,
     }));
   }
   server->options_ = std::move(options);

@@ -38,6 +38,10 @@ class Server {
     int threads = 1;
     bool access_log = true;
     int backlog = 4096;
+    // F_SETPIPE_SZ of relay pipes (0: the kernel default, 64 KiB).
+    int pipe_size = 0;
+    // Messages below this many bytes are copied, larger ones spliced (relay/flow.h).
+    size_t copy_bytes = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);

@@ -58,6 +58,9 @@ class Worker {
     relay::PipePool::Options pipes;
     // Splice rounds one flow gets per wakeup before others get a turn.
     int pump_rounds = 16;
+    // Size of the worker's copy buffer for small messages (relay/flow.h); 0:
+    // always splice. At most the pipe size.
+    size_t copy_bytes = 0;
     // How often idle connections are swept and failed accepts re-armed.
     absl::Duration tick = absl::Milliseconds(100);
   };
@@ -105,10 +108,13 @@ class Worker {
   // Relaying.
   void ArmPoll(relay::Connection& c, ring::Op op);
   void OnReadiness(relay::Connection& c, ring::Op op, const io_uring_cqe& cqe);
-  void Pump(relay::Connection& c, bool up);
+  // source_hup: the poll saw the source's FIN (Flow::Pump).
+  void Pump(relay::Connection& c, bool up, bool source_hup = false);
   void RunQueued();
   // Closing.
   void Close(relay::Connection& c, relay::CloseReason reason);
+  // Cancels the request `op` of c by its exact tag.
+  void Cancel(relay::Connection& c, ring::Op op);
   void OnSettled(relay::Connection& c);
   void LogClose(const relay::Connection& c) const;
   // Housekeeping.
@@ -125,6 +131,7 @@ class Worker {
   std::optional<ring::Ring> ring_;
   relay::ConnectionTable connections_;
   relay::PipePool pipes_;
+  std::vector<char> copy_buffer_;                      // relay/flow.h: the small-message copy path
   std::vector<std::pair<uint32_t, uint32_t>> queued_;  // (slot, generation) to pump again
   stats::WorkerCounters counters_;
   net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it

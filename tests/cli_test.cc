@@ -74,6 +74,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--connect_retries=99"},
                 "l4lb: --connect_retries: 99: want 0..8"},
         BadFlag{{kListen, kBackends, "--threads=-2"}, "l4lb: --threads: -2: want 0..1024"},
+        BadFlag{{kListen, kBackends, "--pipe_size=100"},
+                "l4lb: --pipe_size: 100: a pipe holds at least one page (4096)"},
+        BadFlag{{kListen, kBackends, "--pipe_size=8192", "--copy_bytes=16384"},
+                "l4lb: --copy_bytes: 16384: want 0..8192 (the pipe size: bytes a full "
+                "destination refuses wait in the pipe)"},
         BadFlag{{kListen, kBackends, "--ready_file=/nonexistent/dir/ready"},
                 "l4lb: --ready_file: /nonexistent/dir/ready.tmp: No such file or directory"},
         BadFlag{{kListen, kBackends, "stray"},
@@ -103,7 +108,8 @@ TEST(CliTest, HelpDocumentsEveryFlag) {
   const std::string text = r.out + r.err;
   for (const char* flag :
        {"-listen", "-backends", "-threads", "-connect_timeout", "-connect_retries", "-idle_timeout",
-        "-drain_timeout", "-hash_key", "-maglev_table_size", "-access_log", "-ready_file"}) {
+        "-drain_timeout", "-hash_key", "-maglev_table_size", "-access_log", "-ready_file",
+        "-pipe_size", "-copy_bytes"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag << " is undocumented:\n" << text;
   }
   EXPECT_NE(text.find("=WEIGHT"), std::string::npos) << "weights are undocumented";

@@ -50,16 +50,40 @@ void SendStream(int fd, uint64_t seed, size_t bytes, std::atomic<bool>* ok) {
   *ok = good;
 }
 
+// Like SendStream, in writes of sizes around the copy/splice threshold with a
+// pause after each, so the relay sees small messages, exact buffer sizes and
+// bursts in turn.
+void SendMixedSizes(int fd, uint64_t seed, size_t bytes, std::atomic<bool>* ok) {
+  static constexpr size_t kSizes[] = {1,    7,     100,   1500,  4095,  4096,
+                                      4097, 16383, 16384, 16385, 65536, 200000};
+  Stream stream(seed);
+  std::vector<uint8_t> buf(200000);
+  size_t sent = 0;
+  bool good = true;
+  for (size_t i = 0; good && sent < bytes; ++i) {
+    const size_t n = std::min(kSizes[i % std::size(kSizes)], bytes - sent);
+    stream.Fill(buf.data(), n);
+    good = SendAll(fd, buf.data(), n);
+    sent += n;
+    usleep(100);
+  }
+  shutdown(fd, SHUT_WR);
+  *ok = good;
+}
+
 // Reads to EOF, comparing with Stream(seed): returns bytes matched before the
-// first difference (or all of them).
-size_t CheckStream(int fd, uint64_t seed, size_t* received) {
+// first difference (or all of them). The first `slow_bytes` are read 4 KiB per
+// millisecond, so the relay meets a full destination.
+size_t CheckStream(int fd, uint64_t seed, size_t* received, size_t slow_bytes = 0) {
   Stream stream(seed);
   std::vector<uint8_t> got(1 << 20), want(1 << 20);
   size_t matched = 0;
   bool same = true;
   *received = 0;
   for (;;) {
-    const ssize_t n = recv(fd, got.data(), got.size(), 0);
+    const bool slow = *received < slow_bytes;
+    if (slow) usleep(1000);
+    const ssize_t n = recv(fd, got.data(), slow ? 4096 : got.size(), 0);
     if (n <= 0) break;
     stream.Fill(want.data(), n);
     if (same) {
@@ -128,6 +152,43 @@ TEST(RelayTest, Bulk256MiBEachWayAtOnceIsByteExact) {
   EXPECT_TRUE(l4lb->FdsBackTo(fds_before)) << "fds " << l4lb->FdCount() << " vs " << fds_before;
   EXPECT_NE(l4lb->Log().find(absl::StrCat("up=", kBytes, " down=", kBytes)), std::string::npos);
 }
+
+// Both relay paths (copy below --copy_bytes, splice above) and the switches
+// between them, with backpressure, both ways at once.
+class MixedSizesTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(MixedSizesTest, EveryByteArrivesInOrder) {
+  constexpr size_t kBytes = 8 << 20;
+  std::atomic<bool> backend_sent{false};
+  size_t backend_received = 0, backend_matched = 0;
+  OneShotServer backend("127.0.0.2", [&](int fd) {
+    SetRecvTimeout(fd, absl::Seconds(30));
+    std::thread sender(SendMixedSizes, fd, 4, kBytes, &backend_sent);
+    backend_matched = CheckStream(fd, 3, &backend_received, /*slow_bytes=*/1 << 20);
+    sender.join();
+  });
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", backend.port()),
+                         absl::StrCat("--copy_bytes=", GetParam())});
+  ASSERT_NE(l4lb, nullptr);
+  const int client = ConnectTcp("127.0.0.1", l4lb->port());
+  ASSERT_GE(client, 0);
+  SetRecvTimeout(client, absl::Seconds(30));
+  std::atomic<bool> client_sent{false};
+  std::thread sender(SendMixedSizes, client, 3, kBytes, &client_sent);
+  size_t client_received = 0;
+  const size_t client_matched = CheckStream(client, 4, &client_received, /*slow_bytes=*/1 << 20);
+  sender.join();
+  close(client);
+  ASSERT_TRUE(backend.Join(absl::Seconds(30)));
+  EXPECT_TRUE(client_sent && backend_sent);
+  EXPECT_EQ(backend_received, kBytes);
+  EXPECT_EQ(backend_matched, kBytes) << "client->backend differs at byte " << backend_matched;
+  EXPECT_EQ(client_received, kBytes);
+  EXPECT_EQ(client_matched, kBytes) << "backend->client differs at byte " << client_matched;
+}
+
+INSTANTIATE_TEST_SUITE_P(CopyBytes, MixedSizesTest, ::testing::Values(0, 4096, 16384, 65536),
+                         [](const auto& info) { return "copy" + std::to_string(info.param); });
 
 TEST(RelayTest, ClientHalfCloseStillGetsTheWholeResponse) {
   constexpr size_t kResponse = 4 << 20;

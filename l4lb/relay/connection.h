@@ -38,7 +38,7 @@ const char* CloseReasonName(CloseReason reason);
 //  kRelaying    splice error / RST / POLLERR   SO_LINGER 0 on the other side    kClosing
 //  kRelaying    idle_timeout passed            -                                kClosing
 //  any          drain timeout                  -                                kClosing
-//  kClosing     (entry)                        cancel every request on both fds kClosing
+//  kClosing     (entry)                        cancel each request in flight    kClosing
 //  kClosing     in_flight == 0                 close fds, pipes back, free slot kFree
 //
 // Owned by a ConnectionTable of one worker; only that worker's thread touches it.
@@ -56,6 +56,7 @@ struct Connection {
   uint16_t service = 0;
   uint16_t in_flight = 0;        // submitted requests whose final CQE has not come back
   uint8_t attempts = 0;          // backends tried so far
+  bool connect_pending = false;  // the backend connect has not completed
   bool client_reading = false;   // multishot POLLIN armed on client_fd
   bool backend_reading = false;  // multishot POLLIN armed on backend_fd
   bool client_writing = false;   // one-shot POLLOUT armed on client_fd

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace l4lb::relay {
 namespace {
@@ -30,8 +31,57 @@ Flow::Wait Flow::ForwardEof(PipePool& pool) {
   return Wait::kDone;
 }
 
-Flow::Wait Flow::Pump(PipePool& pool, int max_rounds) {
+std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
+  const ssize_t in = recv(from_, buffer.data(), buffer.size(), 0);
+  if (in == 0) {
+    eof_ = true;
+    return ForwardEof(pool);
+  }
+  if (in < 0) {
+    if (errno == EAGAIN) return Wait::kReadable;
+    return Fail(errno, /*on_source=*/true);
+  }
+  // A short read emptied the socket; with the FIN already in, these are the last
+  // bytes. MSG_MORE holds them for the shutdown below, which sends data and FIN
+  // in one segment: one packet and one ACK fewer per connection.
+  const bool last = source_hup_ && static_cast<size_t>(in) < buffer.size();
+  ssize_t out =
+      send(to_, buffer.data(), static_cast<size_t>(in), MSG_NOSIGNAL | (last ? MSG_MORE : 0));
+  if (out < 0) {
+    if (errno != EAGAIN) return Fail(errno, /*on_source=*/false);
+    out = 0;
+  }
+  bytes_ += static_cast<uint64_t>(out);
+  if (out < in) {
+    // The destination is full: park the rest in a pipe (empty, and at least as
+    // large as the buffer, so one write takes it all) and wait for POLLOUT.
+    absl::StatusOr<Pipe> pipe = pool.Acquire();
+    if (!pipe.ok()) return Fail(EMFILE, /*on_source=*/false);
+    pipe_ = *pipe;
+    const size_t rest = static_cast<size_t>(in - out);
+    if (write(pipe_.write_fd, buffer.data() + out, rest) != static_cast<ssize_t>(rest)) {
+      return Fail(errno != 0 ? errno : EIO, /*on_source=*/false);
+    }
+    pipe_bytes_ = static_cast<uint32_t>(rest);
+    return Wait::kWritable;
+  }
+  if (last) {
+    eof_ = true;
+    return ForwardEof(pool);
+  }
+  if (static_cast<size_t>(in) < buffer.size()) return Wait::kReadable;  // socket emptied
+  streaming_ = true;
+  return std::nullopt;
+}
+
+Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer,
+                      bool source_hup) {
   if (done_) return Wait::kDone;
+  source_hup_ |= source_hup;
+  if (!streaming_ && !eof_ && pipe_bytes_ == 0 && !copy_buffer.empty()) {
+    if (std::optional<Wait> wait = Copy(pool, copy_buffer)) return *wait;
+  }
+  uint64_t moved = 0;  // by this call's splices
   for (int round = 0; round < max_rounds; ++round) {
     bool source_drained = false;
     if (!eof_) {
@@ -59,6 +109,8 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds) {
     if (pipe_bytes_ == 0) {
       if (eof_) return ForwardEof(pool);
       ReleasePipe(pool);
+      // A wakeup that brought less than a copy buffer: back to copying.
+      if (moved < copy_buffer.size()) streaming_ = false;
       return Wait::kReadable;
     }
     const ssize_t out = splice(pipe_.read_fd, nullptr, to_, nullptr, pipe_bytes_, kSpliceFlags);
@@ -68,8 +120,10 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds) {
     }
     pipe_bytes_ -= static_cast<uint32_t>(out);
     bytes_ += static_cast<uint64_t>(out);
+    moved += static_cast<uint64_t>(out);
     if (source_drained && pipe_bytes_ == 0) {
       ReleasePipe(pool);
+      if (moved < copy_buffer.size()) streaming_ = false;
       return Wait::kReadable;
     }
   }

@@ -1,18 +1,26 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+
+#include "absl/types/span.h"
 
 #include "l4lb/relay/pipe_pool.h"
 
 namespace l4lb::relay {
 
-// Flow moves one direction of a relayed TCP connection: socket -> pipe -> socket
-// with nonblocking splice(2) on the worker thread, so payload never enters user
-// space and no io-wq thread is involved (relay/DESIGN.md says why).
+// Flow moves one direction of a relayed TCP connection on the worker thread, with
+// no io-wq thread involved (relay/DESIGN.md says why), two ways:
+//  - small messages: one recv(2) into the worker's copy buffer and one send(2).
+//    A read that does not fill the buffer emptied the socket, so no third call
+//    is needed to learn that; this beats splice below a few KiB (bench/RESULTS.md);
+//  - streams: socket -> pipe -> socket with nonblocking splice(2), payload never
+//    enters user space. A read that fills the copy buffer switches the flow to
+//    splice until a wakeup finds less than a buffer's worth again.
 //
-// The pipe is the only buffer, so backpressure is natural: when the destination
-// does not take bytes, the pipe fills and the flow stops reading the source.
-// A pipe is held only while bytes are in it.
+// The pipe is the only buffer held across wakeups, so backpressure is natural:
+// when the destination does not take bytes, the pipe fills and the flow stops
+// reading the source. A pipe is held only while bytes are in it.
 //
 // Thread safety: none; owned by a Connection, driven by its worker.
 class Flow {
@@ -29,8 +37,15 @@ class Flow {
   Flow() = default;
   Flow(int from, int to) : from_(from), to_(to) {}
 
-  // Splices until the source is drained, the destination is full, or max_rounds.
-  Wait Pump(PipePool& pool, int max_rounds);
+  // Moves bytes until the source is drained, the destination is full, or
+  // max_rounds. `copy_buffer` (the worker's, empty: always splice) must not be
+  // larger than a pipe: bytes the destination refuses are parked in the pipe.
+  // `source_hup`: the source's poll reported POLLRDHUP (its peer's FIN is in),
+  // so the last bytes and the FIN can leave in one segment. Remembered: a FIN
+  // stays in, and a later pump (POLLOUT, a queued round) must not wait for a
+  // poll that already reported it.
+  Wait Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer = {},
+            bool source_hup = false);
 
   // Returns the pipe (empty: to the pool; not empty: closed). Called at close.
   void ReleasePipe(PipePool& pool);
@@ -47,6 +62,9 @@ class Flow {
  private:
   Wait Fail(int err, bool on_source);
   Wait ForwardEof(PipePool& pool);
+  // One recv + send through `buffer`; nullopt when the read filled the buffer
+  // and the rest should be spliced.
+  std::optional<Wait> Copy(PipePool& pool, absl::Span<char> buffer);
 
   int from_ = -1;
   int to_ = -1;
@@ -54,6 +72,8 @@ class Flow {
   uint32_t pipe_bytes_ = 0;  // in the pipe, not yet written to `to_`
   bool eof_ = false;         // the source said EOF
   bool done_ = false;        // EOF forwarded
+  bool source_hup_ = false;  // the source's FIN is in (POLLRDHUP seen)
+  bool streaming_ = false;   // the last wakeup brought at least a copy buffer's worth
   bool error_on_source_ = false;
   int error_ = 0;
   uint64_t bytes_ = 0;  // written to `to_`

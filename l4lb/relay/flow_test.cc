@@ -54,27 +54,68 @@ std::string ReadAvailable(int fd) {
 }
 
 // client.a -> [client.b  =Flow=>  backend.a] -> backend.b
-class FlowTest : public ::testing::Test {
+// Every case runs with the copy path off (0: always splice) and on (16 KiB).
+class FlowTest : public ::testing::TestWithParam<size_t> {
  protected:
+  Flow::Wait Pump(bool source_hup = false) {
+    return flow_.Pump(pool_, 16, absl::MakeSpan(copy_buffer_), source_hup);
+  }
+  bool copying() const { return !copy_buffer_.empty(); }
+
   TcpPair client_;
   TcpPair backend_;
   PipePool pool_{{}};
+  std::vector<char> copy_buffer_ = std::vector<char>(GetParam());
   Flow flow_{client_.b, backend_.a};
 };
 
-TEST_F(FlowTest, ForwardsBytesAndReturnsThePipeWhenIdle) {
+INSTANTIATE_TEST_SUITE_P(CopyBytes, FlowTest, ::testing::Values(0, 16384),
+                         [](const auto& info) { return "copy" + std::to_string(info.param); });
+
+TEST_P(FlowTest, ForwardsBytesAndReturnsThePipeWhenIdle) {
   ASSERT_EQ(write(client_.a, "hello", 5), 5);
-  EXPECT_EQ(flow_.Pump(pool_, 16), Flow::Wait::kReadable);
+  EXPECT_EQ(Pump(), Flow::Wait::kReadable);
   EXPECT_EQ(ReadAvailable(backend_.b), "hello");
   EXPECT_EQ(flow_.bytes(), 5u);
   EXPECT_FALSE(flow_.holds_pipe());
-  EXPECT_EQ(pool_.idle(), 1u);
+  // Copied small messages never touch a pipe; spliced ones return it.
+  EXPECT_EQ(pool_.idle(), copying() ? 0u : 1u);
+  EXPECT_EQ(pool_.in_use(), 0u);
 }
 
-TEST_F(FlowTest, ForwardsEofAsShutdownWrite) {
+TEST_P(FlowTest, ALargeBurstIsSplicedAndArrivesWhole) {
+  // More than the copy buffer at once: the copy read fills the buffer, and the
+  // rest of the burst goes through a pipe.
+  std::string sent(200 * 1024, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + i / 1000);
+  ASSERT_EQ(write(client_.a, sent.data(), sent.size()), static_cast<ssize_t>(sent.size()));
+  std::string received;
+  for (int i = 0; i < 1000 && received.size() < sent.size(); ++i) {
+    Pump();
+    received += ReadAvailable(backend_.b);
+  }
+  EXPECT_EQ(received, sent);
+  EXPECT_EQ(pool_.in_use(), 0u);
+  EXPECT_EQ(pool_.idle(), 1u);  // a pipe was used either way, and given back
+}
+
+TEST_P(FlowTest, WithTheFinAlreadyInTheLastBytesAndEofLeaveInOneCall) {
+  ASSERT_EQ(write(client_.a, "last", 4), 4);
+  shutdown(client_.a, SHUT_WR);
+  usleep(10000);  // the FIN is in: what a POLLRDHUP from the ring says
+  EXPECT_EQ(Pump(/*source_hup=*/true), Flow::Wait::kDone);
+  EXPECT_EQ(ReadAvailable(backend_.b), "last");
+  char c;
+  EXPECT_EQ(read(backend_.b, &c, 1), 0);
+}
+
+TEST_P(FlowTest, ForwardsEofAsShutdownWrite) {
   ASSERT_EQ(write(client_.a, "bye", 3), 3);
   shutdown(client_.a, SHUT_WR);
-  EXPECT_EQ(flow_.Pump(pool_, 16), Flow::Wait::kDone);
+  // Splicing reads on to the EOF; a copy that did not fill the buffer stops at
+  // the data, and the poll's next report (the FIN) brings the EOF.
+  EXPECT_EQ(Pump(), copying() ? Flow::Wait::kReadable : Flow::Wait::kDone);
+  EXPECT_EQ(Pump(), Flow::Wait::kDone);
   EXPECT_TRUE(flow_.done());
   EXPECT_EQ(ReadAvailable(backend_.b), "bye");
   char c;
@@ -86,7 +127,7 @@ TEST_F(FlowTest, ForwardsEofAsShutdownWrite) {
   EXPECT_EQ(got, 'x');
 }
 
-TEST_F(FlowTest, StopsReadingWhenTheDestinationIsFull) {
+TEST_P(FlowTest, StopsReadingWhenTheDestinationIsFull) {
   // Keep the source full while nobody reads the destination: the destination's
   // socket buffers fill and the flow must stop with bytes parked in the pipe.
   const std::string chunk(64 * 1024, 'z');
@@ -95,7 +136,7 @@ TEST_F(FlowTest, StopsReadingWhenTheDestinationIsFull) {
   for (int i = 0; i < 10000 && wait != Flow::Wait::kWritable; ++i) {
     const ssize_t n = write(client_.a, chunk.data(), chunk.size());
     if (n > 0) sent += n;
-    wait = flow_.Pump(pool_, 16);
+    wait = Pump();
   }
   EXPECT_EQ(wait, Flow::Wait::kWritable);
   EXPECT_TRUE(flow_.holds_pipe());
@@ -107,19 +148,19 @@ TEST_F(FlowTest, StopsReadingWhenTheDestinationIsFull) {
   size_t received = 0;
   for (int i = 0; i < 100000 && received < sent; ++i) {
     received += ReadAvailable(backend_.b).size();
-    if (flow_.Pump(pool_, 16) == Flow::Wait::kWritable) usleep(100);
+    if (Pump() == Flow::Wait::kWritable) usleep(100);
   }
   EXPECT_EQ(received, sent);
   EXPECT_EQ(flow_.bytes(), sent);
 }
 
-TEST_F(FlowTest, ResetOnTheSourceIsAnErrorOnTheSource) {
+TEST_P(FlowTest, ResetOnTheSourceIsAnErrorOnTheSource) {
   const linger l{.l_onoff = 1, .l_linger = 0};
   setsockopt(client_.a, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(std::exchange(client_.a, -1));
   Flow::Wait wait = Flow::Wait::kReadable;
   for (int i = 0; i < 1000 && wait == Flow::Wait::kReadable; ++i) {
-    wait = flow_.Pump(pool_, 16);
+    wait = Pump();
     if (wait == Flow::Wait::kReadable) usleep(1000);
   }
   EXPECT_EQ(wait, Flow::Wait::kError);
@@ -127,16 +168,47 @@ TEST_F(FlowTest, ResetOnTheSourceIsAnErrorOnTheSource) {
   EXPECT_TRUE(flow_.error_on_source());
 }
 
-TEST_F(FlowTest, ClosedDestinationIsAnErrorOnTheDestination) {
+TEST_P(FlowTest, ClosedDestinationIsAnErrorOnTheDestination) {
   const linger l{.l_onoff = 1, .l_linger = 0};
   setsockopt(backend_.b, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(std::exchange(backend_.b, -1));
   usleep(10000);
   ASSERT_EQ(write(client_.a, "data", 4), 4);
   Flow::Wait wait = Flow::Wait::kReadable;
-  for (int i = 0; i < 100 && wait != Flow::Wait::kError; ++i) wait = flow_.Pump(pool_, 16);
+  for (int i = 0; i < 100 && wait != Flow::Wait::kError; ++i) wait = Pump();
   EXPECT_EQ(wait, Flow::Wait::kError);
   EXPECT_FALSE(flow_.error_on_source());
+}
+
+TEST(FlowCopyTest, BytesARefusingDestinationLeavesWaitInAPipeInOrder) {
+  // The destination takes nothing more: a copied read must not lose what send()
+  // refused, and bytes that come after it must queue behind it.
+  TcpPair client, backend;
+  const int small = 4096;
+  setsockopt(backend.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  setsockopt(backend.b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  PipePool pool({});
+  std::vector<char> buffer(16384);
+  Flow flow(client.b, backend.a);
+  std::string sent;
+  Flow::Wait wait = Flow::Wait::kReadable;
+  for (int i = 0; i < 1000 && wait != Flow::Wait::kWritable; ++i) {
+    std::string chunk(1000, static_cast<char>('a' + i % 26));
+    ASSERT_EQ(write(client.a, chunk.data(), chunk.size()), 1000);
+    sent += chunk;
+    wait = flow.Pump(pool, 16, absl::MakeSpan(buffer));
+  }
+  ASSERT_EQ(wait, Flow::Wait::kWritable);
+  EXPECT_TRUE(flow.holds_pipe());
+  const std::string more(3000, '#');
+  ASSERT_EQ(write(client.a, more.data(), more.size()), 3000);
+  sent += more;
+  std::string received;
+  for (int i = 0; i < 10000 && received.size() < sent.size(); ++i) {
+    received += ReadAvailable(backend.b);
+    flow.Pump(pool, 16, absl::MakeSpan(buffer));
+  }
+  EXPECT_EQ(received, sent);
 }
 
 TEST(PipePoolTest, ReusesReleasedPipesAndBoundsTheIdleList) {

@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""Side by side, in one run: direct, l4lb, HAProxy (mode tcp, splice-auto) and nginx
+stream, with the same backends, the same clients and the same thread count.
+
+The balancer under test is pinned to --balancer_cpus, clients and backends to
+--client_cpus, so the balancer's own cost shows. Figures:
+  iperf3 1 and 4 streams (Gbit/s), CPU-seconds per GB forwarded;
+  wrk with Connection: close against nginx serving 1 KiB (new connections/s),
+  CPU per connection;
+  wrk keep-alive latency p50/p99;
+  RSS growth per idle connection (N idle clients held open);
+  iou-wrk threads seen in l4lb under load (must be 0: splice runs on the worker).
+Run it through bench/compare.sh (installs the tools, builds l4lb -c opt).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BACKEND_HOST = "127.0.0.2"
+LISTEN_HOST = "127.0.0.1"
+FILE_SIZES = {"1k": 1024, "4k": 4096, "16k": 16384, "64k": 65536, "256k": 262144}
+
+
+def free_port(host):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(host, port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def descendants(pid):
+    """pid and every process below it (nginx master + workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except OSError:
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, all threads
+        except OSError:
+            pass
+    return total / CLK_TCK
+
+
+def rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def iou_workers(pid):
+    try:
+        return sum(
+            1
+            for t in os.listdir(f"/proc/{pid}/task")
+            if open(f"/proc/{pid}/task/{t}/comm").read().startswith("iou-wrk")
+        )
+    except OSError:
+        return 0
+
+
+class Balancer:
+    """One balancer process (or none, for direct), pinned, started per phase."""
+
+    def __init__(self, name, work, cpus, threads):
+        self.name, self.work, self.cpus, self.threads = name, work, cpus, threads
+        self.proc = None
+        self.command = ""
+
+    def argv(self, listen_port, backend_port):
+        raise NotImplementedError
+
+    def start(self, backend_port):
+        self.port = free_port(LISTEN_HOST)
+        argv = self.argv(self.port, backend_port)
+        self.command = " ".join(argv)
+        self.log = open(os.path.join(self.work, f"{self.name}.log"), "a")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", self.cpus] + argv, stdout=self.log, stderr=self.log
+        )
+        if not wait_listening(LISTEN_HOST, self.port):
+            self.log.flush()
+            with open(self.log.name) as f:
+                raise RuntimeError(f"{self.name} did not start:\n{f.read()[-2000:]}")
+        time.sleep(0.2)  # let nginx workers come up
+        return self.port
+
+    def pids(self):
+        return descendants(self.proc.pid) if self.proc else []
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            self.log.close()
+
+
+class Direct(Balancer):
+    def start(self, backend_port):
+        self.command = "(client connects to the backend)"
+        self.port = backend_port
+        return backend_port
+
+    def host(self):
+        return BACKEND_HOST
+
+
+class L4lb(Balancer):
+    def __init__(self, binary, extra, *args):
+        super().__init__(*args)
+        self.binary = binary
+        self.extra = extra.split()
+
+    def argv(self, listen_port, backend_port):
+        return [
+            self.binary,
+            f"--listen={LISTEN_HOST}:{listen_port}",
+            f"--backends={BACKEND_HOST}:{backend_port}",
+            f"--threads={self.threads}",
+            "--access_log=false",  # the peers log nothing either
+            "--idle_timeout=0",
+        ] + self.extra
+
+
+class HAProxy(Balancer):
+    def argv(self, listen_port, backend_port):
+        cfg = os.path.join(self.work, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(
+                f"""global
+    nbthread {self.threads}
+    # 2 fds per relayed connection + 2 per pipe: what the 20,000 open-files
+    # limit allows (HAProxy refuses to start above it). 500 pipes cover every
+    # transfer in flight here.
+    maxconn 9000
+    maxpipes 500
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend fe
+    bind {LISTEN_HOST}:{listen_port}
+    default_backend be
+backend be
+    server s1 {BACKEND_HOST}:{backend_port}
+"""
+            )
+        return ["haproxy", "-db", "-f", cfg]
+
+
+class NginxStream(Balancer):
+    def argv(self, listen_port, backend_port):
+        cfg = os.path.join(self.work, "nginx-stream.conf")
+        with open(cfg, "w") as f:
+            f.write(
+                f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes {self.threads};
+user root;
+pid {self.work}/nginx-stream.pid;
+error_log {self.work}/nginx-stream.error.log;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 20000; }}
+stream {{
+    server {{
+        listen {LISTEN_HOST}:{listen_port} reuseport;
+        proxy_pass {BACKEND_HOST}:{backend_port};
+        proxy_timeout 300s;
+    }}
+}}
+"""
+            )
+        return ["/usr/sbin/nginx", "-c", cfg, "-e", f"{self.work}/nginx-stream.error.log"]
+
+
+def start_backends(work, cpus):
+    """iperf3 server and an nginx HTTP server on 127.0.0.2 serving /1k (1 KiB) and
+    /SIZE files for the copy-threshold sweep (FILE_SIZES)."""
+    procs = []
+    iperf_port = free_port(BACKEND_HOST)
+    procs.append(
+        subprocess.Popen(
+            ["taskset", "-c", cpus, "iperf3", "-s", "-B", BACKEND_HOST, "-p", str(iperf_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    http_port = free_port(BACKEND_HOST)
+    www = os.path.join(work, "www")
+    os.makedirs(www, exist_ok=True)
+    for name, size in FILE_SIZES.items():
+        with open(os.path.join(www, name), "wb") as f:
+            f.write(b"x" * size)
+    cfg = os.path.join(work, "backend-nginx.conf")
+    with open(cfg, "w") as f:
+        f.write(
+            f"""daemon off;
+worker_processes 1;
+user root;
+pid {work}/backend-nginx.pid;
+error_log {work}/backend-nginx.error.log;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_header_timeout 600s;
+    client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work};
+    uwsgi_temp_path {work}; scgi_temp_path {work};
+    server {{ listen {BACKEND_HOST}:{http_port} backlog=4096; root {www}; }}
+}}
+"""
+        )
+    procs.append(
+        subprocess.Popen(
+            ["taskset", "-c", cpus, "/usr/sbin/nginx", "-c", cfg, "-e", f"{work}/backend-nginx.error.log"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    for port in (iperf_port, http_port):
+        if not wait_listening(BACKEND_HOST, port):
+            raise RuntimeError(f"backend on {BACKEND_HOST}:{port} did not start")
+    return procs, iperf_port, http_port
+
+
+def run(argv, timeout):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def measure_iperf(balancer, backend_port, args, streams):
+    port = balancer.start(backend_port)
+    host = BACKEND_HOST if isinstance(balancer, Direct) else LISTEN_HOST
+    pids = balancer.pids()
+    cpu0 = cpu_seconds(pids)
+    argv = ["taskset", "-c", args.client_cpus, "iperf3", "-c", host, "-p", str(port),
+            "-t", str(args.seconds), "-P", str(streams), "-J"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    workers = 0
+    while proc.poll() is None:
+        if pids:
+            workers = max(workers, iou_workers(pids[0]))
+        time.sleep(0.2)
+    out = json.loads(proc.stdout.read())
+    cpu = cpu_seconds(pids) - cpu0
+    balancer.stop()
+    received = out["end"]["sum_received"]
+    gbytes = received["bytes"] / 1e9
+    return {
+        "gbps": received["bits_per_second"] / 1e9,
+        "cpu_per_gb": cpu / gbytes if pids else None,
+        "iou_wrk": workers if isinstance(balancer, L4lb) else None,
+        "cmd": " ".join(argv[3:]),
+    }
+
+
+def parse_wrk(text):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    errors = re.search(r"Socket errors: (.*)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if m:
+            scale = {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+            lat[pct] = float(m.group(1)) * scale
+    return rps, total, lat, (errors.group(1) if errors else ""), int(non2xx.group(1)) if non2xx else 0
+
+
+def measure_wrk(balancer, backend_port, args, close, path="1k", cpu_per_request=False):
+    port = balancer.start(backend_port)
+    host = BACKEND_HOST if isinstance(balancer, Direct) else LISTEN_HOST
+    pids = balancer.pids()
+    cpu0 = cpu_seconds(pids)
+    argv = ["taskset", "-c", args.client_cpus, "wrk", "-t1", f"-c{args.wrk_connections}",
+            f"-d{args.seconds}s", "--latency"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(f"http://{host}:{port}/{path}")
+    out = run(argv, args.seconds + 30).stdout
+    cpu = cpu_seconds(pids) - cpu0
+    balancer.stop()
+    rps, total, lat, errors, non2xx = parse_wrk(out)
+    per_request = cpu / total * 1e6 if (pids and total) else None
+    return {
+        "rps": rps,
+        "cpu_us_per_conn": per_request if close else None,
+        "cpu_us_per_req": per_request if cpu_per_request else None,
+        "p50_us": lat.get("50"),
+        "p99_us": lat.get("99"),
+        "errors": (errors + (f" non-2xx: {non2xx}" if non2xx else "")).strip(),
+        "cmd": " ".join(argv[3:]),
+    }
+
+
+def measure_idle(balancer, backend_port, args):
+    if isinstance(balancer, Direct):
+        return {"rss_per_conn": None}
+    port = balancer.start(backend_port)
+    time.sleep(0.5)
+    pids = balancer.pids()
+    rss0 = rss_bytes(pids)
+    socks = []
+    try:
+        for _ in range(args.idle):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((LISTEN_HOST, port))
+            socks.append(s)
+        # Every client relayed to the backend: poll the balancer's fd count.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            fds = sum(len(os.listdir(f"/proc/{p}/fd")) for p in pids if os.path.exists(f"/proc/{p}/fd"))
+            if fds >= 2 * args.idle:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        rss1 = rss_bytes(balancer.pids())
+    finally:
+        for s in socks:
+            s.close()
+        balancer.stop()
+    return {"rss_per_conn": (rss1 - rss0) / args.idle, "rss_base": rss0}
+
+
+def measure(phase, balancer, iperf_port, http_port, args):
+    if phase == "iperf1":
+        return measure_iperf(balancer, iperf_port, args, 1)
+    if phase == "iperf4":
+        return measure_iperf(balancer, iperf_port, args, 4)
+    if phase == "close":
+        return measure_wrk(balancer, http_port, args, close=True)
+    if phase == "keepalive":
+        return measure_wrk(balancer, http_port, args, close=False)
+    if phase == "idle":
+        return measure_idle(balancer, http_port, args)
+    raise SystemExit(f"compare: --phases: unknown measurement {phase!r}")
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def ratio(v, ref, lower_is_better=False):
+    if v is None or ref in (None, 0):
+        return ""
+    return f" ({v / ref:.2f}x)"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--l4lb", required=True, help="path to the l4lb binary (-c opt)")
+    ap.add_argument("--l4lb_args", default="", help="more l4lb flags, space-separated")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--balancer_cpus", default="0")
+    ap.add_argument("--client_cpus", default="1")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--wrk_connections", type=int, default=32)
+    ap.add_argument("--idle", type=int, default=7000, help="idle connections (fd limit!)")
+    ap.add_argument("--only", default="", help="comma-separated subset of balancers")
+    ap.add_argument("--phases", default="iperf1,iperf4,close,keepalive,idle",
+                    help="comma-separated subset of the measurements")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="l4lb-bench-")
+    backends, iperf_port, http_port = start_backends(work, args.client_cpus)
+    common = (work, args.balancer_cpus, args.threads)
+    balancers = [Direct("direct", *common), L4lb(args.l4lb, args.l4lb_args, "l4lb", *common),
+                 HAProxy("haproxy", *common), NginxStream("nginx", *common)]
+    if args.only:
+        balancers = [b for b in balancers if b.name in args.only.split(",")]
+    results, commands = {}, {}
+    try:
+        for b in balancers:
+            r = {}
+            for phase in args.phases.split(","):
+                print(f"[{b.name}] {phase}", file=sys.stderr)
+                r[phase] = measure(phase, b, iperf_port, http_port, args)
+            results[b.name] = r
+            commands[b.name] = b.command
+    finally:
+        for b in balancers:
+            b.stop()
+        for p in backends:
+            p.terminate()
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    ref = results.get("haproxy")
+    rows = [
+        ("iperf3 1 stream, Gbit/s", "iperf1", "gbps", ".2f"),
+        ("iperf3 4 streams, Gbit/s", "iperf4", "gbps", ".2f"),
+        ("CPU-s per GB (1 stream)", "iperf1", "cpu_per_gb", ".3f"),
+        ("CPU-s per GB (4 streams)", "iperf4", "cpu_per_gb", ".3f"),
+        ("new connections/s (wrk, close)", "close", "rps", ".0f"),
+        ("CPU µs per connection", "close", "cpu_us_per_conn", ".1f"),
+        ("keep-alive requests/s", "keepalive", "rps", ".0f"),
+        ("keep-alive p50, µs", "keepalive", "p50_us", ".0f"),
+        ("keep-alive p99, µs", "keepalive", "p99_us", ".0f"),
+        ("RSS per idle connection, bytes", "idle", "rss_per_conn", ".0f"),
+        ("iou-wrk threads under load", "iperf1", "iou_wrk", "d"),
+    ]
+    rows = [(label, lambda r, p=phase, k=key: r[p].get(k), spec)
+            for label, phase, key, spec in rows if phase in args.phases.split(",")]
+    names = list(results)
+    print(f"\n{time.strftime('%Y-%m-%d')}, kernel {platform.release()}, "
+          f"{os.cpu_count()} CPUs; balancer on CPU {args.balancer_cpus}, clients and backends "
+          f"on CPU {args.client_cpus}; {args.threads} balancer thread(s); {args.seconds} s per run; "
+          f"{args.idle} idle connections. Ratios are to HAProxy.\n")
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for label, get, spec in rows:
+        cells = []
+        for n in names:
+            v = get(results[n])
+            cells.append(fmt(v, spec) + (ratio(v, get(ref)) if ref and n != "haproxy" else ""))
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    errors = {n: " ".join(results[n][p]["errors"] for p in ("close", "keepalive")
+                          if p in results[n]) for n in names}
+    if any(e.strip() for e in errors.values()):
+        print("\nwrk errors: " + "; ".join(f"{n}: {e.strip()}" for n, e in errors.items() if e.strip()))
+    print("\nCommands (balancers pinned with `taskset -c "
+          f"{args.balancer_cpus}`, clients with `taskset -c {args.client_cpus}`):")
+    for n in names:
+        print(f"- {n}: `{commands[n]}`")
+    first = results[names[0]]
+    for key in [p for p in ("iperf1", "iperf4", "close", "keepalive") if p in first]:
+        print(f"- client: `{first[key]['cmd']}`")
+    print("- CPU: utime+stime of the balancer's processes (/proc/PID/stat) over the run; "
+          "RSS: VmRSS growth with the idle clients connected")
+
+
+if __name__ == "__main__":
+    main()

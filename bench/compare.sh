@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One command for the side-by-side benchmark: installs what is missing (haproxy,
+# nginx stream, iperf3, wrk), builds l4lb -c opt, and prints one table of direct,
+# l4lb, HAProxy and nginx figures with ratios to HAProxy.
+#   bench/compare.sh                 # 1 balancer thread, balancer on CPU 0
+#   bench/compare.sh --threads=2 --balancer_cpus=0,1 --client_cpus=0,1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in haproxy nginx-light libnginx-mod-stream iperf3 wrk python3 util-linux; do
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "compare: installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+tools/setup.sh >&2
+bazel build -c opt //l4lb:l4lb >&2
+bin=$(bazel info -c opt bazel-bin 2>/dev/null)/l4lb/l4lb
+exec python3 bench/compare.py --l4lb="$bin" "$@"
