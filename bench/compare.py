@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -390,6 +391,22 @@ def measure(phase, balancer, iperf_port, http_port, args):
     raise SystemExit(f"compare: --phases: unknown measurement {phase!r}")
 
 
+def median_result(reps):
+    """Per key: the median of the numeric values, the first of anything else."""
+    out = {}
+    for key, first in reps[0].items():
+        values = [r[key] for r in reps if r.get(key) is not None]
+        if key == "iou_wrk" and values:
+            out[key] = max(values)  # any io-wq thread in any run counts
+        elif isinstance(first, (int, float)) and not isinstance(first, bool) and values:
+            out[key] = statistics.median(values)
+        elif key == "errors":
+            out[key] = " ".join(r[key] for r in reps if r[key]).strip()
+        else:
+            out[key] = first
+    return out
+
+
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
@@ -407,7 +424,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--balancer_cpus", default="0")
     ap.add_argument("--client_cpus", default="1")
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per figure, balancers interleaved; the median is shown")
     ap.add_argument("--wrk_connections", type=int, default=32)
     ap.add_argument("--idle", type=int, default=7000, help="idle connections (fd limit!)")
     ap.add_argument("--only", default="", help="comma-separated subset of balancers")
@@ -422,15 +441,21 @@ def main():
                  HAProxy("haproxy", *common), NginxStream("nginx", *common)]
     if args.only:
         balancers = [b for b in balancers if b.name in args.only.split(",")]
-    results, commands = {}, {}
+    results, commands = {b.name: {} for b in balancers}, {}
+    phases = args.phases.split(",")
+    runs = {}  # (balancer, phase) -> one result dict per repetition
     try:
-        for b in balancers:
-            r = {}
-            for phase in args.phases.split(","):
-                print(f"[{b.name}] {phase}", file=sys.stderr)
-                r[phase] = measure(phase, b, iperf_port, http_port, args)
-            results[b.name] = r
-            commands[b.name] = b.command
+        # Repetitions interleave the balancers, so drift on a shared machine hits
+        # all of them alike; each figure is the median of its repetitions.
+        for rep in range(args.repeat):
+            for phase in phases:
+                if phase == "idle" and rep > 0:
+                    continue  # RSS is deterministic enough, and slow to measure
+                for b in balancers:
+                    print(f"[{rep + 1}/{args.repeat}] {b.name} {phase}", file=sys.stderr)
+                    runs.setdefault((b.name, phase), []).append(
+                        measure(phase, b, iperf_port, http_port, args))
+                    commands[b.name] = b.command
     finally:
         for b in balancers:
             b.stop()
@@ -438,6 +463,8 @@ def main():
             p.terminate()
             p.wait()
         shutil.rmtree(work, ignore_errors=True)
+    for (name, phase), reps in runs.items():
+        results[name][phase] = median_result(reps)
 
     ref = results.get("haproxy")
     rows = [
@@ -458,7 +485,8 @@ def main():
     names = list(results)
     print(f"\n{time.strftime('%Y-%m-%d')}, kernel {platform.release()}, "
           f"{os.cpu_count()} CPUs; balancer on CPU {args.balancer_cpus}, clients and backends "
-          f"on CPU {args.client_cpus}; {args.threads} balancer thread(s); {args.seconds} s per run; "
+          f"on CPU {args.client_cpus}; {args.threads} balancer thread(s); {args.seconds} s per run, "
+          f"median of {args.repeat} interleaved runs; "
           f"{args.idle} idle connections. Ratios are to HAProxy.\n")
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

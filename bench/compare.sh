@@ -4,6 +4,7 @@
 # l4lb, HAProxy and nginx figures with ratios to HAProxy.
 #   bench/compare.sh                 # 1 balancer thread, balancer on CPU 0
 #   bench/compare.sh --threads=2 --balancer_cpus=0,1 --client_cpus=0,1
+#   bench/compare.sh --copy_threshold   # l4lb alone: picks --copy_bytes from numbers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,8 @@ fi
 tools/setup.sh >&2
 bazel build -c opt //l4lb:l4lb >&2
 bin=$(bazel info -c opt bazel-bin 2>/dev/null)/l4lb/l4lb
+if [[ "${1:-}" == "--copy_threshold" ]]; then
+  shift
+  exec python3 bench/copy_threshold.py --l4lb="$bin" "$@"
+fi
 exec python3 bench/compare.py --l4lb="$bin" "$@"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -21,6 +22,8 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
+#include "health/checker.h"
+#include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/server.h"
@@ -69,6 +72,31 @@ DEFINE_int32(copy_bytes, 16384,
              "that fills it switches the connection to zero-copy splice. 0: always splice. "
              "At most the pipe size.");
 
+DEFINE_string(health_check, "tcp",
+              "How backends are probed: tcp (connect), send_expect (--health_send, then the "
+              "reply must start with --health_expect), ftp (a 220 greeting, then QUIT), ssh "
+              "(an SSH-2.0 banner, then ours, then close), http (GET --health_http_path, "
+              "status in --health_http_status), or none (every backend always up). Backends "
+              "start UP, but one failed check takes a backend that never passed one DOWN; "
+              "after that --health_fall failures in a row do.");
+DEFINE_string(health_interval, "2s", "Time between two probes of a backend (+-10% jitter).");
+DEFINE_string(health_timeout, "1s", "How long one probe may take (connect + reply).");
+DEFINE_int32(health_rise, 2, "Passed checks in a row that bring a DOWN backend UP (1..100).");
+DEFINE_int32(health_fall, 3, "Failed checks in a row that take an UP backend DOWN (1..100).");
+DEFINE_string(health_send, "",
+              "send_expect: bytes written after connect; escapes \\r \\n \\t \\xHH.");
+DEFINE_string(health_expect, "", "send_expect: what the reply must start with; same escapes.");
+DEFINE_int32(health_port, 0, "Probe this port instead of each backend's traffic port (0).");
+DEFINE_string(health_http_path, "/", "http: the path to GET.");
+DEFINE_string(health_http_host, "", "http: the Host header (default: the backend's address).");
+DEFINE_string(health_http_status, "2xx,3xx", "http: accepted status classes.");
+DEFINE_bool(health_passive, true,
+            "Count refused or timed-out connects and resets seen on client traffic as failed "
+            "checks, so a dead backend is ejected between probes.");
+DEFINE_bool(kill_on_down, false,
+            "Reset live connections to a backend when it goes DOWN (default: leave them, a "
+            "long transfer may still be fine).");
+
 #if defined(__SANITIZE_THREAD__)
 // glog stamps each line via localtime_r -> glibc tzset, which serialises on a
 // libc-internal lock that TSan cannot see (libc is not instrumented). Only that.
@@ -105,6 +133,54 @@ std::vector<l4lb::net::SocketAddress> ListenFlag() {
   return out;
 }
 
+std::string UnescapeFlag(absl::string_view flag, const std::string& value) {
+  absl::StatusOr<std::string> out = l4lb::health::Unescape(value);
+  if (!out.ok()) Die(flag, out.status().message());
+  return *out;
+}
+
+l4lb::health::HealthOptions HealthFromFlags() {
+  l4lb::health::HealthOptions health;
+  absl::StatusOr<l4lb::health::ProbeSpec::Kind> kind =
+      l4lb::health::ParseProbeKind(FLAGS_health_check);
+  if (!kind.ok()) Die("health_check", kind.status().message());
+  health.probe.kind = *kind;
+  health.interval = DurationFlag("health_interval", FLAGS_health_interval);
+  if (health.interval <= absl::ZeroDuration()) Die("health_interval", "must be above 0");
+  health.timeout = DurationFlag("health_timeout", FLAGS_health_timeout);
+  if (health.timeout <= absl::ZeroDuration()) Die("health_timeout", "must be above 0");
+  if (FLAGS_health_rise < 1 || FLAGS_health_rise > 100) {
+    Die("health_rise", absl::StrCat(FLAGS_health_rise, ": want 1..100"));
+  }
+  if (FLAGS_health_fall < 1 || FLAGS_health_fall > 100) {
+    Die("health_fall", absl::StrCat(FLAGS_health_fall, ": want 1..100"));
+  }
+  health.rise = FLAGS_health_rise;
+  health.fall = FLAGS_health_fall;
+  health.probe.send = UnescapeFlag("health_send", FLAGS_health_send);
+  health.probe.expect = UnescapeFlag("health_expect", FLAGS_health_expect);
+  if (health.probe.kind == l4lb::health::ProbeSpec::Kind::kSendExpect &&
+      health.probe.expect.empty()) {
+    Die("health_expect", "--health_check=send_expect needs what the reply starts with");
+  }
+  if (FLAGS_health_port < 0 || FLAGS_health_port > 65535) {
+    Die("health_port", absl::StrCat(FLAGS_health_port, ": want 0..65535"));
+  }
+  health.probe.port = static_cast<uint16_t>(FLAGS_health_port);
+  if (!absl::StartsWith(FLAGS_health_http_path, "/")) {
+    Die("health_http_path",
+        absl::StrCat("\"", FLAGS_health_http_path, "\": want a path like /healthz"));
+  }
+  health.probe.http_path = FLAGS_health_http_path;
+  health.probe.http_host = FLAGS_health_http_host;
+  absl::StatusOr<std::vector<char>> statuses =
+      l4lb::health::ParseHttpStatuses(FLAGS_health_http_status);
+  if (!statuses.ok()) Die("health_http_status", statuses.status().message());
+  health.probe.http_statuses = *statuses;
+  health.passive = FLAGS_health_passive;
+  return health;
+}
+
 l4lb::Server::Options OptionsFromFlags() {
   l4lb::Server::Service service;
   service.listen = ListenFlag();
@@ -125,6 +201,8 @@ l4lb::Server::Options OptionsFromFlags() {
   }
   service.connect_retries = FLAGS_connect_retries;
   service.idle_timeout = DurationFlag("idle_timeout", FLAGS_idle_timeout);
+  service.health = HealthFromFlags();
+  service.kill_on_down = FLAGS_kill_on_down;
 
   l4lb::Server::Options options;
   options.services.push_back(std::move(service));

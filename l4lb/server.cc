@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   std::unique_ptr<Server> server(new Server());
   std::vector<std::vector<Worker::Listener>> listeners(options.threads);
   std::vector<Worker::Service> services;
+  std::vector<health::HealthChecker::Service> checked;
   for (size_t s = 0; s < options.services.size(); ++s) {
     const Service& service = options.services[s];
     if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
@@ -26,11 +27,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     if (!snapshot.ok()) return snapshot.status();
     server->publishers_.push_back(
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
+    server->passive_.push_back(std::make_unique<backend::PassiveHealth>(service.backends.size()));
+    checked.push_back({.name = service.listen[0].ToString(),
+                       .options = service.health,
+                       .publisher = server->publishers_.back().get(),
+                       .passive = server->passive_.back().get()});
     services.push_back({.publisher = server->publishers_.back().get(),
                         .hash_key = service.hash_key,
                         .connect_timeout = service.connect_timeout,
                         .connect_retries = service.connect_retries,
-                        .idle_timeout = service.idle_timeout});
+                        .idle_timeout = service.idle_timeout,
+                        .passive = service.health.passive ? server->passive_.back().get() : nullptr,
+                        .kill_on_down = service.kill_on_down});
     for (const net::SocketAddress& address : service.listen) {
       absl::StatusOr<ListenerSockets> sockets =
           OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog);
@@ -53,6 +61,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
         .copy_bytes = options.copy_bytes,
     }));
   }
+  server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
   server->options_ = std::move(options);
   return server;
 }
@@ -71,6 +80,7 @@ absl::Status Server::Start() {
   }
   absl::Status status;
   for (auto& f : ready) status.Update(f.get());
+  if (status.ok()) checker_->Start();
   return status;
 }
 
@@ -86,6 +96,7 @@ bool Server::Drained() const {
 }
 
 void Server::ForceCloseAndJoin() {
+  checker_->Stop();
   for (auto& worker : workers_) {
     worker->RequestDrain();
     worker->RequestForceClose();

@@ -7,7 +7,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+#include "health/checker.h"
 #include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/listener.h"
 #include "l4lb/net/address.h"
@@ -16,9 +18,10 @@
 
 namespace l4lb {
 
-// Server owns the workers and their listening sockets, and the backend snapshot
-// publisher of each service. Create() does everything that can fail on operator
-// input (bind, table build) before any thread starts, so a bad setup is one error.
+// Server owns the workers and their listening sockets, the backend snapshot
+// publisher of each service, and the health checker that publishes into them. Create() does
+// everything that can fail on operator input (bind, table build) before any thread starts, so a bad
+// setup is one error.
 //
 // Thread safety: call from one thread (main). Workers run on their own threads.
 class Server {
@@ -32,6 +35,8 @@ class Server {
     absl::Duration connect_timeout = absl::Seconds(2);
     int connect_retries = 2;
     absl::Duration idle_timeout = absl::Minutes(10);  // zero: never
+    health::HealthOptions health;
+    bool kill_on_down = false;  // close live connections to a backend that goes DOWN
   };
   struct Options {
     std::vector<Service> services;
@@ -66,6 +71,8 @@ class Server {
 
   Options options_;
   std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
+  std::vector<std::unique_ptr<backend::PassiveHealth>> passive_;         // per service
+  std::unique_ptr<health::HealthChecker> checker_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;

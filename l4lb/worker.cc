@@ -214,10 +214,9 @@ void Worker::OnNewClient(int fd, uint32_t index) {
 void Worker::Connect(Connection& c) {
   ServiceState& service = services_[c.service];
   const int max_attempts = 1 + service.options.connect_retries;
-  const int backend =
-      c.attempts >= max_attempts
-          ? backend::BackendSnapshot::kNone
-          : c.snapshot->Pick(c.key, c.attempts, absl::MakeConstSpan(c.tried, c.attempts));
+  const int backend = c.attempts >= max_attempts
+                          ? backend::BackendSnapshot::kNone
+                          : c.snapshot->Pick(c.key, absl::MakeConstSpan(c.tried, c.attempts));
   if (backend == backend::BackendSnapshot::kNone) {
     if (c.attempts == 0) {
       LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for " << c.client.ToString() << " on "
@@ -268,7 +267,13 @@ void Worker::OnConnect(Connection& c, int res) {
   // socket, nothing was sent to the failed backend.
   close(c.backend_fd);
   c.backend_fd = -1;
+  ReportBackendFailure(c);
   Connect(c);
+}
+
+void Worker::ReportBackendFailure(const Connection& c) {
+  backend::PassiveHealth* passive = services_[c.service].options.passive;
+  if (passive != nullptr && c.backend >= 0) passive->Report(static_cast<size_t>(c.backend));
 }
 
 void Worker::StartRelay(Connection& c) {
@@ -282,6 +287,10 @@ void Worker::StartRelay(Connection& c) {
   ArmPoll(c, Op::kBackendReadable);
   ServiceState& service = services_[c.service];
   if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+  // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
+  // than a ring round trip later when the poll reports it. The poll is armed
+  // after this read, and arming checks readiness, so nothing is missed.
+  Pump(c, /*up=*/true);
 }
 
 // --- Relaying ----------------------------------------------------------------
@@ -420,6 +429,14 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kBackendReset:
       counters_.resets.Add();
       net::SetResetOnClose(c.client_fd);
+      ReportBackendFailure(c);
+      break;
+    case CloseReason::kBackendDown:
+      counters_.killed_on_down.Add();
+      // The client sees a reset, as after a backend crash: a cut stream must not
+      // pass for a complete one.
+      net::SetResetOnClose(c.client_fd);
+      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
       break;
     case CloseReason::kIdleTimeout:
       counters_.idle_timeouts.Add();
@@ -549,12 +566,25 @@ void Worker::OnTick() {
 }
 
 void Worker::RefreshSnapshots() {
-  for (ServiceState& service : services_) {
+  for (uint16_t s = 0; s < services_.size(); ++s) {
+    ServiceState& service = services_[s];
     const uint64_t generation = service.options.publisher->generation();
     if (generation == service.generation) continue;
     service.snapshot = service.options.publisher->Current();
     service.generation = generation;
+    if (service.options.kill_on_down) CloseConnectionsToDownBackends(s);
   }
+}
+
+void Worker::CloseConnectionsToDownBackends(uint16_t service_index) {
+  const backend::BackendSnapshot& snapshot = *services_[service_index].snapshot;
+  connections_.ForEachLive([&](Connection& c) {
+    // Indices agree across snapshots of a service: health changes keep the list.
+    if (c.service != service_index || c.backend < 0 || snapshot.healthy(c.backend)) return;
+    if (c.state == Connection::State::kRelaying || c.state == Connection::State::kConnecting) {
+      Close(c, CloseReason::kBackendDown);
+    }
+  });
 }
 
 bool Worker::Drained() const {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+#include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/socket.h"
@@ -44,6 +45,11 @@ class Worker {
     absl::Duration connect_timeout = absl::Seconds(2);
     int connect_retries = 2;                             // 0..Connection::kMaxAttempts - 1
     absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never
+    // Refused/timed-out connects and backend resets go here (the health checker
+    // counts them toward fall); null: not reported.
+    backend::PassiveHealth* passive = nullptr;
+    // Close live connections to a backend the moment it goes DOWN.
+    bool kill_on_down = false;
   };
   struct Listener {
     net::Fd fd;  // this worker's SO_REUSEPORT socket
@@ -123,6 +129,9 @@ class Worker {
   void OnTick();
   void StopAccepting();
   void RefreshSnapshots();
+  void CloseConnectionsToDownBackends(uint16_t service_index);
+  // Tells the health checker (through PassiveHealth) that c's backend failed it.
+  void ReportBackendFailure(const relay::Connection& c);
   bool Drained() const;
 
   Options options_;

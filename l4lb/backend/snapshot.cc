@@ -32,35 +32,51 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
   if (!healthy.empty() && healthy.size() != backends.size()) {
     return absl::InvalidArgumentError("health list does not match the backend list");
   }
-  std::shared_ptr<BackendSnapshot> snapshot(new BackendSnapshot());
   std::vector<balancer::MaglevTable::Backend> table_backends;
-  for (uint32_t i = 0; i < backends.size(); ++i) {
-    if (!healthy.empty() && !healthy[i]) continue;
-    snapshot->healthy_.push_back(i);
-    table_backends.push_back({.name = backends[i].name, .weight = backends[i].weight});
+  for (const BackendSpec& b : backends) {
+    table_backends.push_back({.name = b.name, .weight = b.weight});
   }
-  if (!table_backends.empty()) {
-    absl::StatusOr<balancer::MaglevTable> table =
-        balancer::MaglevTable::Build(table_backends, {.table_size = options.maglev_table_size});
-    if (!table.ok()) return table.status();
-    snapshot->table_.emplace(*std::move(table));
-  }
+  absl::StatusOr<balancer::MaglevTable> table =
+      balancer::MaglevTable::Build(table_backends, {.table_size = options.maglev_table_size});
+  if (!table.ok()) return table.status();
+  std::shared_ptr<BackendSnapshot> snapshot(new BackendSnapshot());
   snapshot->backends_ = std::move(backends);
-  return snapshot;
+  snapshot->table_ = std::make_shared<const balancer::MaglevTable>(*std::move(table));
+  if (healthy.empty()) healthy.assign(snapshot->backends_.size(), true);
+  return snapshot->WithHealth(healthy);
 }
 
-int BackendSnapshot::Pick(uint64_t key, uint32_t attempt, absl::Span<const uint32_t> tried) const {
-  if (!table_.has_value()) return kNone;
-  const auto was_tried = [&](uint32_t backend) {
-    return std::find(tried.begin(), tried.end(), backend) != tried.end();
+std::shared_ptr<const BackendSnapshot> BackendSnapshot::WithHealth(
+    const std::vector<bool>& healthy) const {
+  std::shared_ptr<BackendSnapshot> next(new BackendSnapshot());
+  next->backends_ = backends_;
+  next->table_ = table_;
+  next->up_ = healthy;
+  next->up_.resize(backends_.size(), false);
+  for (uint32_t i = 0; i < next->up_.size(); ++i) {
+    if (next->up_[i]) next->healthy_.push_back(i);
+  }
+  return next;
+}
+
+int BackendSnapshot::Pick(uint64_t key, absl::Span<const uint32_t> tried) const {
+  if (healthy_.empty()) return kNone;
+  const auto usable = [&](uint32_t backend) {
+    return up_[backend] && std::find(tried.begin(), tried.end(), backend) == tried.end();
   };
-  const uint64_t attempt_key = attempt == 0 ? key : balancer::Mix64(key + attempt);
-  const uint32_t first = table_->Pick(attempt_key);
-  // The table spreads retries; when it lands on a tried backend, walk on to the
-  // next untried healthy one (deterministic, so instances still agree).
+  // Re-mixed keys land on each backend in proportion to its table share, so
+  // the clients of a down backend spread by weight. Deterministic: every l4lb
+  // instance with the same backends and health picks the same.
+  constexpr uint64_t kMixedTries = 32;
+  for (uint64_t i = 0; i < kMixedTries; ++i) {
+    const uint32_t backend = table_->Pick(i == 0 ? key : balancer::Mix64(key + i));
+    if (usable(backend)) return static_cast<int>(backend);
+  }
+  // Most backends down or tried: walk the healthy ones from a key-chosen start.
+  const size_t start = key % healthy_.size();
   for (size_t step = 0; step < healthy_.size(); ++step) {
-    const uint32_t backend = healthy_[(first + step) % healthy_.size()];
-    if (!was_tried(backend)) return static_cast<int>(backend);
+    const uint32_t backend = healthy_[(start + step) % healthy_.size()];
+    if (usable(backend)) return static_cast<int>(backend);
   }
   return kNone;
 }

@@ -31,10 +31,17 @@ absl::StatusOr<HashKey> ParseHashKey(absl::string_view text);
 uint64_t FlowKey(const net::SocketAddress& client, HashKey hash_key);
 
 // BackendSnapshot is one immutable view of a service's backends: who exists, who
-// is healthy, and the Maglev table over the healthy ones.
+// is healthy, and the Maglev table.
 //
-// Built off the data path (startup, later the health thread) and published through
-// a SnapshotPublisher; workers hold a shared_ptr and read it without locks.
+// The table is built over EVERY configured backend and never changes with
+// health: a client whose backend is down is re-picked (re-mixed key, then a
+// walk) among the healthy ones. So when one backend goes down only its own
+// clients move, and when it comes back exactly those return; everyone else keeps
+// their backend (a table rebuilt over the healthy set would also move ~0.1-1.5 %
+// of the others, see bench/maglev_benchmark).
+//
+// Built off the data path (startup, the health checker) and published through a
+// SnapshotPublisher; workers hold a shared_ptr and read it without locks.
 class BackendSnapshot {
  public:
   struct Options {
@@ -46,24 +53,30 @@ class BackendSnapshot {
   static absl::StatusOr<std::shared_ptr<const BackendSnapshot>> Build(
       std::vector<BackendSpec> backends, std::vector<bool> healthy, const Options& options);
 
+  // The same backends and table with new health (one entry per backend): no
+  // table build, so the health checker can publish changes at once.
+  std::shared_ptr<const BackendSnapshot> WithHealth(const std::vector<bool>& healthy) const;
+
   static constexpr int kNone = -1;
 
-  // The backend for the `attempt`-th try (0 first) of a connection with `key`,
-  // as an index into backends(); never one listed in `tried`. kNone when no
-  // untried healthy backend is left. Attempt 0 is the Maglev pick; retries use
-  // re-mixed keys, so a dead backend's clients spread over the others instead of
-  // piling onto one neighbour.
-  int Pick(uint64_t key, uint32_t attempt, absl::Span<const uint32_t> tried) const;
+  // The backend for a connection with `key`, as an index into backends(): never
+  // one listed in `tried` (earlier attempts of this connection) nor a down one.
+  // The first choice is the Maglev pick; retries and clients of a down backend
+  // use re-mixed keys, so they spread over the others by weight instead of
+  // piling onto one neighbour. kNone when no untried healthy backend is left.
+  int Pick(uint64_t key, absl::Span<const uint32_t> tried) const;
 
   const std::vector<BackendSpec>& backends() const { return backends_; }
+  bool healthy(size_t backend) const { return up_[backend]; }
   size_t healthy_count() const { return healthy_.size(); }
 
  private:
   BackendSnapshot() = default;
 
   std::vector<BackendSpec> backends_;
-  std::vector<uint32_t> healthy_;  // Maglev index -> index into backends_
-  std::optional<balancer::MaglevTable> table_;
+  std::vector<bool> up_;                                // per backend
+  std::vector<uint32_t> healthy_;                       // indices of the up ones, ascending
+  std::shared_ptr<const balancer::MaglevTable> table_;  // over all backends, shared
 };
 
 // SnapshotPublisher hands the newest snapshot of one service to the workers.

@@ -39,7 +39,7 @@ TEST(BackendSnapshotTest, PicksOnlyHealthyBackends) {
       BackendSnapshot::Build(Backends(4), {true, false, true, false}, {.maglev_table_size = 1009});
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   std::set<int> picked;
-  for (uint64_t key = 0; key < 10000; ++key) picked.insert((*snapshot)->Pick(key * 7919, 0, {}));
+  for (uint64_t key = 0; key < 10000; ++key) picked.insert((*snapshot)->Pick(key * 7919, {}));
   EXPECT_EQ(picked, (std::set<int>{0, 2}));
   EXPECT_EQ((*snapshot)->healthy_count(), 2u);
 }
@@ -50,12 +50,12 @@ TEST(BackendSnapshotTest, RetriesNeverRepeatABackendAndEndWithNone) {
   for (uint64_t key = 1; key < 1000; ++key) {
     std::vector<uint32_t> tried;
     for (uint32_t attempt = 0; attempt < 3; ++attempt) {
-      const int b = (*snapshot)->Pick(key, attempt, tried);
+      const int b = (*snapshot)->Pick(key, tried);
       ASSERT_NE(b, BackendSnapshot::kNone);
       tried.push_back(b);
     }
     EXPECT_EQ(std::set<uint32_t>(tried.begin(), tried.end()).size(), 3u);
-    EXPECT_EQ((*snapshot)->Pick(key, 3, tried), BackendSnapshot::kNone);
+    EXPECT_EQ((*snapshot)->Pick(key, tried), BackendSnapshot::kNone);
   }
 }
 
@@ -65,11 +65,11 @@ TEST(BackendSnapshotTest, RetriesOfOneDeadBackendSpreadOverTheOthers) {
   std::vector<int> second_choice(5);
   int dead_first = 0;
   for (uint64_t key = 1; key < 20000; ++key) {
-    const int first = (*snapshot)->Pick(key * 0x9E3779B97F4A7C15ull, 0, {});
+    const int first = (*snapshot)->Pick(key * 0x9E3779B97F4A7C15ull, {});
     if (first != 0) continue;
     ++dead_first;
     const uint32_t tried[] = {0};
-    ++second_choice[(*snapshot)->Pick(key * 0x9E3779B97F4A7C15ull, 1, tried)];
+    ++second_choice[(*snapshot)->Pick(key * 0x9E3779B97F4A7C15ull, tried)];
   }
   ASSERT_GT(dead_first, 1000);
   for (int b = 1; b < 5; ++b) EXPECT_GT(second_choice[b], dead_first / 8) << "backend " << b;
@@ -78,7 +78,53 @@ TEST(BackendSnapshotTest, RetriesOfOneDeadBackendSpreadOverTheOthers) {
 TEST(BackendSnapshotTest, NoHealthyBackendPicksNone) {
   const auto snapshot = BackendSnapshot::Build(Backends(2), {false, false}, {});
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
-  EXPECT_EQ((*snapshot)->Pick(42, 0, {}), BackendSnapshot::kNone);
+  EXPECT_EQ((*snapshot)->Pick(42, {}), BackendSnapshot::kNone);
+}
+
+TEST(BackendSnapshotTest, OnlyTheClientsOfAChangedBackendMove) {
+  const auto all_up = BackendSnapshot::Build(Backends(10), {}, {});
+  ASSERT_TRUE(all_up.ok()) << all_up.status();
+  std::vector<bool> health(10, true);
+  health[3] = false;
+  const auto one_down = (*all_up)->WithHealth(health);
+  constexpr int kKeys = 200000;
+  int moved_others = 0, moved_dead = 0, dead_keys = 0;
+  std::vector<int> landed(10);
+  for (uint64_t i = 1; i <= kKeys; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ull;
+    const int before = (*all_up)->Pick(key, {});
+    const int after = one_down->Pick(key, {});
+    ASSERT_NE(after, 3);
+    if (before == 3) {
+      ++dead_keys;
+      moved_dead += after != 3;
+      ++landed[after];
+    } else {
+      moved_others += after != before;
+    }
+  }
+  EXPECT_EQ(moved_others, 0) << "clients of healthy backends must keep their backend";
+  EXPECT_EQ(moved_dead, dead_keys);
+  // The dead backend's clients spread over all nine others (about 1/9 each).
+  for (int b = 0; b < 10; ++b) {
+    if (b == 3) continue;
+    EXPECT_NEAR(landed[b], dead_keys / 9.0, dead_keys / 9.0 * 0.2) << "backend " << b;
+  }
+  // Back up: exactly the same picks as before.
+  health[3] = true;
+  const auto back = one_down->WithHealth(health);
+  for (uint64_t i = 1; i <= 10000; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ull;
+    ASSERT_EQ(back->Pick(key, {}), (*all_up)->Pick(key, {}));
+  }
+}
+
+TEST(BackendSnapshotTest, OneHealthyBackendOfManyTakesEveryone) {
+  std::vector<bool> health(50, false);
+  health[37] = true;
+  const auto snapshot = BackendSnapshot::Build(Backends(50), health, {});
+  ASSERT_TRUE(snapshot.ok());
+  for (uint64_t key = 1; key < 5000; ++key) ASSERT_EQ((*snapshot)->Pick(key * 7919, {}), 37);
 }
 
 TEST(BackendSnapshotTest, BadTableSizeIsAnError) {

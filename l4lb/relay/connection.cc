@@ -24,6 +24,8 @@ const char* CloseReasonName(CloseReason reason) {
       return "drain";
     case CloseReason::kError:
       return "error";
+    case CloseReason::kBackendDown:
+      return "backend_down";
   }
   return "unknown";
 }

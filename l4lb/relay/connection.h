@@ -20,6 +20,7 @@ enum class CloseReason : uint8_t {
   kConnectFailed,  // every backend tried refused or timed out
   kNoBackend,      // no healthy backend to try
   kDrain,          // still open when the drain timeout ran out
+  kBackendDown,    // its backend went DOWN and --kill_on_down is set
   kError,          // a local failure (out of fds, ...)
 };
 const char* CloseReasonName(CloseReason reason);
@@ -38,6 +39,7 @@ const char* CloseReasonName(CloseReason reason);
 //  kRelaying    splice error / RST / POLLERR   SO_LINGER 0 on the other side    kClosing
 //  kRelaying    idle_timeout passed            -                                kClosing
 //  any          drain timeout                  -                                kClosing
+//  any          backend DOWN, --kill_on_down   SO_LINGER 0 on both sides        kClosing
 //  kClosing     (entry)                        cancel each request in flight    kClosing
 //  kClosing     in_flight == 0                 close fds, pipes back, free slot kFree
 //

@@ -16,6 +16,7 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.idle_timeouts += w->idle_timeouts.Get();
     t.resets += w->resets.Get();
     t.cut_at_drain += w->cut_at_drain.Get();
+    t.killed_on_down += w->killed_on_down.Get();
     t.accept_errors += w->accept_errors.Get();
     t.bytes_up += w->bytes_up.Get();
     t.bytes_down += w->bytes_down.Get();
@@ -24,11 +25,12 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
 }
 
 std::string Totals::ToString() const {
-  return absl::StrCat(
-      "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,
-      " connect_failed=", connect_failed, " connect_retries=", connect_retries,
-      " idle_timeouts=", idle_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
-      " accept_errors=", accept_errors, " bytes_up=", bytes_up, " bytes_down=", bytes_down);
+  return absl::StrCat("accepted=", accepted, " active=", active, " relayed=", relayed,
+                      " no_backend=", no_backend, " connect_failed=", connect_failed,
+                      " connect_retries=", connect_retries, " idle_timeouts=", idle_timeouts,
+                      " resets=", resets, " cut_at_drain=", cut_at_drain,
+                      " killed_on_down=", killed_on_down, " accept_errors=", accept_errors,
+                      " bytes_up=", bytes_up, " bytes_down=", bytes_down);
 }
 
 }  // namespace l4lb::stats

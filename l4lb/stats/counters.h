@@ -35,6 +35,7 @@ struct WorkerCounters {
   Counter idle_timeouts;
   Counter resets;  // closed because one side reset or failed
   Counter cut_at_drain;
+  Counter killed_on_down;  // closed because their backend went DOWN (--kill_on_down)
   Counter accept_errors;
   Counter bytes_up;    // client -> backend
   Counter bytes_down;  // backend -> client
@@ -42,8 +43,8 @@ struct WorkerCounters {
 
 struct Totals {
   uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
-           connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, accept_errors = 0,
-           bytes_up = 0, bytes_down = 0;
+           connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
+           accept_errors = 0, bytes_up = 0, bytes_down = 0;
   std::string ToString() const;
 };
 

@@ -1,0 +1,198 @@
+#include "health/checker.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+#include "l4lb/balancer/flow_hash.h"
+
+namespace l4lb::health {
+namespace {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Passive reports are picked up at least this often between probes.
+constexpr int64_t kPassivePollNs = 100'000'000;
+
+}  // namespace
+
+HealthChecker::HealthChecker(std::vector<Service> services) {
+  for (Service& service : services) {
+    ServiceState state{.service = std::move(service), .backends = {}};
+    const size_t n = state.service.publisher->Current()->backends().size();
+    state.backends.resize(n);
+    for (BackendState& b : state.backends) b.health = state.service.options.rise;
+    services_.push_back(std::move(state));
+  }
+}
+
+HealthChecker::~HealthChecker() { Stop(); }
+
+bool HealthChecker::active() const {
+  for (const ServiceState& s : services_) {
+    if (s.service.options.probe.kind != ProbeSpec::Kind::kNone) return true;
+  }
+  return false;
+}
+
+void HealthChecker::Start() {
+  if (!active() || thread_.joinable()) return;
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  CHECK_GE(wake_fd_, 0) << "eventfd for the health checker";
+  // The first round goes out at once (spread over a few ms), so a backend that
+  // is dead at start-up is found within one timeout.
+  const int64_t now = NowNs();
+  for (ServiceState& s : services_) {
+    for (BackendState& b : s.backends) b.next_probe_ns = now + Jittered(absl::Milliseconds(20)) / 2;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void HealthChecker::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  thread_.join();
+  close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+int64_t HealthChecker::Jittered(absl::Duration d) {
+  // +-10%: probes of many backends (and of several l4lb instances) drift apart.
+  rng_ = balancer::Mix64(rng_ + 1);
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  const int64_t spread = ns / 5;
+  return ns - spread / 2 + (spread > 0 ? static_cast<int64_t>(rng_ % uint64_t(spread)) : 0);
+}
+
+void HealthChecker::Run() {
+  std::vector<pollfd> fds;
+  std::vector<Probe*> polled;
+  while (!stop_.load(std::memory_order_acquire)) {
+    int64_t now = NowNs();
+    int64_t next_ns = now + kPassivePollNs;
+    for (ServiceState& s : services_) {
+      if (s.service.options.probe.kind == ProbeSpec::Kind::kNone) continue;
+      if (Collect(s)) Publish(s);
+      next_ns = std::min(next_ns, StartAndExpire(s, now));
+      if (Collect(s)) Publish(s);  // probes that finished while starting
+    }
+    fds.assign(1, pollfd{.fd = wake_fd_, .events = POLLIN, .revents = 0});
+    polled.assign(1, nullptr);
+    for (ServiceState& s : services_) {
+      for (BackendState& b : s.backends) {
+        if (b.probe && !b.probe->done()) {
+          fds.push_back(pollfd{.fd = b.probe->fd(), .events = b.probe->events(), .revents = 0});
+          polled.push_back(b.probe.get());
+        }
+      }
+    }
+    now = NowNs();
+    const int timeout_ms =
+        static_cast<int>(std::max<int64_t>(0, (next_ns - now + 999'999) / 1'000'000));
+    if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+      PLOG(ERROR) << "health checker: poll";
+      absl::SleepFor(absl::Milliseconds(100));
+      continue;
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents != 0) polled[i]->OnReady(fds[i].revents);
+    }
+  }
+}
+
+int64_t HealthChecker::StartAndExpire(ServiceState& s, int64_t now_ns) {
+  const HealthOptions& options = s.service.options;
+  const auto& backends = s.service.publisher->Current()->backends();
+  int64_t next_ns = INT64_MAX;
+  for (size_t i = 0; i < s.backends.size(); ++i) {
+    BackendState& b = s.backends[i];
+    if (b.probe && !b.probe->done() && now_ns >= b.deadline_ns) b.probe->TimeOut();
+    if (!b.probe && now_ns >= b.next_probe_ns) {
+      b.probe = std::make_unique<Probe>(options.probe, backends[i].address);
+      b.deadline_ns = now_ns + absl::ToInt64Nanoseconds(options.timeout);
+      b.next_probe_ns = now_ns + Jittered(options.interval);
+    }
+    next_ns = std::min(next_ns, b.probe ? b.deadline_ns : b.next_probe_ns);
+  }
+  return next_ns;
+}
+
+bool HealthChecker::Collect(ServiceState& s) {
+  bool changed = false;
+  for (size_t i = 0; i < s.backends.size(); ++i) {
+    BackendState& b = s.backends[i];
+    if (b.probe && b.probe->done()) {
+      std::unique_ptr<Probe> probe = std::move(b.probe);
+      changed |= Apply(s, i, probe->ok(), probe->reason());
+    }
+    if (s.service.passive != nullptr && s.service.options.passive) {
+      const uint32_t failures = s.service.passive->Take(i);
+      if (failures > 0) {
+        const std::string reason =
+            absl::StrCat(failures, " connect failure(s) or reset(s) on client traffic");
+        for (uint32_t f = 0; f < failures && b.up; ++f) changed |= Apply(s, i, false, reason);
+      }
+    }
+  }
+  return changed;
+}
+
+bool HealthChecker::Apply(ServiceState& s, size_t index, bool ok, const std::string& reason) {
+  const HealthOptions& options = s.service.options;
+  BackendState& b = s.backends[index];
+  const int max = options.rise + options.fall - 1;
+  const std::string& name = s.service.publisher->Current()->backends()[index].name;
+  if (ok) {
+    if (b.health < max) ++b.health;
+    if (!b.up && b.health >= options.rise) {
+      b.up = true;
+      b.health = max;
+      LOG(INFO) << "backend " << name << " (" << s.service.name << ") is UP: " << options.rise
+                << " check(s) passed";
+      return true;
+    }
+    return false;
+  }
+  if (!b.up) {
+    if (b.health != 0) VLOG(1) << "backend " << name << " still DOWN: " << reason;
+    b.health = 0;
+    return false;
+  }
+  if (b.health > options.rise) {
+    --b.health;
+    VLOG(1) << "backend " << name << ": check failed (" << reason << "), still UP";
+    return false;
+  }
+  b.up = false;
+  b.health = 0;
+  LOG(WARNING) << "backend " << name << " (" << s.service.name << ") is DOWN: " << reason;
+  return true;
+}
+
+void HealthChecker::Publish(ServiceState& s) {
+  std::vector<bool> healthy;
+  for (const BackendState& b : s.backends) healthy.push_back(b.up);
+  auto next = s.service.publisher->Current()->WithHealth(healthy);
+  const size_t up = next->healthy_count();
+  if (up == 0) {
+    LOG(ERROR) << s.service.name << ": no healthy backend; new clients are closed until one "
+               << "comes back";
+  } else {
+    LOG(INFO) << s.service.name << ": " << up << " of " << healthy.size() << " backend(s) healthy";
+  }
+  s.service.publisher->Publish(std::move(next));
+}
+
+}  // namespace l4lb::health

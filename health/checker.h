@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+
+#include "health/probe.h"
+#include "l4lb/backend/passive_health.h"
+#include "l4lb/backend/snapshot.h"
+
+namespace l4lb::health {
+
+// How one service's backends are checked (--health_* flags, or a service in the
+// config file).
+struct HealthOptions {
+  ProbeSpec probe;  // kind kNone: no checking, every backend stays up
+  absl::Duration interval = absl::Seconds(2);
+  absl::Duration timeout = absl::Seconds(1);
+  int rise = 2;         // consecutive passed checks that bring a DOWN backend UP
+  int fall = 3;         // consecutive failed checks that take an UP backend DOWN
+  bool passive = true;  // connect failures and resets seen by workers count as failed checks
+};
+
+// HealthChecker is one thread that probes every backend of every service on its
+// own schedule (interval with +-10% jitter, so probes do not fire in lockstep),
+// keeps HAProxy's rise/fall state per backend, and on every change publishes a
+// new BackendSnapshot (same Maglev table, new health) for the workers to pick up.
+//
+// Start-up, as in HAProxy: every backend starts UP, but on the edge: the first
+// failed check (or passive failure) takes it DOWN at once, while a backend that
+// has passed checks needs `fall` failures in a row.
+//
+// Thread safety: Start()/Stop() from one thread (the server's); everything else
+// runs on the checker's own thread. It talks to workers only through the
+// publishers and PassiveHealth it is given.
+class HealthChecker {
+ public:
+  struct Service {
+    std::string name;  // for the logs: the service's first listen address
+    HealthOptions options;
+    backend::SnapshotPublisher* publisher = nullptr;  // not owned
+    backend::PassiveHealth* passive = nullptr;        // not owned; may be null
+  };
+
+  explicit HealthChecker(std::vector<Service> services);
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // True when some service has probes to run (otherwise Start() is a no-op).
+  bool active() const;
+  void Start();
+  void Stop();
+
+ private:
+  struct BackendState {
+    bool up = true;
+    int health = 0;  // HAProxy's counter: 0 .. rise + fall - 1
+    int64_t next_probe_ns = 0;
+    int64_t deadline_ns = 0;
+    std::unique_ptr<Probe> probe;  // in flight
+  };
+  struct ServiceState {
+    Service service;
+    std::vector<BackendState> backends;
+  };
+
+  void Run();
+  // Starts due probes and times out late ones; returns when the next one is due.
+  int64_t StartAndExpire(ServiceState& s, int64_t now_ns);
+  // Applies finished probes and passive reports; true if any backend changed.
+  bool Collect(ServiceState& s);
+  // One check result; true if the backend changed state.
+  bool Apply(ServiceState& s, size_t index, bool ok, const std::string& reason);
+  void Publish(ServiceState& s);
+  int64_t Jittered(absl::Duration d);
+
+  std::vector<ServiceState> services_;
+  int wake_fd_ = -1;  // eventfd: Stop() wakes the poll
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+};
+
+}  // namespace l4lb::health

@@ -1,0 +1,143 @@
+#include "health/checker.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace l4lb::health {
+namespace {
+
+// A loopback port: listening (the kernel completes connects without accept) or
+// closed (connects are refused), switchable.
+class Port {
+ public:
+  Port() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~Port() { close(fd_); }
+  void Listen() { ASSERT_EQ(listen(fd_, 64), 0); }
+  // Refuses again: a new socket bound to the same port, not listening.
+  void Refuse() {
+    close(fd_);
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  }
+  std::string spec() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+template <typename Fn>
+bool Within(absl::Duration limit, Fn&& done) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+class CheckerTest : public ::testing::Test {
+ protected:
+  void Start(HealthOptions options) {
+    a_.Listen();
+    auto specs = *backend::ParseBackendList(a_.spec() + "," + b_.spec());
+    publisher_ = std::make_unique<backend::SnapshotPublisher>(
+        *backend::BackendSnapshot::Build(specs, {}, {.maglev_table_size = 1009}));
+    checker_ = std::make_unique<HealthChecker>(std::vector<HealthChecker::Service>{
+        {.name = "test", .options = options, .publisher = publisher_.get(), .passive = &passive_}});
+    checker_->Start();
+  }
+  bool Up(int backend) const { return publisher_->Current()->healthy(backend); }
+
+  Port a_, b_;  // a listens; b refuses until told otherwise
+  backend::PassiveHealth passive_{2};
+  std::unique_ptr<backend::SnapshotPublisher> publisher_;
+  std::unique_ptr<HealthChecker> checker_;
+};
+
+HealthOptions Fast() {
+  HealthOptions o;
+  o.probe.kind = ProbeSpec::Kind::kTcp;
+  o.interval = absl::Milliseconds(50);
+  o.timeout = absl::Milliseconds(50);
+  o.rise = 2;
+  o.fall = 3;
+  return o;
+}
+
+TEST_F(CheckerTest, DeadAtStartIsDownAfterOneCheckAndComesBackAfterRise) {
+  Start(Fast());
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] { return !Up(1); }));
+  // HAProxy's start-up rule: one failed check is enough for a backend never seen up.
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_TRUE(Up(0));
+  b_.Listen();
+  const absl::Time listening = absl::Now();
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] { return Up(1); }));
+  // rise = 2 checks 50 ms (+-10%) apart.
+  EXPECT_GE(absl::Now() - listening, absl::Milliseconds(40));
+}
+
+TEST_F(CheckerTest, AnUpBackendNeedsFallFailuresInARow) {
+  b_.Listen();
+  Start(Fast());
+  absl::SleepFor(absl::Milliseconds(300));  // several passed checks: fully up
+  ASSERT_TRUE(Up(0) && Up(1));
+  b_.Refuse();
+  const absl::Time refused = absl::Now();
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] { return !Up(1); }));
+  const absl::Duration took = absl::Now() - refused;
+  // fall = 3 checks: at least two intervals, at most interval x fall + timeout + slack.
+  EXPECT_GE(took, absl::Milliseconds(80)) << took;
+  EXPECT_LE(took, absl::Milliseconds(50 * 3 * 1.1 + 50 + 100)) << took;
+  EXPECT_TRUE(Up(0));
+}
+
+TEST_F(CheckerTest, PassiveFailuresEjectBetweenProbes) {
+  HealthOptions options = Fast();
+  options.interval = absl::Seconds(30);  // no probe after the first round
+  b_.Listen();
+  Start(options);
+  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(Up(0));
+  for (int i = 0; i < 3; ++i) passive_.Report(0);
+  EXPECT_TRUE(Within(absl::Milliseconds(500), [&] { return !Up(0); }));
+  EXPECT_TRUE(Up(1));
+}
+
+TEST_F(CheckerTest, NoneChecksNothing) {
+  HealthOptions options = Fast();
+  options.probe.kind = ProbeSpec::Kind::kNone;
+  Start(options);
+  EXPECT_FALSE(checker_->active());
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(Up(1));  // refusing, but nobody looks
+}
+
+}  // namespace
+}  // namespace l4lb::health

@@ -1,0 +1,206 @@
+#include "health/probe.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace l4lb::health {
+namespace {
+
+// A loopback listener that answers one connection: reads `read_first` bytes if
+// asked (a request), then writes `reply` and closes after the peer does.
+class OneReply {
+ public:
+  explicit OneReply(std::string reply, size_t read_first = 0) : reply_(std::move(reply)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
+    listen(fd_, 4);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, read_first] {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      size_t got = 0;
+      while (got < read_first) {
+        const ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) break;
+        request_.append(buf, n);
+        got += n;
+      }
+      (void)!write(c, reply_.data(), reply_.size());
+      while (read(c, buf, sizeof(buf)) > 0) {
+      }
+      close(c);
+    });
+  }
+  ~OneReply() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  net::SocketAddress address() const {
+    return *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", port_));
+  }
+  const std::string& request() const { return request_; }
+
+ private:
+  std::string reply_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::string request_;
+  std::thread thread_;
+};
+
+// Drives a probe like the checker does, for at most `timeout_ms`.
+void Drive(Probe& probe, int timeout_ms = 2000) {
+  for (int waited = 0; !probe.done() && waited < timeout_ms; waited += 10) {
+    pollfd p{.fd = probe.fd(), .events = probe.events(), .revents = 0};
+    if (poll(&p, 1, 10) > 0) probe.OnReady(p.revents);
+  }
+  probe.TimeOut();
+}
+
+uint16_t RefusedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);  // bound, never listened: connects are refused
+  return ntohs(a.sin_port);
+}
+
+ProbeSpec Spec(ProbeSpec::Kind kind) {
+  ProbeSpec spec;
+  spec.kind = kind;
+  return spec;
+}
+
+TEST(ProbeTest, TcpConnectPassesAndRefusedFails) {
+  OneReply server("");
+  const ProbeSpec spec = Spec(ProbeSpec::Kind::kTcp);
+  Probe ok(spec, server.address());
+  Drive(ok);
+  EXPECT_TRUE(ok.ok()) << ok.reason();
+
+  Probe refused(spec, *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", RefusedPort())));
+  Drive(refused);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.reason(), "connect: Connection refused");
+}
+
+TEST(ProbeTest, ProbePortOverridesTheTrafficPort) {
+  OneReply server("");
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kTcp);
+  spec.port = server.address().port();
+  Probe probe(spec, *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", RefusedPort())));
+  Drive(probe);
+  EXPECT_TRUE(probe.ok()) << probe.reason();
+}
+
+TEST(ProbeTest, SendExpectSendsAndMatchesThePrefix) {
+  OneReply server("+PONG\r\n", /*read_first=*/6);
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kSendExpect);
+  spec.send = "PING\r\n";
+  spec.expect = "+PONG";
+  Probe probe(spec, server.address());
+  Drive(probe);
+  EXPECT_TRUE(probe.ok()) << probe.reason();
+  EXPECT_EQ(server.request(), "PING\r\n");
+}
+
+TEST(ProbeTest, SendExpectWrongReplyNamesWhatCame) {
+  OneReply server("-ERR nope\r\n");
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kSendExpect);
+  spec.expect = "+OK";
+  Probe probe(spec, server.address());
+  Drive(probe);
+  EXPECT_FALSE(probe.ok());
+  EXPECT_EQ(probe.reason(), "bad reply: got \"-ERR nope\\r\\n\", want \"+OK\"");
+}
+
+TEST(ProbeTest, FtpWantsA220Greeting) {
+  OneReply good("220 (vsFTPd 3.0.3)\r\n");
+  Probe ok(Spec(ProbeSpec::Kind::kFtp), good.address());
+  Drive(ok);
+  EXPECT_TRUE(ok.ok()) << ok.reason();
+
+  OneReply busy("421 Too many users\r\n");
+  Probe bad(Spec(ProbeSpec::Kind::kFtp), busy.address());
+  Drive(bad);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StartsWith(bad.reason(), "bad banner: got \"421 Too many")) << bad.reason();
+}
+
+TEST(ProbeTest, SshAcceptsLinesBeforeTheVersionAndRejectsHttp) {
+  OneReply good("hello there\r\nSSH-2.0-OpenSSH_9.2p1 Debian\r\n");
+  Probe ok(Spec(ProbeSpec::Kind::kSsh), good.address());
+  Drive(ok);
+  EXPECT_TRUE(ok.ok()) << ok.reason();
+
+  OneReply http("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  Probe bad(Spec(ProbeSpec::Kind::kSsh), http.address());
+  Drive(bad);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.reason(), "HTTP/1.1 400")) << bad.reason();
+  EXPECT_TRUE(absl::StrContains(bad.reason(), "want \"SSH-2.0-\"")) << bad.reason();
+}
+
+TEST(ProbeTest, SilentServerTimesOutNamingThePhase) {
+  OneReply silent("", /*read_first=*/1 << 20);  // waits for a request that never comes
+  Probe probe(Spec(ProbeSpec::Kind::kSsh), silent.address());
+  Drive(probe, /*timeout_ms=*/100);
+  EXPECT_FALSE(probe.ok());
+  EXPECT_EQ(probe.reason(), "timeout while waiting for the reply");
+}
+
+TEST(ProbeTest, HttpChecksTheStatusClass) {
+  OneReply good("HTTP/1.1 204 No Content\r\n\r\n", /*read_first=*/10);
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kHttp);
+  spec.http_path = "/healthz";
+  Probe ok(spec, good.address());
+  Drive(ok);
+  EXPECT_TRUE(ok.ok()) << ok.reason();
+  EXPECT_TRUE(absl::StartsWith(good.request(), "GET /healthz HTTP/1.0\r\n")) << good.request();
+
+  OneReply error("HTTP/1.1 503 Service Unavailable\r\n\r\n", /*read_first=*/10);
+  Probe bad(spec, error.address());
+  Drive(bad);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.reason(), "HTTP status 503, want 2xx/3xx");
+
+  OneReply ssh("SSH-2.0-OpenSSH_9.2\r\n", /*read_first=*/10);
+  Probe not_http(spec, ssh.address());
+  Drive(not_http);
+  EXPECT_FALSE(not_http.ok());
+  EXPECT_TRUE(absl::StartsWith(not_http.reason(), "not an HTTP reply")) << not_http.reason();
+}
+
+TEST(ProbeParseTest, KindsStatusesAndEscapes) {
+  EXPECT_EQ(*ParseProbeKind("ssh"), ProbeSpec::Kind::kSsh);
+  EXPECT_EQ(ParseProbeKind("smtp").status().message(),
+            "\"smtp\": want none, tcp, send_expect, ftp, ssh or http");
+  EXPECT_EQ(*ParseHttpStatuses("2xx, 3XX"), (std::vector<char>{'2', '3'}));
+  EXPECT_EQ(ParseHttpStatuses("200").status().message(),
+            "\"200\": want status classes like 2xx,3xx");
+  EXPECT_EQ(*Unescape("PING\\r\\n\\x00"), std::string("PING\r\n\0", 7));
+  EXPECT_FALSE(Unescape("bad\\").ok());
+}
+
+}  // namespace
+}  // namespace l4lb::health
