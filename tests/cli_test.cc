@@ -74,6 +74,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--connect_retries=99"},
                 "l4lb: --connect_retries: 99: want 0..8"},
         BadFlag{{kListen, kBackends, "--threads=-2"}, "l4lb: --threads: -2: want 0..1024"},
+        BadFlag{{kListen, kBackends, "--health_check=smtp"},
+                "l4lb: --health_check: \"smtp\": want none, tcp, send_expect, ftp, ssh or http"},
+        BadFlag{{kListen, kBackends, "--health_check=send_expect"},
+                "l4lb: --health_expect: --health_check=send_expect needs what the reply starts "
+                "with"},
+        BadFlag{{kListen, kBackends, "--health_interval=0"},
+                "l4lb: --health_interval: must be above 0"},
+        BadFlag{{kListen, kBackends, "--health_fall=0"}, "l4lb: --health_fall: 0: want 1..100"},
+        BadFlag{{kListen, kBackends, "--health_http_status=200"},
+                "l4lb: --health_http_status: \"200\": want status classes like 2xx,3xx"},
+        BadFlag{{kListen, kBackends, "--health_send=oops\\"},
+                "l4lb: --health_send: \"oops\\\": String cannot end with \\"},
         BadFlag{{kListen, kBackends, "--pipe_size=100"},
                 "l4lb: --pipe_size: 100: a pipe holds at least one page (4096)"},
         BadFlag{{kListen, kBackends, "--pipe_size=8192", "--copy_bytes=16384"},
@@ -109,7 +121,9 @@ TEST(CliTest, HelpDocumentsEveryFlag) {
   for (const char* flag :
        {"-listen", "-backends", "-threads", "-connect_timeout", "-connect_retries", "-idle_timeout",
         "-drain_timeout", "-hash_key", "-maglev_table_size", "-access_log", "-ready_file",
-        "-pipe_size", "-copy_bytes"}) {
+        "-pipe_size", "-copy_bytes", "-health_check", "-health_interval", "-health_timeout",
+        "-health_rise", "-health_fall", "-health_send", "-health_expect", "-health_port",
+        "-health_http_path", "-health_http_status", "-health_passive", "-kill_on_down"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag << " is undocumented:\n" << text;
   }
   EXPECT_NE(text.find("=WEIGHT"), std::string::npos) << "weights are undocumented";
