@@ -30,12 +30,15 @@
 
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept TCP clients on: ADDRESS:PORT, IPv6 as "
-              "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000. Port 0 picks a free port (see "
-              "--ready_file).");
+              "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000, or a port range "
+              "ADDRESS:FIRST-LAST (e.g. FTP passive ports 0.0.0.0:30000-30099). Port 0 picks a "
+              "free port (see --ready_file).");
 DEFINE_string(backends, "",
               "Comma-separated backends: ADDRESS:PORT[=WEIGHT], e.g. "
               "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80. WEIGHT (1..10000, default 1) is the "
-              "backend's relative share of new clients.");
+              "backend's relative share of new clients. Addresses without ports "
+              "(10.0.0.1,10.0.0.2) send each client to the port it connected to (port-range "
+              "listeners).");
 DEFINE_int32(threads, 0, "Worker threads, each with its own io_uring ring (0: one per CPU).");
 DEFINE_string(connect_timeout, "2s",
               "How long a backend connect may take before the next backend is tried "
@@ -126,9 +129,10 @@ std::vector<l4lb::net::SocketAddress> ListenFlag() {
   std::vector<l4lb::net::SocketAddress> out;
   for (absl::string_view entry : absl::StrSplit(FLAGS_listen, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
-    absl::StatusOr<l4lb::net::SocketAddress> address = l4lb::net::SocketAddress::Parse(entry);
-    if (!address.ok()) Die("listen", address.status().message());
-    out.push_back(*address);
+    absl::StatusOr<std::vector<l4lb::net::SocketAddress>> addresses =
+        l4lb::net::ParseListenAddress(entry);
+    if (!addresses.ok()) Die("listen", addresses.status().message());
+    out.insert(out.end(), addresses->begin(), addresses->end());
   }
   return out;
 }
@@ -186,7 +190,14 @@ l4lb::Server::Options OptionsFromFlags() {
   service.listen = ListenFlag();
   absl::StatusOr<std::vector<l4lb::backend::BackendSpec>> backends =
       l4lb::backend::ParseBackendList(FLAGS_backends);
-  if (!backends.ok()) Die("backends", backends.status().message());
+  if (!backends.ok()) {
+    // Addresses alone ("10.0.0.1,10.0.0.2"): each client goes to the port it
+    // connected to, which is what port-range listeners want.
+    absl::StatusOr<std::vector<l4lb::backend::BackendSpec>> portless =
+        l4lb::backend::ParseBackendList(FLAGS_backends, l4lb::backend::BackendPorts::kFromListener);
+    if (!portless.ok()) Die("backends", backends.status().message());
+    backends = std::move(portless);
+  }
   service.backends = *std::move(backends);
   absl::StatusOr<l4lb::backend::HashKey> hash_key = l4lb::backend::ParseHashKey(FLAGS_hash_key);
   if (!hash_key.ok()) Die("hash_key", hash_key.status().message());

@@ -1,5 +1,6 @@
 #include "l4lb/server.h"
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -28,8 +29,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     server->publishers_.push_back(
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
     server->passive_.push_back(std::make_unique<backend::PassiveHealth>(service.backends.size()));
-    checked.push_back({.name = service.listen[0].ToString(),
-                       .options = service.health,
+    health::HealthOptions health = service.health;
+    const bool port_from_listener =
+        std::any_of(service.backends.begin(), service.backends.end(),
+                    [](const backend::BackendSpec& b) { return b.address.port() == 0; });
+    // Backends that take the client's port are probed on the first listener's.
+    if (port_from_listener && health.probe.port == 0) health.probe.port = service.listen[0].port();
+    checked.push_back({.name = service.name.empty() ? service.listen[0].ToString() : service.name,
+                       .options = health,
                        .publisher = server->publishers_.back().get(),
                        .passive = server->passive_.back().get()});
     services.push_back({.publisher = server->publishers_.back().get(),

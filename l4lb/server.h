@@ -28,6 +28,7 @@ class Server {
  public:
   // One service: listeners whose clients share one set of backends.
   struct Service {
+    std::string name;  // for logs; default: the first listen address
     std::vector<net::SocketAddress> listen;
     std::vector<backend::BackendSpec> backends;
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
@@ -37,6 +38,10 @@ class Server {
     absl::Duration idle_timeout = absl::Minutes(10);  // zero: never
     health::HealthOptions health;
     bool kill_on_down = false;  // close live connections to a backend that goes DOWN
+    // Services with the same non-empty group pin a client IP to one backend for
+    // affinity_ttl after its last connection (FTP control + data connections).
+    std::string affinity_group;
+    absl::Duration affinity_ttl = absl::Minutes(10);
   };
   struct Options {
     std::vector<Service> services;

@@ -230,6 +230,9 @@ void Worker::Connect(Connection& c) {
   c.backend = backend;
   c.tried[c.attempts++] = static_cast<uint32_t>(backend);
   const backend::BackendSpec& spec = c.snapshot->backends()[backend];
+  // Port 0: the port the client connected to (listeners on port ranges).
+  c.target = spec.address;
+  if (c.target.port() == 0) c.target.set_port(listeners_[c.listener].listener.address.port());
   absl::StatusOr<net::Fd> fd = net::OpenTcpClientSocket(spec.address.family());
   if (!fd.ok()) {
     LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << fd.status().message();
@@ -238,9 +241,8 @@ void Worker::Connect(Connection& c) {
   c.backend_fd = fd->Release();
   ring_->Reserve(2);
   io_uring_sqe* sqe = ring_->GetSqe();
-  // The address lives in c.snapshot, which the connection holds until it is freed.
-  io_uring_prep_connect(sqe, c.backend_fd, spec.address.sockaddr_ptr(),
-                        spec.address.sockaddr_len());
+  // c.target lives until the connection is freed, after the connect's CQE.
+  io_uring_prep_connect(sqe, c.backend_fd, c.target.sockaddr_ptr(), c.target.sockaddr_len());
   io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnect, c.generation, c.slot));
   sqe->flags |= IOSQE_IO_LINK;
   sqe = ring_->GetSqe();
@@ -259,7 +261,7 @@ void Worker::OnConnect(Connection& c, int res) {
   // state to kClosing first).
   c.connect_error = res == -ECANCELED ? ETIMEDOUT : -res;
   const int max_attempts = 1 + services_[c.service].options.connect_retries;
-  LOG_EVERY_T(WARNING, 1.0) << "backend " << c.snapshot->backends()[c.backend].name
+  LOG_EVERY_T(WARNING, 1.0) << "backend " << c.target.ToString()
                             << ": connect: " << strerror(c.connect_error) << " (client "
                             << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
                             << max_attempts << ")";
@@ -488,8 +490,8 @@ void Worker::OnSettled(Connection& c) {
 
 void Worker::LogClose(const Connection& c) const {
   LOG(INFO) << "conn client=" << c.client.ToString()
-            << " listener=" << listeners_[c.listener].listener.address.ToString() << " backend="
-            << (c.backend >= 0 ? c.snapshot->backends()[c.backend].name : std::string("-"))
+            << " listener=" << listeners_[c.listener].listener.address.ToString()
+            << " backend=" << (c.backend >= 0 ? c.target.ToString() : std::string("-"))
             << " up=" << c.up.bytes() << " down=" << c.down.bytes()
             << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000
             << " close=" << relay::CloseReasonName(c.reason)

@@ -8,7 +8,8 @@
 
 namespace l4lb::backend {
 
-absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text) {
+absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text,
+                                                          BackendPorts ports) {
   std::vector<BackendSpec> out;
   absl::flat_hash_set<std::string> seen;
   if (absl::StripAsciiWhitespace(text).empty()) {
@@ -33,9 +34,19 @@ absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text
             absl::StrCat("\"", entry, "\": weight must be 1..", kMaxWeight));
       }
     }
-    absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Parse(address_text);
-    if (!address.ok()) return address.status();
-    if (address->port() == 0) {
+    absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Parse(
+        ports == BackendPorts::kRequired ? std::string(address_text)
+                                         : absl::StrCat(address_text, ":0"));
+    if (!address.ok()) {
+      if (ports == BackendPorts::kFromListener) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", entry,
+                         "\": want an address without a port (the client's port "
+                         "is used), e.g. 10.0.0.1 or [2001:db8::1]"));
+      }
+      return address.status();
+    }
+    if (ports == BackendPorts::kRequired && address->port() == 0) {
       return absl::InvalidArgumentError(absl::StrCat("\"", entry, "\": backend port 0"));
     }
     spec.address = *address;

@@ -20,10 +20,19 @@ struct BackendSpec {
 
 inline constexpr uint32_t kMaxWeight = 10000;
 
-// Parses "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80": comma-separated ADDRESS:PORT,
-// each optionally followed by "=WEIGHT" (default 1). Errors name the entry:
+// Whether backend entries carry a port.
+enum class BackendPorts : uint8_t {
+  kRequired,      // "10.0.0.1:80": every connection goes to that port
+  kFromListener,  // "10.0.0.1": port 0, meaning the port the client connected to
+                  // (services listening on port ranges, e.g. FTP passive ports)
+};
+
+// Parses "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80": comma-separated ADDRESS:PORT
+// (or ADDRESS alone with kFromListener; IPv6 in brackets either way), each
+// optionally followed by "=WEIGHT" (default 1). Errors name the entry:
 // `"10.0.0.1:80=0": weight must be 1..10000`. Empty lists, port 0 and repeated
 // backends are errors.
-absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text);
+absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(
+    absl::string_view text, BackendPorts ports = BackendPorts::kRequired);
 
 }  // namespace l4lb::backend

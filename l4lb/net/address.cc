@@ -116,4 +116,36 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) {
   return a.family() == b.family() && a.port() == b.port() && a.IpBytes16() == b.IpBytes16();
 }
 
+absl::StatusOr<std::vector<SocketAddress>> ParseListenAddress(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  const size_t dash = text.rfind('-');
+  if (colon == absl::string_view::npos || dash == absl::string_view::npos || dash < colon) {
+    absl::StatusOr<SocketAddress> one = SocketAddress::Parse(text);
+    if (!one.ok()) return one.status();
+    return std::vector<SocketAddress>{*one};
+  }
+  // ADDRESS:FIRST-LAST: parse ADDRESS:FIRST, then LAST.
+  absl::StatusOr<SocketAddress> first = SocketAddress::Parse(text.substr(0, dash));
+  if (!first.ok()) return first.status();
+  uint32_t last = 0;
+  const absl::string_view last_text = text.substr(dash + 1);
+  if (last_text.empty() || last_text.find_first_not_of("0123456789") != absl::string_view::npos ||
+      !absl::SimpleAtoi(last_text, &last) || last > 65535) {
+    return Bad(text, "port range end is not a port");
+  }
+  if (first->port() == 0 || last < first->port()) {
+    return Bad(text, "want a port range FIRST-LAST with 0 < FIRST <= LAST");
+  }
+  if (last - first->port() + 1 > static_cast<uint32_t>(kMaxPortRange)) {
+    return Bad(text, absl::StrCat("port range over ", kMaxPortRange, " ports"));
+  }
+  std::vector<SocketAddress> out;
+  for (uint32_t port = first->port(); port <= last; ++port) {
+    SocketAddress a = *first;
+    a.set_port(static_cast<uint16_t>(port));
+    out.push_back(a);
+  }
+  return out;
+}
+
 }  // namespace l4lb::net

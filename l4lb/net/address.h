@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -44,5 +45,11 @@ class SocketAddress {
  private:
   sockaddr_storage storage_{};
 };
+
+// A listen address that may name a port range: "0.0.0.0:30000-30099" gives 100
+// addresses, "[::]:21" one. At most kMaxPortRange ports; FIRST <= LAST; no port 0
+// inside a range. Errors name the text like Parse() does.
+inline constexpr int kMaxPortRange = 4096;
+absl::StatusOr<std::vector<SocketAddress>> ParseListenAddress(absl::string_view text);
 
 }  // namespace l4lb::net

@@ -68,5 +68,20 @@ TEST(SocketAddressTest, SetPortAndEquality) {
   EXPECT_FALSE(a == *SocketAddress::Parse("[2001:db8::2]:9000"));
 }
 
+TEST(ParseListenAddressTest, PortRangesExpandAndBadOnesAreNamed) {
+  absl::StatusOr<std::vector<SocketAddress>> range = ParseListenAddress("0.0.0.0:30000-30002");
+  ASSERT_TRUE(range.ok()) << range.status();
+  ASSERT_EQ(range->size(), 3u);
+  EXPECT_EQ((*range)[2].ToString(), "0.0.0.0:30002");
+  EXPECT_EQ(ParseListenAddress("[::1]:21")->size(), 1u);
+  EXPECT_EQ(ParseListenAddress("[::]:100-101")->at(1).ToString(), "[::]:101");
+  EXPECT_EQ(ParseListenAddress("1.2.3.4:30-20").status().message(),
+            "\"1.2.3.4:30-20\": want a port range FIRST-LAST with 0 < FIRST <= LAST");
+  EXPECT_EQ(ParseListenAddress("1.2.3.4:1-70000").status().message(),
+            "\"1.2.3.4:1-70000\": port range end is not a port");
+  EXPECT_EQ(ParseListenAddress("1.2.3.4:1-5000").status().message(),
+            "\"1.2.3.4:1-5000\": port range over 4096 ports");
+}
+
 }  // namespace
 }  // namespace l4lb::net

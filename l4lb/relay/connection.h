@@ -73,6 +73,7 @@ struct Connection {
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;
+  net::SocketAddress target;  // the backend address connected to (port filled in)
   std::shared_ptr<const backend::BackendSnapshot> snapshot;  // the one `backend` indexes
   Flow up;                                                   // client -> backend
   Flow down;                                                 // backend -> client
