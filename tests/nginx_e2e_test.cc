@@ -2,7 +2,6 @@
 // nginx), driven by real curl from many source addresses.
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 
 #include "tests/harness/process.h"
+#include "tests/harness/servers.h"
 #include "tests/harness/sockets.h"
 
 namespace l4lb::testing {
@@ -23,39 +23,14 @@ namespace {
 constexpr char kNginx[] = "/usr/sbin/nginx";
 const std::vector<std::string> kBackendHosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::trunc) << content;
-}
-
-// One nginx, in the foreground, everything under `dir`, serving "backend <host>"
-// at / and a 1 MiB file at /big.
-std::unique_ptr<Process> StartNginx(const std::string& host, uint16_t port) {
-  const std::string dir = absl::StrCat(TempDir(), "/nginx-", host);
-  mkdir(dir.c_str(), 0755);
-  mkdir((dir + "/www").c_str(), 0755);
-  WriteFile(dir + "/www/index.html", absl::StrCat("backend ", host, "\n"));
+// nginx on `host` serving "backend <host>" at / and a 1 MiB file of its own at /big.
+absl::StatusOr<Server> StartBackend(const std::string& host, uint16_t port) {
+  absl::StatusOr<Server> nginx = StartNginx(host, port, absl::StrCat("backend ", host, "\n"));
+  if (!nginx.ok()) return nginx;
   std::string big;
   for (int i = 0; big.size() < (1 << 20); ++i) big += absl::StrCat(host, " line ", i, "\n");
-  WriteFile(dir + "/www/big", big);
-  WriteFile(dir + "/nginx.conf",
-            absl::StrCat("daemon off;\nmaster_process off;\nworker_processes 1;\nuser root;\n",
-                         "pid ", dir, "/nginx.pid;\nerror_log ", dir, "/error.log;\n",
-                         "events { worker_connections 1024; }\n", "http {\n  access_log ", dir,
-                         "/access.log;\n", "  client_body_temp_path ", dir, ";\n",
-                         "  proxy_temp_path ", dir, ";\n  fastcgi_temp_path ", dir, ";\n",
-                         "  uwsgi_temp_path ", dir, ";\n  scgi_temp_path ", dir, ";\n",
-                         "  server { listen ", host, ":", port, "; root ", dir, "/www; }\n}\n"));
-  absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(
-      {kNginx, "-c", dir + "/nginx.conf", "-e", dir + "/error.log"}, dir + "/stderr.log");
-  EXPECT_TRUE(p.ok()) << p.status();
-  if (!p.ok()) return nullptr;
-  const bool up = WaitFor(absl::Seconds(10), [&] {
-    const int fd = ConnectTcp(host, port);
-    if (fd >= 0) close(fd);
-    return fd >= 0 || !(*p)->Running();
-  });
-  EXPECT_TRUE(up && (*p)->Running()) << "nginx on " << host << " did not start: " << (*p)->Log();
-  return *std::move(p);
+  std::ofstream(nginx->files + "/big", std::ios::trunc) << big;
+  return nginx;
 }
 
 class NginxE2eTest : public ::testing::Test {
@@ -67,8 +42,9 @@ class NginxE2eTest : public ::testing::Test {
     port_ = FreePortOnAll(kBackendHosts);
     ASSERT_NE(port_, 0);
     for (const std::string& host : kBackendHosts) {
-      nginx_.push_back(StartNginx(host, port_));
-      ASSERT_NE(nginx_.back(), nullptr);
+      absl::StatusOr<Server> nginx = StartBackend(host, port_);
+      ASSERT_TRUE(nginx.ok()) << nginx.status();
+      nginx_.push_back(*std::move(nginx));
     }
   }
 
@@ -90,7 +66,7 @@ class NginxE2eTest : public ::testing::Test {
   }
 
   uint16_t port_ = 0;
-  std::vector<std::unique_ptr<Process>> nginx_;
+  std::vector<Server> nginx_;
 };
 
 TEST_F(NginxE2eTest, EveryBackendGetsClientsAndEachClientSticksToOne) {
@@ -141,7 +117,7 @@ TEST_F(NginxE2eTest, AKilledBackendsClientsMoveToTheOthers) {
   absl::StatusOr<std::unique_ptr<L4lb>> l4lb =
       L4lb::Start({"--listen=127.0.0.1:0", "--threads=2", BackendsFlag()});
   ASSERT_TRUE(l4lb.ok()) << l4lb.status();
-  nginx_[0]->Stop(SIGKILL, absl::Seconds(5));  // 127.0.0.2 now refuses
+  nginx_[0].process->Stop(SIGKILL, absl::Seconds(5));  // 127.0.0.2 now refuses
   std::set<std::string> bodies;
   for (int c = 10; c < 40; ++c)
     bodies.insert(Curl(absl::StrCat("127.0.0.", c), (*l4lb)->port(), "/"));

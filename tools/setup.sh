@@ -9,6 +9,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and demo: real servers and real clients
   nginx-light curl procps
+  # FTP and SFTP backends (tests/harness/servers.h) and their clients
+  vsftpd openssh-server openssh-client lftp
+  # DNS over UDP: dnsmasq-base is the binary without a system service on port 53;
+  # bind9-dnsutils has dig
+  dnsmasq-base bind9-dnsutils
 )
 
 missing=()
