@@ -23,7 +23,8 @@ namespace l4lb::testing {
 namespace {
 
 std::unique_ptr<L4lb> StartL4lb(const std::vector<std::string>& flags) {
-  std::vector<std::string> all = {"--listen=127.0.0.1:0", "--threads=2"};
+  // No probes: these tests count the backends' accepted connections themselves.
+  std::vector<std::string> all = {"--listen=127.0.0.1:0", "--threads=2", "--health_check=none"};
   all.insert(all.end(), flags.begin(), flags.end());
   absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(all);
   EXPECT_TRUE(l4lb.ok()) << l4lb.status();
