@@ -27,8 +27,10 @@ namespace l4lb {
 class Server {
  public:
   // One service: listeners whose clients share one set of backends.
+  enum class Protocol { kTcp, kUdp };
   struct Service {
     std::string name;  // for logs; default: the first listen address
+    Protocol protocol = Protocol::kTcp;
     std::vector<net::SocketAddress> listen;
     std::vector<backend::BackendSpec> backends;
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
@@ -42,6 +44,13 @@ class Server {
     // affinity_ttl after its last connection (FTP control + data connections).
     std::string affinity_group;
     absl::Duration affinity_ttl = absl::Minutes(10);
+    // UDP services: a session (client address -> its own backend socket) ends after
+    // this long without a datagram either way, or after max_responses replies (0:
+    // no limit; 1 suits DNS). At most udp_max_sessions live per worker; the
+    // oldest idle one makes room.
+    absl::Duration udp_idle_timeout = absl::Seconds(30);
+    uint32_t udp_max_sessions = 100000;
+    uint32_t max_responses = 0;
   };
   struct Options {
     std::vector<Service> services;

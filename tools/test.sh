@@ -11,6 +11,11 @@ trap 'rm -f "$log"' EXIT
 # --keep_going: one broken target must not hide the others' results.
 bazel test --keep_going //... "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The health checker publishes snapshots that workers swap in while connections
+# flow: run those tests again under ThreadSanitizer (their targets count twice).
+bazel test --config=tsan --keep_going //health:checker_test //tests:health_e2e_test "$@" 2>&1 |
+  tee -a "$log"
+((PIPESTATUS[0] == 0)) || status=1
 
 # Bazel's per-target summary lines: "//pkg:target   PASSED in 1.2s", "FAILED in",
 # "TIMEOUT in", "NO STATUS", "FAILED TO BUILD", "(cached) PASSED".
