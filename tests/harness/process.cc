@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -164,8 +165,10 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
     return absl::InternalError(absl::StrCat("l4lb did not start: ", l4lb->process_->Log()));
   }
   for (absl::string_view line : absl::StrSplit(ReadFile(ready), '\n', absl::SkipEmpty())) {
+    // "tcp 127.0.0.1:43117" or "udp 127.0.0.1:53011"; [::1]:PORT for IPv6.
+    const bool known = absl::StartsWith(line, "tcp ") || absl::StartsWith(line, "udp ");
     uint32_t port = 0;
-    if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port)) {
+    if (!known || !absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port) || port > 65535) {
       return absl::InternalError(absl::StrCat("bad ready file line: ", line));
     }
     l4lb->ports_.push_back(static_cast<uint16_t>(port));

@@ -4,15 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace l4lb::testing {
@@ -123,6 +127,88 @@ uint16_t FreePortOnAll(const std::vector<std::string>& hosts) {
       ok = fd >= 0;
       held.push_back(fd);
     }
+    for (int fd : held) {
+      if (fd >= 0) close(fd);
+    }
+    if (ok) return port;
+  }
+  return 0;
+}
+
+int BindUdp(const std::string& host, uint16_t* port) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a = Addr(host, *port);
+  socklen_t len = sizeof(a);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0) {
+    close(fd);
+    return -1;
+  }
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+void SetUdpBuffers(int fd, int bytes) {
+  for (const auto& [force, plain] :
+       {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof(bytes)) != 0) {
+      setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof(bytes));  // capped at the sysctl max
+    }
+  }
+}
+
+bool SendTo(int fd, const std::string& host, uint16_t port, const std::string& data) {
+  const sockaddr_in a = Addr(host, port);
+  return sendto(fd, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&a),
+                sizeof(a)) == static_cast<ssize_t>(data.size());
+}
+
+std::optional<std::string> RecvFrom(int fd, absl::Duration timeout, std::string* from) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string buf(65536, '\0');
+  for (;;) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    const int wait_ms = static_cast<int>(
+        absl::ToInt64Milliseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())));
+    if (poll(&p, 1, wait_ms) <= 0) return std::nullopt;
+    sockaddr_in a{};
+    socklen_t len = sizeof(a);
+    const ssize_t n =
+        recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), &len);
+    // An ICMP error queued on a connected socket surfaces here once; keep waiting.
+    if (n < 0) {
+      if (absl::Now() >= deadline) return std::nullopt;
+      continue;
+    }
+    buf.resize(n);
+    if (from != nullptr) {
+      char ip[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
+      *from = absl::StrCat(ip, ":", ntohs(a.sin_port));
+    }
+    return buf;
+  }
+}
+
+std::string LocalAddress(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  char ip[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
+  return absl::StrCat(ip, ":", ntohs(a.sin_port));
+}
+
+uint16_t FreeUdpPortOnAll(const std::vector<std::string>& hosts) {
+  for (int tries = 0; tries < 100; ++tries) {
+    uint16_t port = 0;
+    std::vector<int> held = {BindUdp(hosts[0], &port)};
+    for (size_t i = 0; i < hosts.size() && held.back() >= 0; ++i) {
+      uint16_t same = port;
+      if (i > 0) held.push_back(BindUdp(hosts[i], &same));
+      if (held.back() >= 0) held.push_back(ListenTcp(hosts[i], &same));
+    }
+    const bool ok = held.back() >= 0;
     for (int fd : held) {
       if (fd >= 0) close(fd);
     }

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -25,6 +27,23 @@ std::string ReadN(int fd, size_t n);
 uint16_t RefusingPort(const std::string& host);
 // A port free on every one of `hosts` at once.
 uint16_t FreePortOnAll(const std::vector<std::string>& hosts);
+
+// IPv4 UDP helpers. BindUdp returns -1 on failure; port 0: the kernel picks one,
+// written back. The socket is unconnected: it sends to and hears from anyone.
+int BindUdp(const std::string& host, uint16_t* port);
+// SO_RCVBUF and SO_SNDBUF of `bytes` each, above net.core.rmem_max/wmem_max when
+// the test runs as root (the *BUFFORCE options), so bursts and 64 KiB datagrams fit.
+void SetUdpBuffers(int fd, int bytes);
+// One datagram, whole, to host:port.
+bool SendTo(int fd, const std::string& host, uint16_t port, const std::string& data);
+// The next datagram (any size up to IPv4's 65507 bytes) within `timeout`, or
+// nullopt. `from` (if given) gets its source as "IP:PORT".
+std::optional<std::string> RecvFrom(int fd, absl::Duration timeout, std::string* from = nullptr);
+// The "IP:PORT" a socket is bound to.
+std::string LocalAddress(int fd);
+// A port free on every one of `hosts` for UDP and for TCP alike (dnsmasq binds
+// both; a UDP service's TCP health check may probe the same number).
+uint16_t FreeUdpPortOnAll(const std::vector<std::string>& hosts);
 
 // EchoServer echoes every byte on every connection (one epoll thread, any number
 // of connections) and closes its side after the client's EOF.

@@ -1,0 +1,33 @@
+#pragma once
+
+// Debian's dnsmasq (dnsmasq-base) as a loopback DNS backend for end-to-end tests
+// of UDP services, and dig (bind9-dnsutils) as its client.
+//
+// StartDnsmasq() runs one dnsmasq in the foreground as a child Process, bound to
+// host:port only (UDP and TCP), with no upstream servers, no /etc/hosts, no DHCP
+// and no config file: it answers TXT queries for "who.test" with `txt` (no commas:
+// dnsmasq would split it into several strings) and refuses everything else (a
+// refusal is still an answer, which is all a DNS health check asks). It returns
+// once dig gets the TXT answer from host:port, or an error naming dnsmasq and its
+// log (every query is logged there, with its source address).
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+#include "tests/harness/servers.h"
+
+namespace l4lb::testing {
+
+// The name StartDnsmasq() answers for.
+inline constexpr char kDnsmasqName[] = "who.test";
+
+absl::StatusOr<Server> StartDnsmasq(const std::string& host, uint16_t port, const std::string& txt);
+
+// `dig @server -p port who.test TXT +short`, one try of 2 s, from `source` ("IP"
+// or "IP#PORT"; empty: the kernel's choice). The TXT text without its quotes
+// ("backend 127.0.0.2"), or "" if no answer came.
+std::string DigTxt(const std::string& server, uint16_t port, const std::string& source = "");
+
+}  // namespace l4lb::testing
