@@ -42,16 +42,28 @@ const char* PhaseName(Probe::Phase phase) {
   return "?";
 }
 
+// A standard query (RD clear) for the root's NS records: every DNS server
+// answers it one way or another, without recursion.
+std::string DnsQuery(uint16_t id) {
+  std::string q(12, '\0');
+  q[0] = static_cast<char>(id >> 8);
+  q[1] = static_cast<char>(id & 0xFF);
+  q[5] = 1;                                // QDCOUNT = 1
+  q.push_back('\0');                       // QNAME: the root
+  q.append({'\0', '\x02', '\0', '\x01'});  // QTYPE NS, QCLASS IN
+  return q;
+}
+
 }  // namespace
 
 absl::StatusOr<ProbeSpec::Kind> ParseProbeKind(absl::string_view text) {
   using Kind = ProbeSpec::Kind;
-  for (Kind kind :
-       {Kind::kNone, Kind::kTcp, Kind::kSendExpect, Kind::kFtp, Kind::kSsh, Kind::kHttp}) {
+  for (Kind kind : {Kind::kNone, Kind::kTcp, Kind::kSendExpect, Kind::kFtp, Kind::kSsh, Kind::kHttp,
+                    Kind::kUdp, Kind::kDns}) {
     if (text == ProbeKindName(kind)) return kind;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("\"", text, "\": want none, tcp, send_expect, ftp, ssh or http"));
+      absl::StrCat("\"", text, "\": want none, tcp, send_expect, ftp, ssh, http, udp or dns"));
 }
 
 const char* ProbeKindName(ProbeSpec::Kind kind) {
@@ -68,6 +80,10 @@ const char* ProbeKindName(ProbeSpec::Kind kind) {
       return "ssh";
     case ProbeSpec::Kind::kHttp:
       return "http";
+    case ProbeSpec::Kind::kUdp:
+      return "udp";
+    case ProbeSpec::Kind::kDns:
+      return "dns";
   }
   return "?";
 }
@@ -99,7 +115,8 @@ Probe::Probe(const ProbeSpec& spec, const net::SocketAddress& target) : spec_(sp
   net::SocketAddress address = target;
   if (spec.port != 0) address.set_port(spec.port);
   target_ = address.ToString();
-  fd_ = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd_ = socket(address.family(),
+               (spec.udp() ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     Finish(false, absl::StrCat("socket: ", strerror(errno)));
     return;
@@ -172,12 +189,31 @@ void Probe::Connected() {
                        " HTTP/1.0\r\nHost: ", spec_.http_host.empty() ? target_ : spec_.http_host,
                        "\r\nUser-Agent: l4lb-health\r\nConnection: close\r\n\r\n");
       break;
+    case ProbeSpec::Kind::kUdp:
+      // A UDP server answers only what it is sent: an empty datagram at least.
+      phase_ = Phase::kSending;
+      out_ = spec_.send;
+      return SendMore();
+    case ProbeSpec::Kind::kDns:
+      phase_ = Phase::kSending;
+      out_ = DnsQuery(dns_id_ = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(this) >> 4));
+      return SendMore();
   }
   phase_ = out_.empty() ? Phase::kReading : Phase::kSending;
   if (phase_ == Phase::kSending) SendMore();
 }
 
 void Probe::SendMore() {
+  if (spec_.udp()) {
+    // One datagram, whole or not at all.
+    if (send(fd_, out_.data(), out_.size(), 0) < 0) {
+      if (errno == EAGAIN) return;
+      return Finish(false, absl::StrCat("send: ", strerror(errno)));
+    }
+    out_.clear();
+    phase_ = Phase::kReading;
+    return;
+  }
   while (!out_.empty()) {
     const ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -194,6 +230,16 @@ void Probe::SendMore() {
 
 void Probe::ReadMore() {
   char buf[512];
+  if (spec_.udp()) {
+    const ssize_t n = recv(fd_, buf, sizeof(buf), MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EAGAIN) return;
+      // ECONNREFUSED: the ICMP port unreachable our datagram drew.
+      return Finish(false, absl::StrCat("recv: ", strerror(errno)));
+    }
+    in_.assign(buf, std::min<size_t>(n, sizeof(buf)));
+    return JudgeDatagram();
+  }
   for (;;) {
     const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
     if (n < 0) {
@@ -288,10 +334,28 @@ bool Probe::Judge(bool eof) {
     }
     case ProbeSpec::Kind::kNone:
     case ProbeSpec::Kind::kTcp:
+    case ProbeSpec::Kind::kUdp:  // JudgeDatagram()
+    case ProbeSpec::Kind::kDns:
       break;
   }
   Finish(true, "");
   return true;
+}
+
+void Probe::JudgeDatagram() {
+  if (spec_.kind == ProbeSpec::Kind::kDns) {
+    // Header: id (2 bytes), flags with QR (the top bit) set in a response.
+    const bool ours = in_.size() >= 12 && static_cast<uint8_t>(in_[0]) == (dns_id_ >> 8) &&
+                      static_cast<uint8_t>(in_[1]) == (dns_id_ & 0xFF) &&
+                      (static_cast<uint8_t>(in_[2]) & 0x80) != 0;
+    if (!ours) return Finish(false, absl::StrCat("not a DNS reply to our query: got ", Shown(in_)));
+    return Finish(true, "");
+  }
+  if (!absl::StartsWith(in_, spec_.expect)) {
+    return Finish(false,
+                  absl::StrCat("bad reply: got ", Shown(in_), ", want ", Shown(spec_.expect)));
+  }
+  Finish(true, "");
 }
 
 void Probe::SendFarewell(absl::string_view bytes) {

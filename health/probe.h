@@ -20,7 +20,11 @@ struct ProbeSpec {
     kFtp,         // a "220" greeting, then QUIT
     kSsh,         // an "SSH-2.0-" (or "SSH-1.99-") banner, then our own, then close
     kHttp,        // GET `http_path`, the status is in `http_statuses`
+    // UDP (a datagram each way; ICMP port unreachable fails at once):
+    kUdp,  // `send` out, the reply starts with `expect` (empty: any reply)
+    kDns,  // a query for "." NS; any reply with our id counts (REFUSED too: it answers)
   };
+  bool udp() const { return kind == Kind::kUdp || kind == Kind::kDns; }
   Kind kind = Kind::kTcp;
   std::string send;    // kSendExpect: written after connect (may be empty)
   std::string expect;  // kSendExpect: the reply's first bytes
@@ -30,7 +34,7 @@ struct ProbeSpec {
   uint16_t port = 0;                             // probe this port; 0: the traffic port
 };
 
-// "none", "tcp", "send_expect", "ftp", "ssh", "http".
+// "none", "tcp", "send_expect", "ftp", "ssh", "http", "udp", "dns".
 absl::StatusOr<ProbeSpec::Kind> ParseProbeKind(absl::string_view text);
 const char* ProbeKindName(ProbeSpec::Kind kind);
 // "2xx,3xx" -> {'2','3'}: the status classes an HTTP probe accepts.
@@ -73,6 +77,8 @@ class Probe {
   void ReadMore();
   // Judges what was read so far: true when the probe is finished.
   bool Judge(bool eof);
+  // UDP kinds: one datagram is the whole reply.
+  void JudgeDatagram();
   void Finish(bool ok, std::string reason);
   void SendFarewell(absl::string_view bytes);
 
@@ -84,6 +90,7 @@ class Probe {
   std::string in_;   // reply read so far
   bool ok_ = false;
   std::string reason_;
+  uint16_t dns_id_ = 0;
 };
 
 }  // namespace l4lb::health

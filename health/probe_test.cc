@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -194,12 +195,102 @@ TEST(ProbeTest, HttpChecksTheStatusClass) {
 TEST(ProbeParseTest, KindsStatusesAndEscapes) {
   EXPECT_EQ(*ParseProbeKind("ssh"), ProbeSpec::Kind::kSsh);
   EXPECT_EQ(ParseProbeKind("smtp").status().message(),
-            "\"smtp\": want none, tcp, send_expect, ftp, ssh or http");
+            "\"smtp\": want none, tcp, send_expect, ftp, ssh, http, udp or dns");
   EXPECT_EQ(*ParseHttpStatuses("2xx, 3XX"), (std::vector<char>{'2', '3'}));
   EXPECT_EQ(ParseHttpStatuses("200").status().message(),
             "\"200\": want status classes like 2xx,3xx");
   EXPECT_EQ(*Unescape("PING\\r\\n\\x00"), std::string("PING\r\n\0", 7));
   EXPECT_FALSE(Unescape("bad\\").ok());
+}
+
+// A UDP socket on 127.0.0.1 that answers one datagram with reply(datagram).
+class UdpResponder {
+ public:
+  explicit UdpResponder(std::function<std::string(const std::string&)> reply)
+      : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    socklen_t len = sizeof(a);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    address_ = net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&a), len);
+    thread_ = std::thread([this, reply = std::move(reply)] {
+      char buf[2048];
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof(from);
+      pollfd p{.fd = fd_, .events = POLLIN};
+      if (poll(&p, 1, 3000) != 1) return;
+      const ssize_t n =
+          recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) return;
+      const std::string out = reply(std::string(buf, n));
+      sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len);
+    });
+  }
+  ~UdpResponder() {
+    thread_.join();
+    close(fd_);
+  }
+  const net::SocketAddress& address() const { return address_; }
+
+ private:
+  int fd_;
+  net::SocketAddress address_;
+  std::thread thread_;
+};
+
+TEST(ProbeTest, UdpSendsADatagramAndMatchesTheReply) {
+  UdpResponder echo([](const std::string& in) { return in; });
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kUdp);
+  spec.send = "ping";
+  spec.expect = "pi";
+  Probe probe(spec, echo.address());
+  Drive(probe);
+  EXPECT_TRUE(probe.ok()) << probe.reason();
+
+  UdpResponder wrong([](const std::string&) { return std::string("nope"); });
+  Probe bad(spec, wrong.address());
+  Drive(bad);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.reason(), "bad reply: got \"nope\", want \"pi\"");
+}
+
+TEST(ProbeTest, UdpClosedPortFailsOnThePortUnreachable) {
+  // Bound and closed at once: nothing listens there, the kernel answers ICMP.
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  ProbeSpec spec = Spec(ProbeSpec::Kind::kUdp);
+  spec.send = "ping";
+  Probe probe(spec, net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&a), len));
+  Drive(probe, /*timeout_ms=*/500);
+  ASSERT_TRUE(probe.done()) << "an ICMP error must not wait for the timeout";
+  EXPECT_FALSE(probe.ok());
+  EXPECT_EQ(probe.reason(), "recv: Connection refused");
+}
+
+TEST(ProbeTest, DnsWantsAReplyToItsOwnQuery) {
+  std::string query;
+  UdpResponder server([&query](const std::string& in) {
+    query = in;
+    std::string out = in;
+    out[2] = static_cast<char>(out[2] | 0x80);  // QR: a response
+    out[3] = 5;                                 // REFUSED still proves a live server
+    return out;
+  });
+  Probe probe(Spec(ProbeSpec::Kind::kDns), server.address());
+  Drive(probe);
+  EXPECT_TRUE(probe.ok()) << probe.reason();
+  ASSERT_EQ(query.size(), 17u);  // header + root name + type + class
+  EXPECT_EQ(query[5], 1) << "one question";
+
+  UdpResponder echo([](const std::string& in) { return in; });  // QR clear: not a reply
+  Probe bad(Spec(ProbeSpec::Kind::kDns), echo.address());
+  Drive(bad);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StartsWith(bad.reason(), "not a DNS reply to our query")) << bad.reason();
 }
 
 }  // namespace

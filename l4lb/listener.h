@@ -22,7 +22,8 @@ struct ListenerSockets {
 // Binds `workers` sockets to `requested`. Port 0: the first socket picks a free
 // port and the others bind that one. Errors name the address (`bind
 // 127.0.0.1:80: Address already in use`).
+// `udp`: datagram sockets instead (no backlog).
 absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested, uint16_t service,
-                                             int workers, int backlog);
+                                             int workers, int backlog, bool udp = false);
 
 }  // namespace l4lb

@@ -15,6 +15,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   std::vector<std::vector<Worker::Listener>> listeners(options.threads);
   std::vector<Worker::Service> services;
   std::vector<health::HealthChecker::Service> checked;
+  std::map<std::string, absl::Duration> ttls;  // per affinity group
   for (size_t s = 0; s < options.services.size(); ++s) {
     const Service& service = options.services[s];
     if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
@@ -39,22 +40,45 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                        .options = health,
                        .publisher = server->publishers_.back().get(),
                        .passive = server->passive_.back().get()});
+    balancer::AffinityTable* affinity = nullptr;
+    if (!service.affinity_group.empty()) {
+      std::unique_ptr<balancer::AffinityTable>& table = server->affinity_[service.affinity_group];
+      if (table == nullptr) {
+        table = std::make_unique<balancer::AffinityTable>(
+            balancer::AffinityTable::Options{.ttl = service.affinity_ttl});
+        ttls[service.affinity_group] = service.affinity_ttl;
+      } else if (ttls[service.affinity_group] != service.affinity_ttl) {
+        // One table, one expiry: which service's ttl would hold is not for us to guess.
+        return absl::InvalidArgumentError(
+            absl::StrCat("affinity group \"", service.affinity_group,
+                         "\": its services disagree on affinity_ttl (",
+                         absl::FormatDuration(ttls[service.affinity_group]), " vs ",
+                         absl::FormatDuration(service.affinity_ttl), ")"));
+      }
+      affinity = table.get();
+    }
     services.push_back({.publisher = server->publishers_.back().get(),
                         .hash_key = service.hash_key,
                         .connect_timeout = service.connect_timeout,
                         .connect_retries = service.connect_retries,
                         .idle_timeout = service.idle_timeout,
                         .passive = service.health.passive ? server->passive_.back().get() : nullptr,
-                        .kill_on_down = service.kill_on_down});
+                        .kill_on_down = service.kill_on_down,
+                        .affinity = affinity,
+                        .udp_idle_timeout = service.udp_idle_timeout,
+                        .udp_max_sessions = service.udp_max_sessions,
+                        .max_responses = service.max_responses});
+    const bool udp = service.protocol == Protocol::kUdp;
     for (const net::SocketAddress& address : service.listen) {
       absl::StatusOr<ListenerSockets> sockets =
-          OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog);
+          OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog, udp);
       if (!sockets.ok()) return sockets.status();
       server->listening_.push_back(sockets->address);
       for (int w = 0; w < options.threads; ++w) {
         listeners[w].push_back({.fd = std::move(sockets->per_worker[w]),
                                 .address = sockets->address,
-                                .service = static_cast<uint16_t>(s)});
+                                .service = static_cast<uint16_t>(s),
+                                .udp = udp});
       }
     }
   }

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/balancer/affinity.h"
 #include "l4lb/listener.h"
 #include "l4lb/net/address.h"
 #include "l4lb/stats/counters.h"
@@ -87,6 +90,8 @@ class Server {
   std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
   std::vector<std::unique_ptr<backend::PassiveHealth>> passive_;         // per service
   std::unique_ptr<health::HealthChecker> checker_;
+  // One per affinity group, shared by its services' workers.
+  std::map<std::string, std::unique_ptr<balancer::AffinityTable>> affinity_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;

@@ -54,8 +54,13 @@ Worker::Worker(Options options)
     services_.push_back(std::move(state));
   }
   for (Listener& listener : options_.listeners) {
-    listeners_.push_back(ListenerState{.listener = std::move(listener)});
+    if (listener.udp) {
+      udp_listeners_.push_back(UdpListenerState{.listener = std::move(listener)});
+    } else {
+      listeners_.push_back(ListenerState{.listener = std::move(listener)});
+    }
   }
+  sessions_ = std::make_unique<udp::SessionTable>(services_.size());
   options_.listeners.clear();
 }
 
@@ -71,6 +76,13 @@ void Worker::Run(std::promise<absl::Status> ready) {
   ring_.emplace(*std::move(ring));
   now_ns_ = MonotonicNanos();
   RefreshSnapshots();
+  if (absl::Status udp = StartUdp(); !udp.ok()) {
+    udp_buffers_.reset();
+    ring_.reset();
+    ready.set_value(udp);
+    finished_.store(true, std::memory_order_release);
+    return;
+  }
   ArmWake();
   for (uint32_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
   ready.set_value(absl::OkStatus());
@@ -92,7 +104,8 @@ void Worker::Run(std::promise<absl::Status> ready) {
     }
   }
   LOG(INFO) << "worker " << options_.id << ": drained";
-  ring_.reset();  // cancels the eventfd poll; nothing else is in flight
+  udp_buffers_.reset();  // unregistered while the ring is still there
+  ring_.reset();         // cancels the eventfd poll and UDP listener receives
   finished_.store(true, std::memory_order_release);
 }
 
@@ -106,6 +119,20 @@ void Worker::Dispatch(const io_uring_cqe& cqe) {
       return;
     case Op::kWake:
       return OnWake(cqe);
+    case Op::kUdpRecv:
+      return OnUdpRecv(tag.slot, cqe);
+    case Op::kUdpSessionRecv:
+    case Op::kUdpCancel: {
+      udp::Session* s = sessions_->FindSlot(tag.slot, tag.generation);
+      if (s == nullptr) {
+        RecycleUdpBuffer(cqe);
+        LOG(DFATAL) << "CQE for a freed UDP session: slot " << tag.slot << " res " << cqe.res;
+        return;
+      }
+      if (tag.op == Op::kUdpSessionRecv) return OnUdpSessionRecv(*s, cqe);
+      --s->in_flight;
+      return OnUdpSessionSettled(*s);
+    }
     case Op::kConnect:
     case Op::kConnectTimeout:
     case Op::kClientReadable:
@@ -138,6 +165,9 @@ void Worker::Dispatch(const io_uring_cqe& cqe) {
     case Op::kAccept:
     case Op::kStopAccept:
     case Op::kWake:
+    case Op::kUdpRecv:
+    case Op::kUdpSessionRecv:
+    case Op::kUdpCancel:
       break;
   }
 }
@@ -214,9 +244,13 @@ void Worker::OnNewClient(int fd, uint32_t index) {
 void Worker::Connect(Connection& c) {
   ServiceState& service = services_[c.service];
   const int max_attempts = 1 + service.options.connect_retries;
-  const int backend = c.attempts >= max_attempts
-                          ? backend::BackendSnapshot::kNone
-                          : c.snapshot->Pick(c.key, absl::MakeConstSpan(c.tried, c.attempts));
+  int backend = backend::BackendSnapshot::kNone;
+  if (c.attempts < max_attempts) {
+    backend = c.attempts == 0 ? PinnedBackend(c) : backend::BackendSnapshot::kNone;
+    if (backend == backend::BackendSnapshot::kNone) {
+      backend = c.snapshot->Pick(c.key, absl::MakeConstSpan(c.tried, c.attempts));
+    }
+  }
   if (backend == backend::BackendSnapshot::kNone) {
     if (c.attempts == 0) {
       LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for " << c.client.ToString() << " on "
@@ -252,6 +286,25 @@ void Worker::Connect(Connection& c) {
   c.connect_pending = true;
 }
 
+int Worker::PinnedBackend(const Connection& c) {
+  balancer::AffinityTable* affinity = services_[c.service].options.affinity;
+  if (affinity == nullptr) return backend::BackendSnapshot::kNone;
+  const std::optional<balancer::AffinityTable::Ip> pinned =
+      affinity->Lookup(c.client.IpBytes16(), now_ns_);
+  if (!pinned) return backend::BackendSnapshot::kNone;
+  // Pins name hosts, not indices: the group's services may list their backends
+  // in another order or with other ports. A down pin is not honoured (the
+  // client moves, and its next connection pins it anew), as in HAProxy.
+  const std::vector<backend::BackendSpec>& backends = c.snapshot->backends();
+  for (size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i].address.IpBytes16() == *pinned && c.snapshot->healthy(i)) {
+      counters_.affinity_hits.Add();
+      return static_cast<int>(i);
+    }
+  }
+  return backend::BackendSnapshot::kNone;
+}
+
 void Worker::OnConnect(Connection& c, int res) {
   --c.in_flight;
   c.connect_pending = false;
@@ -281,6 +334,10 @@ void Worker::ReportBackendFailure(const Connection& c) {
 void Worker::StartRelay(Connection& c) {
   c.state = Connection::State::kRelaying;
   counters_.relayed.Add();
+  if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
+    affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
+    c.affinity_held = true;
+  }
   c.up = Flow(c.client_fd, c.backend_fd);
   c.down = Flow(c.backend_fd, c.client_fd);
   // Arming checks readiness at once: bytes the client sent while we connected
@@ -422,6 +479,10 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.state = Connection::State::kClosing;
   c.reason = reason;
   services_[c.service].idle.Remove(c);
+  if (c.affinity_held) {
+    services_[c.service].options.affinity->Release(c.client.IpBytes16(), now_ns_);
+    c.affinity_held = false;
+  }
   switch (reason) {
     case CloseReason::kClientReset:
       // Pass the reset on: the backend must not take a cut stream for a clean end.
@@ -532,6 +593,7 @@ void Worker::OnWake(const io_uring_cqe& cqe) {
                    << " connection(s)";
     }
     connections_.ForEachLive([this](Connection& c) { Close(c, CloseReason::kDrain); });
+    sessions_->ForEachLive([this](udp::Session& s) { CloseUdpSession(s, "shutdown"); });
   }
 }
 
@@ -561,6 +623,7 @@ void Worker::OnTick() {
   for (uint32_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i].retry_at_ns > 0 && now_ns_ >= listeners_[i].retry_at_ns) ArmAccept(i);
   }
+  ExpireUdpSessions();
   if (now_ns_ - last_pipe_trim_ns_ >= 1'000'000'000) {
     pipes_.Trim();
     last_pipe_trim_ns_ = now_ns_;
@@ -590,7 +653,11 @@ void Worker::CloseConnectionsToDownBackends(uint16_t service_index) {
 }
 
 bool Worker::Drained() const {
-  if (!draining_ || connections_.live() > 0 || stop_accepts_in_flight_ > 0) return false;
+  // UDP sessions live on through a drain until they idle out (or are cut).
+  if (!draining_ || connections_.live() > 0 || stop_accepts_in_flight_ > 0 ||
+      sessions_->allocated() > 0) {
+    return false;
+  }
   return std::none_of(listeners_.begin(), listeners_.end(),
                       [](const ListenerState& l) { return l.accepting; });
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <linux/time_types.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -12,9 +13,11 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/balancer/affinity.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/relay/connection.h"
@@ -22,6 +25,8 @@
 #include "l4lb/ring/ring.h"
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/counters.h"
+#include "l4lb/udp/buffer_ring.h"
+#include "l4lb/udp/session_table.h"
 
 struct io_uring_cqe;
 
@@ -50,11 +55,21 @@ class Worker {
     backend::PassiveHealth* passive = nullptr;
     // Close live connections to a backend the moment it goes DOWN.
     bool kill_on_down = false;
+    // The service's affinity group's pins (shared by the group's services and
+    // every worker); null: Maglev alone picks.
+    balancer::AffinityTable* affinity = nullptr;
+    // UDP services (listeners with udp set): a session ends after this long
+    // without a datagram either way, or after max_responses replies (0: no
+    // limit); at most udp_max_sessions per worker, the least recently active goes.
+    absl::Duration udp_idle_timeout = absl::Seconds(30);
+    uint32_t udp_max_sessions = 100000;
+    uint32_t max_responses = 0;
   };
   struct Listener {
     net::Fd fd;  // this worker's SO_REUSEPORT socket
     net::SocketAddress address;
     uint16_t service = 0;
+    bool udp = false;  // a datagram socket: sessions (worker_udp.cc), not accepts
   };
   struct Options {
     int id = 0;
@@ -101,6 +116,10 @@ class Worker {
     bool accepting = false;   // a multishot accept is armed
     int64_t retry_at_ns = 0;  // > 0: re-arm the accept then (after EMFILE)
   };
+  struct UdpListenerState {
+    Listener listener;
+    bool receiving = false;  // a multishot recvmsg is armed
+  };
 
   void Dispatch(const io_uring_cqe& cqe);
   // Accepting.
@@ -109,6 +128,8 @@ class Worker {
   void OnNewClient(int fd, uint32_t index);
   // Connecting.
   void Connect(relay::Connection& c);
+  // The backend c's client is pinned to (affinity), if it is up and untried; else kNone.
+  int PinnedBackend(const relay::Connection& c);
   void OnConnect(relay::Connection& c, int res);
   void StartRelay(relay::Connection& c);
   // Relaying.
@@ -123,6 +144,22 @@ class Worker {
   void Cancel(relay::Connection& c, ring::Op op);
   void OnSettled(relay::Connection& c);
   void LogClose(const relay::Connection& c) const;
+  // UDP (worker_udp.cc).
+  absl::Status StartUdp();
+  void ArmUdpRecv(uint32_t index);
+  void OnUdpRecv(uint32_t index, const io_uring_cqe& cqe);
+  void OnClientDatagram(uint32_t index, const net::SocketAddress& client, const char* data,
+                        size_t len);
+  // A session for `client` on a backend not in `tried`, its receive armed; null
+  // (and logged) when no backend is left or no socket can be had.
+  udp::Session* NewUdpSession(uint32_t index, const net::SocketAddress& client,
+                              absl::Span<const uint32_t> tried);
+  void ArmUdpSessionRecv(udp::Session& s);
+  void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
+  void CloseUdpSession(udp::Session& s, const char* reason);
+  void OnUdpSessionSettled(udp::Session& s);
+  void ExpireUdpSessions();
+  void RecycleUdpBuffer(const io_uring_cqe& cqe);
   // Housekeeping.
   void ArmWake();
   void OnWake(const io_uring_cqe& cqe);
@@ -137,6 +174,10 @@ class Worker {
   Options options_;
   std::vector<ServiceState> services_;
   std::vector<ListenerState> listeners_;
+  std::vector<UdpListenerState> udp_listeners_;
+  std::optional<udp::BufferRing> udp_buffers_;  // only with UDP listeners
+  std::unique_ptr<udp::SessionTable> sessions_;
+  msghdr udp_msghdr_{};  // the multishot recvmsg's layout: room for the source address
   std::optional<ring::Ring> ring_;
   relay::ConnectionTable connections_;
   relay::PipePool pipes_;

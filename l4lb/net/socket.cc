@@ -40,6 +40,33 @@ absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port
   return fd;
 }
 
+absl::StatusOr<Fd> OpenUdpListener(const SocketAddress& address, bool reuse_port) {
+  Fd fd(socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.valid()) return Errno("socket for", address, errno);
+  if (!SetInt(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1).ok() ||
+      (reuse_port && !SetInt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1).ok())) {
+    return Errno("setsockopt on", address, errno);
+  }
+  // 4 MiB: a burst of datagrams waits here while the worker is busy. FORCE goes
+  // past net.core.rmem_max when we may (root); otherwise the plain one is capped.
+  if (!SetInt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20).ok()) {
+    (void)SetInt(fd.get(), SOL_SOCKET, SO_RCVBUF, 4 << 20);
+  }
+  if (bind(fd.get(), address.sockaddr_ptr(), address.sockaddr_len()) != 0) {
+    return Errno("bind", address, errno);
+  }
+  return fd;
+}
+
+absl::StatusOr<Fd> OpenUdpClientSocket(const SocketAddress& target) {
+  Fd fd(socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
+  if (connect(fd.get(), target.sockaddr_ptr(), target.sockaddr_len()) != 0) {
+    return Errno("connect", target, errno);
+  }
+  return fd;
+}
+
 absl::StatusOr<Fd> OpenTcpClientSocket(int family) {
   Fd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");

@@ -45,6 +45,16 @@ absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port
 // forwards what arrives at once, so Nagle would only add latency.
 absl::StatusOr<Fd> OpenTcpClientSocket(int family);
 
+// A nonblocking UDP socket bound to `address` (SO_REUSEPORT as above: the kernel
+// keeps each client address on one of the sockets, so a session lives on one
+// worker), with a large receive buffer to ride out bursts.
+absl::StatusOr<Fd> OpenUdpListener(const SocketAddress& address, bool reuse_port);
+
+// A nonblocking UDP socket connected to `target`: the kernel delivers only the
+// target's datagrams to it, and an ICMP port unreachable comes back as
+// ECONNREFUSED on the next send or receive.
+absl::StatusOr<Fd> OpenUdpClientSocket(const SocketAddress& target);
+
 // What the kernel says the socket is bound to / connected to.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
 absl::StatusOr<SocketAddress> PeerAddress(int fd);

@@ -64,6 +64,7 @@ struct Connection {
   bool client_writing = false;   // one-shot POLLOUT armed on client_fd
   bool backend_writing = false;  // one-shot POLLOUT armed on backend_fd
   bool queued = false;           // in the worker's list of flows to pump again
+  bool affinity_held = false;    // counted in the service's AffinityTable until close
   int connect_error = 0;         // errno of the last failed connect, for the log
   int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
   uint32_t tried[kMaxAttempts] = {};

@@ -39,6 +39,8 @@ class Ring {
   unsigned DrainCompletions(Fn&& fn);
 
   bool deferred_taskrun() const { return deferred_taskrun_; }
+  // For registrations (provided buffer rings); the address is stable.
+  io_uring* raw() { return &ring_; }
 
  private:
   Ring() = default;

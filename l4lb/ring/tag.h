@@ -17,6 +17,9 @@ enum class Op : uint8_t {
   kBackendWritable,  // one-shot POLLOUT on the backend socket
   kCancel,           // a cancel we issued while closing a connection
   kWake,             // multishot POLLIN on the worker's eventfd
+  kUdpRecv,          // multishot recvmsg on a UDP listener; slot = UDP listener index
+  kUdpSessionRecv,   // multishot recv on a UDP session's backend socket; slot = session
+  kUdpCancel,        // a cancel we issued while closing a UDP session
 };
 
 // op:8 | generation:24 | slot:32. The generation rejects a CQE that outlives its

@@ -18,19 +18,29 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.cut_at_drain += w->cut_at_drain.Get();
     t.killed_on_down += w->killed_on_down.Get();
     t.accept_errors += w->accept_errors.Get();
+    t.affinity_hits += w->affinity_hits.Get();
     t.bytes_up += w->bytes_up.Get();
     t.bytes_down += w->bytes_down.Get();
+    t.udp_sessions += w->udp_sessions.Get();
+    t.udp_idle_expired += w->udp_idle_expired.Get();
+    t.udp_evicted += w->udp_evicted.Get();
+    t.udp_datagrams_up += w->udp_datagrams_up.Get();
+    t.udp_datagrams_down += w->udp_datagrams_down.Get();
+    t.udp_dropped += w->udp_dropped.Get();
   }
   return t;
 }
 
 std::string Totals::ToString() const {
-  return absl::StrCat("accepted=", accepted, " active=", active, " relayed=", relayed,
-                      " no_backend=", no_backend, " connect_failed=", connect_failed,
-                      " connect_retries=", connect_retries, " idle_timeouts=", idle_timeouts,
-                      " resets=", resets, " cut_at_drain=", cut_at_drain,
-                      " killed_on_down=", killed_on_down, " accept_errors=", accept_errors,
-                      " bytes_up=", bytes_up, " bytes_down=", bytes_down);
+  return absl::StrCat(
+      "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,
+      " connect_failed=", connect_failed, " connect_retries=", connect_retries,
+      " idle_timeouts=", idle_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
+      " killed_on_down=", killed_on_down, " accept_errors=", accept_errors,
+      " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
+      " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,
+      " udp_evicted=", udp_evicted, " udp_datagrams_up=", udp_datagrams_up,
+      " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped);
 }
 
 }  // namespace l4lb::stats

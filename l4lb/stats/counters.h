@@ -37,14 +37,24 @@ struct WorkerCounters {
   Counter cut_at_drain;
   Counter killed_on_down;  // closed because their backend went DOWN (--kill_on_down)
   Counter accept_errors;
-  Counter bytes_up;    // client -> backend
-  Counter bytes_down;  // backend -> client
+  Counter affinity_hits;  // connections sent to the backend their client is pinned to
+  Counter bytes_up;       // client -> backend
+  Counter bytes_down;     // backend -> client
+  // UDP.
+  Counter udp_sessions;        // sessions created
+  Counter udp_idle_expired;    // ended by udp_idle_timeout
+  Counter udp_evicted;         // ended to make room (udp_max_sessions or out of fds)
+  Counter udp_datagrams_up;    // client -> backend, forwarded
+  Counter udp_datagrams_down;  // backend -> client, forwarded
+  Counter udp_dropped;         // datagrams not forwarded (no backend, full buffers, ...)
 };
 
 struct Totals {
   uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
            connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
-           accept_errors = 0, bytes_up = 0, bytes_down = 0;
+           accept_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
+           udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,
+           udp_dropped = 0;
   std::string ToString() const;
 };
 

@@ -1,0 +1,298 @@
+// The UDP half of a worker: sessions keyed by client address on the same ring
+// as the TCP connections.
+//
+// A client datagram arrives through the listener's multishot recvmsg into a
+// provided buffer (udp/buffer_ring.h); the first one from a client address
+// picks a backend (Maglev on the flow key, like TCP) and opens a session: a UDP
+// socket connected to that backend with its own multishot recv. Datagrams are
+// forwarded with plain nonblocking send(2)/sendto(2) on this thread, so a
+// buffer goes back to the kernel before the next CQE is looked at. Replies leave
+// through the listener's socket, so the client sees them come from the address
+// it sent to. A datagram that cannot be sent at once (full socket buffer) is
+// dropped and counted, as a router would: UDP promises no more.
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "glog/logging.h"
+
+#include "l4lb/worker.h"
+
+namespace l4lb {
+
+using ring::Op;
+using ring::Tag;
+using udp::Session;
+
+namespace {
+
+// Room for the largest UDP payload (65507 bytes over IPv4, 65527 over IPv6) plus
+// the recvmsg header and source address the kernel writes in front of it.
+constexpr size_t kUdpBufferSize = 65536 + 128;
+// Buffers are recycled within the CQE that filled them; these cover a burst of
+// completions handled in one pass.
+constexpr uint32_t kUdpBuffers = 128;
+constexpr uint16_t kUdpBufferGroup = 0;
+
+}  // namespace
+
+absl::Status Worker::StartUdp() {
+  if (udp_listeners_.empty()) return absl::OkStatus();
+  absl::StatusOr<udp::BufferRing> buffers =
+      udp::BufferRing::Create(ring_->raw(), kUdpBufferGroup, kUdpBuffers, kUdpBufferSize);
+  if (!buffers.ok()) return buffers.status();
+  udp_buffers_.emplace(*std::move(buffers));
+  // The multishot recvmsg reads only the sizes here: room for any source address.
+  udp_msghdr_.msg_namelen = sizeof(sockaddr_in6);
+  for (uint32_t i = 0; i < udp_listeners_.size(); ++i) ArmUdpRecv(i);
+  return absl::OkStatus();
+}
+
+void Worker::RecycleUdpBuffer(const io_uring_cqe& cqe) {
+  if (cqe.flags & IORING_CQE_F_BUFFER) {
+    udp_buffers_->Recycle(static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+  }
+}
+
+// --- Client side: the listener ------------------------------------------------
+
+void Worker::ArmUdpRecv(uint32_t index) {
+  UdpListenerState& l = udp_listeners_[index];
+  if (l.receiving) return;
+  io_uring_sqe* sqe = ring_->GetSqe();
+  io_uring_prep_recvmsg_multishot(sqe, l.listener.fd.get(), &udp_msghdr_, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kUdpBufferGroup;
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpRecv, 0, index));
+  l.receiving = true;
+}
+
+void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
+  UdpListenerState& l = udp_listeners_[index];
+  if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+    const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    char* buf = udp_buffers_->buffer(id);
+    io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buf, cqe.res, &udp_msghdr_);
+    if (out == nullptr || (out->flags & MSG_TRUNC)) {
+      counters_.udp_dropped.Add();  // cannot happen with 64 KiB buffers; never forward a cut one
+    } else {
+      const net::SocketAddress client = net::SocketAddress::FromSockaddr(
+          static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), out->namelen);
+      const char* payload = static_cast<const char*>(io_uring_recvmsg_payload(out, &udp_msghdr_));
+      const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
+      OnClientDatagram(index, client, payload, len);
+    }
+    udp_buffers_->Recycle(id);
+  }
+  if (cqe.flags & IORING_CQE_F_MORE) return;
+  l.receiving = false;
+  // ENOBUFS: every buffer was out in this pass; they are back by now. Other
+  // errors are the socket's (none expected on a bound UDP socket): log and go on.
+  if (cqe.res < 0 && cqe.res != -ENOBUFS && cqe.res != -ECANCELED) {
+    LOG_EVERY_T(WARNING, 1.0) << "udp recvmsg on " << l.listener.address.ToString() << ": "
+                              << strerror(-cqe.res);
+  }
+  ArmUdpRecv(index);
+}
+
+void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, const char* data,
+                              size_t len) {
+  const uint16_t service_index = udp_listeners_[index].listener.service;
+  ServiceState& service = services_[service_index];
+  Session* s = sessions_->Find(service_index, client);
+  uint32_t tried[2];
+  size_t tried_count = 0;
+  if (s != nullptr && !service.snapshot->healthy(s->backend)) {
+    // Its backend went DOWN: the session moves on this datagram.
+    tried[tried_count++] = static_cast<uint32_t>(s->backend);
+    CloseUdpSession(*s, "backend_down");
+    s = nullptr;
+  }
+  if (s == nullptr) {
+    if (draining_) {  // a drain keeps sessions, it takes no new ones
+      counters_.udp_dropped.Add();
+      return;
+    }
+    s = NewUdpSession(index, client, absl::MakeConstSpan(tried, tried_count));
+    if (s == nullptr) {
+      counters_.udp_dropped.Add();
+      return;
+    }
+  }
+  for (;;) {
+    if (send(s->fd, data, len, MSG_DONTWAIT) >= 0) break;
+    const int err = errno;
+    if (err == ECONNREFUSED && tried_count < 2) {
+      // An earlier datagram of this session drew an ICMP port unreachable: the
+      // backend is not serving. Tell the checker and try this one elsewhere.
+      if (service.options.passive != nullptr) {
+        service.options.passive->Report(static_cast<size_t>(s->backend));
+      }
+      tried[tried_count++] = static_cast<uint32_t>(s->backend);
+      CloseUdpSession(*s, "backend_refused");
+      s = NewUdpSession(index, client, absl::MakeConstSpan(tried, tried_count));
+      if (s == nullptr) {
+        counters_.udp_dropped.Add();
+        return;
+      }
+      continue;
+    }
+    counters_.udp_dropped.Add();
+    if (err != EAGAIN) {
+      LOG_EVERY_T(WARNING, 1.0) << "udp send to backend " << s->target.ToString() << " (client "
+                                << client.ToString() << "): " << strerror(err);
+    }
+    return;
+  }
+  ++s->datagrams_up;
+  s->bytes_up += len;
+  counters_.udp_datagrams_up.Add();
+  counters_.bytes_up.Add(len);
+  sessions_->Touch(*s, now_ns_);
+}
+
+Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
+                               absl::Span<const uint32_t> tried) {
+  const Listener& listener = udp_listeners_[index].listener;
+  ServiceState& service = services_[listener.service];
+  const int backend =
+      service.snapshot->Pick(backend::FlowKey(client, service.options.hash_key), tried);
+  if (backend == backend::BackendSnapshot::kNone) {
+    LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for udp client " << client.ToString() << " on "
+                            << listener.address.ToString() << ": datagram dropped";
+    return nullptr;
+  }
+  const uint32_t max = std::max<uint32_t>(1, service.options.udp_max_sessions);
+  if (sessions_->live(listener.service) >= max) {
+    LOG_EVERY_T(WARNING, 5.0) << "udp " << listener.address.ToString() << ": " << max
+                              << " sessions (udp_max_sessions) on worker " << options_.id
+                              << ": the least recently active ones make room";
+    counters_.udp_evicted.Add();
+    CloseUdpSession(*sessions_->Oldest(listener.service), "evicted");
+  }
+  net::SocketAddress target = service.snapshot->backends()[backend].address;
+  if (target.port() == 0) target.set_port(listener.address.port());
+  absl::StatusOr<net::Fd> fd = net::OpenUdpClientSocket(target);
+  if (!fd.ok() && absl::IsResourceExhausted(fd.status()) &&
+      sessions_->Oldest(listener.service) != nullptr) {
+    // Out of fds: the oldest session's socket is worth less than a new client's.
+    counters_.udp_evicted.Add();
+    CloseUdpSession(*sessions_->Oldest(listener.service), "evicted");
+    fd = net::OpenUdpClientSocket(target);
+  }
+  if (!fd.ok()) {
+    LOG_EVERY_T(ERROR, 1.0) << "udp backend " << target.ToString() << ": " << fd.status().message();
+    return nullptr;
+  }
+  Session* s = sessions_->Create(listener.service, client, now_ns_);
+  s->listener = static_cast<uint16_t>(index);
+  s->backend = backend;
+  s->target = target;
+  s->fd = fd->Release();
+  counters_.udp_sessions.Add();
+  ArmUdpSessionRecv(*s);
+  return s;
+}
+
+// --- Backend side: the session's socket --------------------------------------
+
+void Worker::ArmUdpSessionRecv(Session& s) {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kUdpBufferGroup;
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot));
+  s.receiving = true;
+  ++s.in_flight;
+}
+
+void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
+  const bool more = cqe.flags & IORING_CQE_F_MORE;
+  if (!more) {
+    s.receiving = false;
+    --s.in_flight;
+  }
+  if (s.state != Session::State::kLive) {
+    RecycleUdpBuffer(cqe);
+    return OnUdpSessionSettled(s);
+  }
+  if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+    const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    const UdpListenerState& l = udp_listeners_[s.listener];
+    const ssize_t sent = sendto(l.listener.fd.get(), udp_buffers_->buffer(id), cqe.res,
+                                MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
+    udp_buffers_->Recycle(id);
+    if (sent < 0) {
+      counters_.udp_dropped.Add();
+    } else {
+      ++s.datagrams_down;
+      s.bytes_down += static_cast<uint64_t>(cqe.res);
+      counters_.udp_datagrams_down.Add();
+      counters_.bytes_down.Add(static_cast<uint64_t>(cqe.res));
+    }
+    sessions_->Touch(s, now_ns_);
+    const uint32_t max_responses = services_[s.service].options.max_responses;
+    if (max_responses > 0 && ++s.responses >= max_responses) {
+      return CloseUdpSession(s, "max_responses");
+    }
+  }
+  if (more) return;
+  if (cqe.res == -ECONNREFUSED) {
+    // ICMP port unreachable for what we sent: nothing serves there now.
+    if (backend::PassiveHealth* passive = services_[s.service].options.passive) {
+      passive->Report(static_cast<size_t>(s.backend));
+    }
+    return CloseUdpSession(s, "backend_refused");
+  }
+  if (cqe.res < 0 && cqe.res != -ENOBUFS) {
+    LOG_EVERY_T(WARNING, 1.0) << "udp recv from backend " << s.target.ToString() << ": "
+                              << strerror(-cqe.res);
+    return CloseUdpSession(s, "error");
+  }
+  ArmUdpSessionRecv(s);  // ENOBUFS, or a multishot the kernel ended
+}
+
+// --- Ending sessions ---------------------------------------------------------
+
+void Worker::CloseUdpSession(Session& s, const char* reason) {
+  if (s.state != Session::State::kLive) return;
+  s.reason = reason;
+  sessions_->Unlink(s);
+  if (options_.access_log) {
+    LOG(INFO) << "udp session client=" << s.client.ToString()
+              << " listener=" << udp_listeners_[s.listener].listener.address.ToString()
+              << " backend=" << s.target.ToString() << " datagrams_up=" << s.datagrams_up
+              << " bytes_up=" << s.bytes_up << " datagrams_down=" << s.datagrams_down
+              << " bytes_down=" << s.bytes_down
+              << " duration_ms=" << (now_ns_ - s.start_ns) / 1'000'000 << " close=" << reason;
+  }
+  if (s.receiving) {
+    io_uring_sqe* sqe = ring_->GetSqe();
+    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot), 0);
+    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpCancel, s.generation, s.slot));
+    ++s.in_flight;
+  }
+  OnUdpSessionSettled(s);
+}
+
+void Worker::OnUdpSessionSettled(Session& s) {
+  if (s.state != Session::State::kClosing || s.in_flight > 0) return;
+  if (s.fd >= 0) close(s.fd);
+  sessions_->Free(s);
+}
+
+void Worker::ExpireUdpSessions() {
+  for (uint16_t i = 0; i < services_.size(); ++i) {
+    const int64_t timeout_ns = absl::ToInt64Nanoseconds(services_[i].options.udp_idle_timeout);
+    if (timeout_ns <= 0) continue;
+    while (Session* s = sessions_->Oldest(i)) {
+      if (now_ns_ - s->last_active_ns < timeout_ns) break;
+      counters_.udp_idle_expired.Add();
+      CloseUdpSession(*s, "idle");
+    }
+  }
+}
+
+}  // namespace l4lb
