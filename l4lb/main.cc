@@ -1,5 +1,5 @@
-// l4lb: flags -> Server::Options, start, wait for SIGTERM/SIGINT, drain, exit.
-// Nothing else lives here.
+// l4lb: flags (or --config) -> Server::Options, start, wait for SIGTERM/SIGINT,
+// drain, exit. Nothing else lives here.
 
 #include <signal.h>
 #include <stdio.h>
@@ -22,17 +22,26 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
+#include "conf/config.h"
 #include "health/checker.h"
 #include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/server.h"
 
+DEFINE_string(config, "",
+              "Load the services from this TOML file (one [[service]] table each, with its own "
+              "listeners, backends and settings; see conf/examples/). The per-service flags "
+              "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
+              "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
+              "--max_responses) are then refused; --threads, --access_log, --pipe_size, "
+              "--copy_bytes, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
-              "Comma-separated addresses to accept TCP clients on: ADDRESS:PORT, IPv6 as "
+              "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
               "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000, or a port range "
               "ADDRESS:FIRST-LAST (e.g. FTP passive ports 0.0.0.0:30000-30099). Port 0 picks a "
-              "free port (see --ready_file).");
+              "free port (see --ready_file). Prefix udp:// for UDP (e.g. udp://0.0.0.0:53); "
+              "tcp:// or nothing is TCP. All entries are one protocol; for both, use --config.");
 DEFINE_string(backends, "",
               "Comma-separated backends: ADDRESS:PORT[=WEIGHT], e.g. "
               "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80. WEIGHT (1..10000, default 1) is the "
@@ -99,6 +108,19 @@ DEFINE_bool(health_passive, true,
 DEFINE_bool(kill_on_down, false,
             "Reset live connections to a backend when it goes DOWN (default: leave them, a "
             "long transfer may still be fine).");
+DEFINE_string(affinity_ttl, "0",
+              "Pin each client IP to the backend it was sent to until this long after its last "
+              "connection, even when backends change (e.g. 10m keeps an FTP session's control "
+              "and data connections together). 0: off, clients follow the hash.");
+DEFINE_string(udp_idle_timeout, "30s",
+              "udp:// listeners: end a client's session (its own socket to the backend) after "
+              "this long without a datagram either way.");
+DEFINE_uint32(udp_max_sessions, 100000,
+              "udp:// listeners: live sessions per worker (1..10000000); the oldest idle one "
+              "makes room for a new client.");
+DEFINE_uint32(max_responses, 0,
+              "udp:// listeners: end a session after this many replies from the backend (0: no "
+              "limit; 1 suits DNS).");
 
 #if defined(__SANITIZE_THREAD__)
 // glog stamps each line via localtime_r -> glibc tzset, which serialises on a
@@ -107,6 +129,8 @@ extern "C" const char* __tsan_default_suppressions() { return "race:tzset_intern
 #endif
 
 namespace {
+
+using l4lb::Server;
 
 // Operator mistakes: one line naming the flag, exit 2, never a stack trace.
 [[noreturn]] void Die(absl::string_view flag, absl::string_view message) {
@@ -124,11 +148,51 @@ absl::Duration DurationFlag(absl::string_view flag, const std::string& value) {
   return d;
 }
 
-std::vector<l4lb::net::SocketAddress> ListenFlag() {
+// A config file mistake: "l4lb: FILE:LINE:COL: what is wrong", exit 2.
+[[noreturn]] void DieConfig(absl::string_view message) {
+  fprintf(stderr, "l4lb: %.*s\n", static_cast<int>(message.size()), message.data());
+  exit(2);
+}
+
+const char* ProtocolName(Server::Protocol protocol) {
+  return protocol == Server::Protocol::kUdp ? "udp" : "tcp";
+}
+
+// Flags that describe the one service the command line defines. With --config each
+// service sets these in the file: a flag too would be ambiguous (which service?).
+constexpr const char* kServiceFlags[] = {
+    "listen",           "backends",           "hash_key",         "maglev_table_size",
+    "connect_timeout",  "connect_retries",    "idle_timeout",     "health_check",
+    "health_interval",  "health_timeout",     "health_rise",      "health_fall",
+    "health_send",      "health_expect",      "health_port",      "health_http_path",
+    "health_http_host", "health_http_status", "health_passive",   "kill_on_down",
+    "affinity_ttl",     "udp_idle_timeout",   "udp_max_sessions", "max_responses"};
+constexpr const char* kUdpFlags[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
+
+bool FlagSet(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
+
+// --listen: every entry bare or "tcp://" (TCP), or every entry "udp://".
+std::vector<l4lb::net::SocketAddress> ListenFlag(Server::Protocol* protocol) {
   if (FLAGS_listen.empty()) Die("listen", "required, e.g. --listen=0.0.0.0:9000");
   std::vector<l4lb::net::SocketAddress> out;
+  absl::string_view first;  // the first entry, as given
   for (absl::string_view entry : absl::StrSplit(FLAGS_listen, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
+    const absl::string_view text = entry;
+    Server::Protocol entry_protocol = Server::Protocol::kTcp;
+    if (absl::ConsumePrefix(&entry, "udp://")) {
+      entry_protocol = Server::Protocol::kUdp;
+    } else {
+      absl::ConsumePrefix(&entry, "tcp://");
+    }
+    if (first.data() == nullptr) {
+      first = text;
+      *protocol = entry_protocol;
+    } else if (entry_protocol != *protocol) {
+      Die("listen", absl::StrCat("\"", text, "\" is ", ProtocolName(entry_protocol), " but \"",
+                                 first, "\" is ", ProtocolName(*protocol),
+                                 ": one protocol per --listen (for both, use --config)"));
+    }
     absl::StatusOr<std::vector<l4lb::net::SocketAddress>> addresses =
         l4lb::net::ParseListenAddress(entry);
     if (!addresses.ok()) Die("listen", addresses.status().message());
@@ -185,9 +249,10 @@ l4lb::health::HealthOptions HealthFromFlags() {
   return health;
 }
 
-l4lb::Server::Options OptionsFromFlags() {
-  l4lb::Server::Service service;
-  service.listen = ListenFlag();
+// The one service the flags describe (without --config).
+Server::Service ServiceFromFlags() {
+  Server::Service service;
+  service.listen = ListenFlag(&service.protocol);
   absl::StatusOr<std::vector<l4lb::backend::BackendSpec>> backends =
       l4lb::backend::ParseBackendList(FLAGS_backends);
   if (!backends.ok()) {
@@ -214,9 +279,45 @@ l4lb::Server::Options OptionsFromFlags() {
   service.idle_timeout = DurationFlag("idle_timeout", FLAGS_idle_timeout);
   service.health = HealthFromFlags();
   service.kill_on_down = FLAGS_kill_on_down;
+  if (const absl::Duration ttl = DurationFlag("affinity_ttl", FLAGS_affinity_ttl);
+      ttl > absl::ZeroDuration()) {
+    service.affinity_group = "flags";
+    service.affinity_ttl = ttl;
+  }
+  if (service.protocol == Server::Protocol::kTcp) {
+    for (const char* flag : kUdpFlags) {
+      if (FlagSet(flag)) Die(flag, "only for udp:// listeners");
+    }
+  }
+  service.udp_idle_timeout = DurationFlag("udp_idle_timeout", FLAGS_udp_idle_timeout);
+  if (service.udp_idle_timeout <= absl::ZeroDuration()) Die("udp_idle_timeout", "must be above 0");
+  if (FLAGS_udp_max_sessions < 1 || FLAGS_udp_max_sessions > 10'000'000) {
+    Die("udp_max_sessions", absl::StrCat(FLAGS_udp_max_sessions, ": want 1..10000000"));
+  }
+  service.udp_max_sessions = FLAGS_udp_max_sessions;
+  service.max_responses = FLAGS_max_responses;
+  return service;
+}
 
-  l4lb::Server::Options options;
-  options.services.push_back(std::move(service));
+// --config=FILE: the services, or one line naming the file, line and column.
+std::vector<Server::Service> ServicesFromConfig() {
+  for (const char* flag : kServiceFlags) {
+    if (FlagSet(flag)) {
+      Die(flag, "cannot be combined with --config (set it per service in the file)");
+    }
+  }
+  absl::StatusOr<std::vector<Server::Service>> services = l4lb::conf::LoadConfig(FLAGS_config);
+  if (!services.ok()) DieConfig(services.status().message());
+  return *std::move(services);
+}
+
+Server::Options OptionsFromFlags() {
+  Server::Options options;
+  if (FLAGS_config.empty()) {
+    options.services.push_back(ServiceFromFlags());
+  } else {
+    options.services = ServicesFromConfig();
+  }
   if (FLAGS_threads < 0 || FLAGS_threads > 1024) {
     Die("threads", absl::StrCat(FLAGS_threads, ": want 0..1024"));
   }
@@ -262,12 +363,36 @@ void CheckOpenFilesLimit() {
   }
 }
 
-// Written as FILE.tmp and renamed: readers never see half a list.
-absl::Status WriteReadyFile(const std::vector<l4lb::net::SocketAddress>& listening) {
+// One bound listener and the service it belongs to.
+struct Bound {
+  const Server::Service* service;
+  l4lb::net::SocketAddress address;  // port 0 resolved
+};
+
+// Server::listening() holds services in order, each service's listeners in order.
+std::vector<Bound> BoundListeners(const Server::Options& options,
+                                  const std::vector<l4lb::net::SocketAddress>& listening) {
+  std::vector<Bound> out;
+  size_t next = 0;
+  for (const Server::Service& service : options.services) {
+    for (size_t i = 0; i < service.listen.size(); ++i) {
+      CHECK_LT(next, listening.size());
+      out.push_back({.service = &service, .address = listening[next++]});
+    }
+  }
+  CHECK_EQ(next, listening.size());
+  return out;
+}
+
+// Written as FILE.tmp and renamed: readers never see half a list. One line per
+// listener: "tcp 127.0.0.1:9000", "udp [::1]:53".
+absl::Status WriteReadyFile(const std::vector<Bound>& listening) {
   const std::string tmp = FLAGS_ready_file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& address : listening) out << "tcp " << address.ToString() << "\n";
+    for (const Bound& bound : listening) {
+      out << ProtocolName(bound.service->protocol) << " " << bound.address.ToString() << "\n";
+    }
     if (!out.good()) return absl::ErrnoToStatus(errno, tmp);
   }
   if (rename(tmp.c_str(), FLAGS_ready_file.c_str()) != 0) {
@@ -281,8 +406,9 @@ absl::Status WriteReadyFile(const std::vector<l4lb::net::SocketAddress>& listeni
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;  // operators read stderr / the journal; --log_dir to change
   gflags::SetUsageMessage(
-      "TCP layer-4 load balancer.\n"
+      "TCP/UDP layer-4 load balancer.\n"
       "  l4lb --listen=0.0.0.0:9000 --backends=10.0.0.1:80,10.0.0.2:80=3\n"
+      "  l4lb --config=/etc/l4lb/l4lb.toml\n"
       "Relays each client's bytes untouched to a backend picked by consistent hashing "
       "(Maglev) of the client address.");
   gflags::SetVersionString("0.1");
@@ -307,14 +433,19 @@ int main(int argc, char** argv) {
 
   if (!FLAGS_ready_file.empty()) {
     // Fail before binding anything: a bad path found after start would leave
-    // workers running while main exits.
-    if (absl::Status s = WriteReadyFile({}); !s.ok()) Die("ready_file", s.message());
-    unlink(FLAGS_ready_file.c_str());
+    // workers running while main exits. Only FILE.tmp is tried: a script waiting
+    // for FILE must never see it before the listeners are bound.
+    const std::string tmp = FLAGS_ready_file + ".tmp";
+    if (!std::ofstream(tmp, std::ios::trunc).good()) {
+      Die("ready_file", absl::ErrnoToStatus(errno, tmp).message());
+    }
+    unlink(tmp.c_str());
   }
   CheckOpenFilesLimit();
-  absl::StatusOr<std::unique_ptr<l4lb::Server>> server = l4lb::Server::Create(options);
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) {
     const absl::string_view message = server.status().message();
+    if (!FLAGS_config.empty()) DieConfig(absl::StrCat(FLAGS_config, ": ", message));
     const bool listen_error = absl::StartsWith(message, "bind ") ||
                               absl::StartsWith(message, "listen ") ||
                               absl::StartsWith(message, "socket for ");
@@ -327,12 +458,16 @@ int main(int argc, char** argv) {
     fprintf(stderr, "l4lb: cannot start workers: %s\n", started.ToString().c_str());
     return 1;
   }
-  for (const auto& address : (*server)->listening()) {
-    LOG(INFO) << "listening on " << address.ToString() << " with " << options.threads
-              << " worker(s), " << options.services[0].backends.size() << " backend(s)";
+  const std::vector<Bound> bound = BoundListeners(options, (*server)->listening());
+  for (const Bound& b : bound) {
+    const Server::Service& service = *b.service;
+    LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << b.address.ToString()
+              << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
+              << " with " << options.threads << " worker(s), " << service.backends.size()
+              << " backend(s)";
   }
   if (!FLAGS_ready_file.empty()) {
-    if (absl::Status s = WriteReadyFile((*server)->listening()); !s.ok()) {
+    if (absl::Status s = WriteReadyFile(bound); !s.ok()) {
       LOG(ERROR) << "--ready_file: " << s.message() << "; stopping";
       (*server)->ForceCloseAndJoin();
       return 2;

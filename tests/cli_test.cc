@@ -1,11 +1,17 @@
 // Operator mistakes on the command line: exit code 2 and ONE stderr line that names
 // the flag and the bad value. Never a crash, a stack trace or a hang.
 
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -75,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "l4lb: --connect_retries: 99: want 0..8"},
         BadFlag{{kListen, kBackends, "--threads=-2"}, "l4lb: --threads: -2: want 0..1024"},
         BadFlag{{kListen, kBackends, "--health_check=smtp"},
-                "l4lb: --health_check: \"smtp\": want none, tcp, send_expect, ftp, ssh or http"},
+                "l4lb: --health_check: \"smtp\": want none, tcp, send_expect, ftp, ssh, http, udp "
+                "or dns"},
         BadFlag{{kListen, kBackends, "--health_check=send_expect"},
                 "l4lb: --health_expect: --health_check=send_expect needs what the reply starts "
                 "with"},
@@ -94,7 +101,32 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--ready_file=/nonexistent/dir/ready"},
                 "l4lb: --ready_file: /nonexistent/dir/ready.tmp: No such file or directory"},
         BadFlag{{kListen, kBackends, "stray"},
-                "l4lb: unexpected argument \"stray\" (flags look like --listen=...)"}));
+                "l4lb: unexpected argument \"stray\" (flags look like --listen=...)"},
+        BadFlag{{"--listen=udp://127.0.0.1:0,127.0.0.1:0", kBackends},
+                "l4lb: --listen: \"127.0.0.1:0\" is tcp but \"udp://127.0.0.1:0\" is udp: one "
+                "protocol per --listen (for both, use --config)"},
+        BadFlag{{"--listen=udp://127.0.0.1", kBackends},
+                "l4lb: --listen: \"127.0.0.1\": expected ADDRESS:PORT"},
+        BadFlag{{kListen, kBackends, "--affinity_ttl=soon"},
+                "l4lb: --affinity_ttl: \"soon\": want a duration like 500ms, 2s or 5m"},
+        BadFlag{{kListen, kBackends, "--max_responses=1"},
+                "l4lb: --max_responses: only for udp:// listeners"},
+        BadFlag{{"--listen=udp://127.0.0.1:0", kBackends, "--udp_max_sessions=0"},
+                "l4lb: --udp_max_sessions: 0: want 1..10000000"},
+        BadFlag{{"--listen=udp://127.0.0.1:0", kBackends, "--udp_idle_timeout=0"},
+                "l4lb: --udp_idle_timeout: must be above 0"},
+        BadFlag{{"--config=/nonexistent/l4lb.toml"},
+                "l4lb: /nonexistent/l4lb.toml: No such file or directory"},
+        // The per-service flags are refused with --config, even at their default value.
+        BadFlag{{"--config=/nonexistent/l4lb.toml", kListen},
+                "l4lb: --listen: cannot be combined with --config (set it per service in the "
+                "file)"},
+        BadFlag{{"--config=/nonexistent/l4lb.toml", "--hash_key=src_ip"},
+                "l4lb: --hash_key: cannot be combined with --config (set it per service in the "
+                "file)"},
+        BadFlag{{"--config=/nonexistent/l4lb.toml", "--health_passive=false"},
+                "l4lb: --health_passive: cannot be combined with --config (set it per service "
+                "in the file)"}));
 
 TEST(CliTest, ListenAddressInUseIsNamed) {
   uint16_t port = 0;
@@ -118,15 +150,170 @@ TEST(CliTest, UnknownFlagIsRefused) {
 TEST(CliTest, HelpDocumentsEveryFlag) {
   const CommandResult r = RunL4lb({"--helpon=main"});
   const std::string text = r.out + r.err;
-  for (const char* flag :
-       {"-listen", "-backends", "-threads", "-connect_timeout", "-connect_retries", "-idle_timeout",
-        "-drain_timeout", "-hash_key", "-maglev_table_size", "-access_log", "-ready_file",
-        "-pipe_size", "-copy_bytes", "-health_check", "-health_interval", "-health_timeout",
-        "-health_rise", "-health_fall", "-health_send", "-health_expect", "-health_port",
-        "-health_http_path", "-health_http_status", "-health_passive", "-kill_on_down"}) {
+  for (const char* flag : {"-listen",
+                           "-backends",
+                           "-threads",
+                           "-connect_timeout",
+                           "-connect_retries",
+                           "-idle_timeout",
+                           "-drain_timeout",
+                           "-hash_key",
+                           "-maglev_table_size",
+                           "-access_log",
+                           "-ready_file",
+                           "-pipe_size",
+                           "-copy_bytes",
+                           "-health_check",
+                           "-health_interval",
+                           "-health_timeout",
+                           "-health_rise",
+                           "-health_fall",
+                           "-health_send",
+                           "-health_expect",
+                           "-health_port",
+                           "-health_http_path",
+                           "-health_http_status",
+                           "-health_passive",
+                           "-kill_on_down",
+                           "-config",
+                           "-affinity_ttl",
+                           "-udp_idle_timeout",
+                           "-udp_max_sessions",
+                           "-max_responses"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag << " is undocumented:\n" << text;
   }
   EXPECT_NE(text.find("=WEIGHT"), std::string::npos) << "weights are undocumented";
+}
+
+// Writes `text` to a fresh file under $TEST_TMPDIR; returns its path.
+std::string WriteConfig(const std::string& name, const std::string& text) {
+  const std::string path = absl::StrCat(TempDir(), "/", name);
+  std::ofstream(path, std::ios::trunc) << text;
+  return path;
+}
+
+TEST(ConfigFileTest, MistakeIsOneLineWithFileLineAndColumn) {
+  const std::string path = WriteConfig("bad.toml", R"([[service]]
+listen = ["127.0.0.1:0"]
+backends = ["127.0.0.2:80"]
+connect_timeout = "soon"
+)");
+  const CommandResult r = RunL4lb({"--config=" + path});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(absl::StrCat("l4lb: ", path,
+                                    ":4:19: connect_timeout: \"soon\": want a duration like "
+                                    "500ms, 2s or 5m\n")),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ConfigFileTest, TomlSyntaxErrorHasFileLineAndColumn) {
+  const std::string path = WriteConfig("syntax.toml", "[[service]]\nlisten = [\"127.0.0.1:0\"\n");
+  const CommandResult r = RunL4lb({"--config=" + path});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(absl::StrCat("l4lb: ", path, ":2:25: Error while parsing array")),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ConfigFileTest, BindErrorNamesTheFile) {
+  uint16_t port = 0;
+  const int taken = ListenTcp("127.0.0.1", &port);
+  ASSERT_GE(taken, 0);
+  const std::string path =
+      WriteConfig("taken.toml", absl::StrCat("[[service]]\nlisten = [\"127.0.0.1:", port,
+                                             "\"]\nbackends = [\"127.0.0.2:80\"]\n"));
+  const CommandResult r = RunL4lb({"--config=" + path});
+  close(taken);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(absl::StrCat("l4lb: ", path, ": bind 127.0.0.1:", port,
+                                    ": Address already in use")),
+            std::string::npos)
+      << r.err;
+}
+
+// Two services from one file, each with its own listener and backends: each
+// listener's clients reach its own service's backends, and only those.
+TEST(ConfigFileTest, TwoServicesRelayToTheirOwnBackends) {
+  EchoServer web("127.0.0.2");
+  EchoServer mail1("127.0.0.3");
+  EchoServer mail2("127.0.0.3");
+  const std::string path = WriteConfig(
+      "two.toml",
+      absl::StrCat("[defaults.health]\n",
+                   "check = \"none\"  # the echo servers count connections: no probes\n",
+                   "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:0\"]\n",
+                   "backends = [\"127.0.0.2:", web.port(), "\"]\n",
+                   "[[service]]\nname = \"mail\"\nlisten = [\"127.0.0.1:0\"]\n",
+                   "backends = [\"127.0.0.3:", mail1.port(),
+                   "\", {address = \"127.0.0.3:", mail2.port(), "\", weight = 2}]\n"));
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start({"--config=" + path, "--threads=2"});
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  ASSERT_EQ((*l4lb)->ports().size(), 2u);  // ready file: one line per listener, in file order
+  // Two clients on web's listener, one on mail's: the counts tell who went where.
+  const std::vector<uint16_t> ports = (*l4lb)->ports();
+  for (const uint16_t port : {ports[0], ports[0], ports[1]}) {
+    const int fd = ConnectTcp("127.0.0.1", port);
+    ASSERT_GE(fd, 0);
+    SetRecvTimeout(fd, absl::Seconds(5));
+    const std::string ping = absl::StrCat("ping ", port);
+    ASSERT_TRUE(SendAll(fd, ping));
+    shutdown(fd, SHUT_WR);
+    EXPECT_EQ(ReadToEof(fd), ping);
+    close(fd);
+  }
+  EXPECT_EQ(web.accepted(), 2);
+  EXPECT_EQ(mail1.accepted() + mail2.accepted(), 1);
+  const std::string log = (*l4lb)->Log();
+  EXPECT_NE(log.find("for web with 2 worker(s), 1 backend(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("for mail with 2 worker(s), 2 backend(s)"), std::string::npos) << log;
+}
+
+// A TCP and a UDP service from one file: the ready file tells each listener's
+// protocol ("tcp ADDR:PORT", "udp ADDR:PORT", in file order) and a datagram sent to
+// the UDP one reaches the UDP backend and its answer comes back.
+TEST(ConfigFileTest, ReadyFileNamesEachListenersProtocol) {
+  EchoServer web("127.0.0.2");
+  uint16_t dns_port = 0;
+  const int dns = BindUdp("127.0.0.3", &dns_port);
+  ASSERT_GE(dns, 0);
+  const std::string path = WriteConfig(
+      "mixed.toml",
+      absl::StrCat("[defaults.health]\ncheck = \"none\"\n",
+                   "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:0\"]\n",
+                   "backends = [\"127.0.0.2:", web.port(), "\"]\n",
+                   "[[service]]\nname = \"dns\"\nprotocol = \"udp\"\nlisten = [\"127.0.0.1:0\"]\n",
+                   "backends = [\"127.0.0.3:", dns_port, "\"]\nmax_responses = 1\n"));
+  const std::string ready = absl::StrCat(TempDir(), "/mixed.ready");
+  absl::StatusOr<std::unique_ptr<Process>> l4lb =
+      Process::Start({L4lbBinary(), "--config=" + path, "--threads=1", "--ready_file=" + ready},
+                     absl::StrCat(TempDir(), "/mixed.log"));
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  ASSERT_TRUE(WaitFor(absl::Seconds(10), [&] { return access(ready.c_str(), F_OK) == 0; }))
+      << (*l4lb)->Log();
+  std::stringstream text;
+  text << std::ifstream(ready).rdbuf();
+  const std::vector<std::string> lines = absl::StrSplit(text.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << text.str();
+  EXPECT_TRUE(absl::StartsWith(lines[0], "tcp 127.0.0.1:")) << lines[0];
+  ASSERT_TRUE(absl::StartsWith(lines[1], "udp 127.0.0.1:")) << lines[1];
+  uint32_t udp_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(lines[1].substr(lines[1].rfind(':') + 1), &udp_port));
+
+  uint16_t client_port = 0;
+  const int client = BindUdp("127.0.0.1", &client_port);
+  ASSERT_GE(client, 0);
+  ASSERT_TRUE(SendTo(client, "127.0.0.1", static_cast<uint16_t>(udp_port), "query"));
+  std::string from;
+  EXPECT_EQ(RecvFrom(dns, absl::Seconds(5), &from), "query");
+  const size_t colon = from.rfind(':');
+  uint32_t from_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(from.substr(colon + 1), &from_port)) << from;
+  ASSERT_TRUE(SendTo(dns, from.substr(0, colon), static_cast<uint16_t>(from_port), "answer"));
+  EXPECT_EQ(RecvFrom(client, absl::Seconds(5)), "answer");
+  close(client);
+  close(dns);
+  EXPECT_EQ((*l4lb)->Stop(SIGTERM, absl::Seconds(10)), 0) << (*l4lb)->Log();
 }
 
 }  // namespace

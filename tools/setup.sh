@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   bazel-bootstrap g++ liburing-dev libabsl-dev libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # config files (conf/): toml++, header-only
+  libtomlplusplus-dev
   # tests and demo: real servers and real clients
   nginx-light curl procps
   # FTP and SFTP backends (tests/harness/servers.h) and their clients

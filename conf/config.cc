@@ -1,0 +1,592 @@
+#include "conf/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+// Header-only, TOML_EXCEPTIONS=0 (tools/deps:toml says why): parse() returns errors.
+#include <toml++/toml.h>
+
+#include "health/checker.h"
+#include "health/probe.h"
+#include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/snapshot.h"
+#include "l4lb/net/address.h"
+
+namespace l4lb::conf {
+namespace {
+
+using Protocol = Server::Protocol;
+
+// What a [[service]] (and [defaults]) may hold: every Server::Service field.
+constexpr const char* kServiceKeys[] = {"name",
+                                        "protocol",
+                                        "listen",
+                                        "backends",
+                                        "hash_key",
+                                        "maglev_table_size",
+                                        "connect_timeout",
+                                        "connect_retries",
+                                        "idle_timeout",
+                                        "health",
+                                        "kill_on_down",
+                                        "affinity_group",
+                                        "affinity_ttl",
+                                        "udp_idle_timeout",
+                                        "udp_max_sessions",
+                                        "max_responses"};
+// Meaningless for TCP: set in a TCP service's own table they are a mistake (from
+// [defaults] they may be meant for the UDP services).
+constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
+// Identity, not policy: never inherited.
+constexpr const char* kNotDefaults[] = {"name", "listen"};
+constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
+                                       "fall",      "send",      "expect",      "port",
+                                       "http_path", "http_host", "http_status", "passive"};
+constexpr const char* kBackendKeys[] = {"address", "weight"};
+constexpr const char* kRootKeys[] = {"defaults", "service"};
+
+// Sessions a UDP service may keep per worker: enough for any real load, low
+// enough that a typo (an extra digit or three) is caught before it costs memory.
+constexpr int64_t kMaxUdpSessions = 10'000'000;
+
+const char* TypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+  }
+  return "a value";
+}
+
+bool Contains(absl::Span<const char* const> keys, std::string_view key) {
+  return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; });
+}
+
+bool IsPrime(uint64_t n) {
+  if (n < 2) return false;
+  for (uint64_t d = 2; d * d <= n; ++d) {
+    if (n % d == 0) return false;
+  }
+  return true;
+}
+
+std::string At(const toml::source_region& at) {
+  return absl::StrCat(at.begin.line, ":", at.begin.column);
+}
+
+// Where a service looks a key up: its own table, then [defaults] (either may be
+// absent). `prefix` names the level in messages: "" or "health.".
+struct Scope {
+  const toml::table* own = nullptr;
+  const toml::table* defaults = nullptr;
+  const char* prefix = "";
+};
+
+// One `listen` entry, kept to find overlaps with later ones.
+struct ListenEntry {
+  size_t service = 0;
+  Protocol protocol = Protocol::kTcp;
+  int family = 0;
+  std::string host;  // the address with port 0: "0.0.0.0:0", "[::1]:0"
+  bool wildcard = false;
+  uint16_t first = 0;
+  uint16_t last = 0;
+  std::string text;
+  toml::source_region at;
+};
+
+// Loader turns a parsed document into services. Readers record the first error
+// and the load stops at the end of that service: one error, the first in the file.
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  absl::StatusOr<std::vector<Server::Service>> Load(const toml::table& root);
+  void Fail(const toml::source_region& at, absl::string_view what);
+  const absl::Status& error() const { return error_; }
+
+ private:
+  bool ok() const { return error_.ok(); }
+  void CheckKeys(const toml::table& table, absl::Span<const char* const> keys,
+                 absl::string_view where);
+  // parent[key] as a table; null when absent (or not a table: that fails).
+  const toml::table* SubTable(const toml::table* parent, const char* key, absl::string_view label);
+  const toml::node* Find(const Scope& scope, const char* key) const;
+
+  // Each reader leaves *out alone when the key is absent and fails on a bad value;
+  // it returns the node it read (null if absent or bad), for later checks' positions.
+  const toml::node* ReadString(const Scope& scope, const char* key, std::string* out);
+  void ReadDuration(const Scope& scope, const char* key, bool zero_ok, absl::Duration* out);
+  template <typename T>
+  const toml::node* ReadInt(const Scope& scope, const char* key, int64_t lo, int64_t hi, T* out);
+  void ReadBool(const Scope& scope, const char* key, bool* out);
+
+  void ReadService(const toml::table& table, const toml::table* defaults);
+  void ReadListen(const toml::table& table, Server::Service* service);
+  void ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service);
+  void ReadBackend(const toml::node& entry, Server::Service* service);
+  void ReadHealth(const toml::table& table, const toml::table* defaults,
+                  health::HealthOptions* out);
+  void CheckOverlap(const ListenEntry& entry);
+  void CheckAffinity(const Server::Service& service, const toml::node* ttl,
+                     const toml::node* group);
+  std::string ServiceName(size_t index) const;
+
+  std::string file_;
+  absl::Status error_;
+  std::vector<Server::Service> services_;
+  std::vector<toml::source_region> service_at_;  // each service's [[service]] header
+  std::vector<ListenEntry> listen_;
+};
+
+void Loader::Fail(const toml::source_region& at, absl::string_view what) {
+  if (!ok()) return;
+  error_ = absl::InvalidArgumentError(absl::StrCat(file_, ":", At(at), ": ", what));
+}
+
+void Loader::CheckKeys(const toml::table& table, absl::Span<const char* const> keys,
+                       absl::string_view where) {
+  for (auto&& [key, value] : table) {
+    if (!Contains(keys, key.str())) {
+      return Fail(key.source(),
+                  absl::StrCat("unknown key \"", std::string(key.str()), "\" in ", where));
+    }
+  }
+}
+
+const toml::table* Loader::SubTable(const toml::table* parent, const char* key,
+                                    absl::string_view label) {
+  if (parent == nullptr) return nullptr;
+  const toml::node* node = parent->get(key);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) {
+    Fail(node->source(), absl::StrCat(label, ": want a table, got ", TypeName(*node)));
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+const toml::node* Loader::Find(const Scope& scope, const char* key) const {
+  if (scope.own != nullptr) {
+    if (const toml::node* node = scope.own->get(key)) return node;
+  }
+  return scope.defaults != nullptr ? scope.defaults->get(key) : nullptr;
+}
+
+const toml::node* Loader::ReadString(const Scope& scope, const char* key, std::string* out) {
+  const toml::node* node = Find(scope, key);
+  if (node == nullptr) return nullptr;
+  if (!node->is_string()) {
+    Fail(node->source(), absl::StrCat(scope.prefix, key, ": want a string, got ", TypeName(*node)));
+    return nullptr;
+  }
+  *out = node->as_string()->get();
+  return node;
+}
+
+void Loader::ReadDuration(const Scope& scope, const char* key, bool zero_ok, absl::Duration* out) {
+  const toml::node* node = Find(scope, key);
+  if (node == nullptr) return;
+  if (!node->is_string()) {
+    return Fail(node->source(),
+                absl::StrCat(scope.prefix, key, ": want a duration string like \"2s\", got ",
+                             TypeName(*node)));
+  }
+  const std::string& text = node->as_string()->get();
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+    return Fail(node->source(), absl::StrCat(scope.prefix, key, ": \"", text,
+                                             "\": want a duration like 500ms, 2s or 5m"));
+  }
+  if (!zero_ok && d == absl::ZeroDuration()) {
+    return Fail(node->source(), absl::StrCat(scope.prefix, key, ": must be above 0"));
+  }
+  *out = d;
+}
+
+template <typename T>
+const toml::node* Loader::ReadInt(const Scope& scope, const char* key, int64_t lo, int64_t hi,
+                                  T* out) {
+  const toml::node* node = Find(scope, key);
+  if (node == nullptr) return nullptr;
+  if (!node->is_integer()) {
+    Fail(node->source(),
+         absl::StrCat(scope.prefix, key, ": want an integer, got ", TypeName(*node)));
+    return nullptr;
+  }
+  const int64_t value = node->as_integer()->get();
+  if (value < lo || value > hi) {
+    Fail(node->source(), absl::StrCat(scope.prefix, key, ": ", value, ": want ", lo, "..", hi));
+    return nullptr;
+  }
+  *out = static_cast<T>(value);
+  return node;
+}
+
+void Loader::ReadBool(const Scope& scope, const char* key, bool* out) {
+  const toml::node* node = Find(scope, key);
+  if (node == nullptr) return;
+  if (!node->is_boolean()) {
+    return Fail(node->source(),
+                absl::StrCat(scope.prefix, key, ": want true or false, got ", TypeName(*node)));
+  }
+  *out = node->as_boolean()->get();
+}
+
+absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& root) {
+  CheckKeys(root, kRootKeys, "the file (want [defaults] or [[service]])");
+  const toml::table* defaults = SubTable(&root, "defaults", "defaults");
+  if (defaults != nullptr) {
+    CheckKeys(*defaults, kServiceKeys, "[defaults]");
+    for (const char* key : kNotDefaults) {
+      if (const toml::node* node = defaults->get(key)) {
+        Fail(node->source(), absl::StrCat(key,
+                                          ": not allowed in [defaults]; every service "
+                                          "sets its own"));
+      }
+    }
+    if (const toml::table* health = SubTable(defaults, "health", "health")) {
+      CheckKeys(*health, kHealthKeys, "[defaults.health]");
+    }
+  }
+  const toml::node* services = root.get("service");
+  if (ok() && services == nullptr) {
+    toml::source_region start;
+    start.begin = {1, 1};
+    Fail(start, "no [[service]] table: nothing to listen on");
+  } else if (ok() && !services->is_array_of_tables()) {
+    Fail(services->source(),
+         absl::StrCat("service: want [[service]] tables (double brackets, one per service), got ",
+                      TypeName(*services)));
+  }
+  for (size_t i = 0; ok() && i < services->as_array()->size(); ++i) {
+    ReadService(*services->as_array()->get(i)->as_table(), defaults);
+  }
+  if (!ok()) return error_;
+  return std::move(services_);
+}
+
+std::string Loader::ServiceName(size_t index) const {
+  const std::string& name = services_[index].name;
+  return name.empty() ? absl::StrCat("#", index + 1) : absl::StrCat("\"", name, "\"");
+}
+
+void Loader::ReadService(const toml::table& table, const toml::table* defaults) {
+  CheckKeys(table, kServiceKeys, "[[service]]");
+  const Scope scope{.own = &table, .defaults = defaults, .prefix = ""};
+  Server::Service service;
+  if (const toml::node* name = ReadString(scope, "name", &service.name)) {
+    if (service.name.empty()) Fail(name->source(), "name: empty");
+    for (size_t i = 0; i < services_.size(); ++i) {
+      if (services_[i].name == service.name) {
+        Fail(name->source(), absl::StrCat("name: \"", service.name,
+                                          "\" is taken by the service at ", At(service_at_[i])));
+      }
+    }
+  }
+  std::string protocol = "tcp";
+  if (const toml::node* node = ReadString(scope, "protocol", &protocol)) {
+    if (protocol == "udp") {
+      service.protocol = Protocol::kUdp;
+    } else if (protocol != "tcp") {
+      Fail(node->source(), absl::StrCat("protocol: \"", protocol, "\": want tcp or udp"));
+    }
+  }
+  if (service.protocol == Protocol::kTcp) {
+    for (const char* key : kUdpOnlyKeys) {
+      if (const toml::node* node = table.get(key)) {
+        Fail(node->source(), absl::StrCat(key, ": only for protocol = \"udp\""));
+      }
+    }
+  }
+  ReadListen(table, &service);
+  ReadBackends(table, scope, &service);
+  std::string hash_key;
+  if (const toml::node* node = ReadString(scope, "hash_key", &hash_key)) {
+    absl::StatusOr<backend::HashKey> parsed = backend::ParseHashKey(hash_key);
+    if (parsed.ok()) {
+      service.hash_key = *parsed;
+    } else {
+      Fail(node->source(), absl::StrCat("hash_key: ", parsed.status().message()));
+    }
+  }
+  if (const toml::node* node =
+          ReadInt(scope, "maglev_table_size", 1, UINT32_MAX, &service.maglev_table_size)) {
+    if (!IsPrime(service.maglev_table_size)) {
+      Fail(node->source(),
+           absl::StrCat("maglev_table_size: ", service.maglev_table_size, " is not prime"));
+    }
+  }
+  ReadDuration(scope, "connect_timeout", /*zero_ok=*/false, &service.connect_timeout);
+  ReadInt(scope, "connect_retries", 0, 8, &service.connect_retries);
+  ReadDuration(scope, "idle_timeout", /*zero_ok=*/true, &service.idle_timeout);
+  ReadBool(scope, "kill_on_down", &service.kill_on_down);
+  const toml::node* group = ReadString(scope, "affinity_group", &service.affinity_group);
+  ReadDuration(scope, "affinity_ttl", /*zero_ok=*/false, &service.affinity_ttl);
+  CheckAffinity(service, group != nullptr ? Find(scope, "affinity_ttl") : nullptr, group);
+  ReadDuration(scope, "udp_idle_timeout", /*zero_ok=*/false, &service.udp_idle_timeout);
+  ReadInt(scope, "udp_max_sessions", 1, kMaxUdpSessions, &service.udp_max_sessions);
+  ReadInt(scope, "max_responses", 0, UINT32_MAX, &service.max_responses);
+  ReadHealth(table, defaults, &service.health);
+  services_.push_back(std::move(service));
+  service_at_.push_back(table.source());
+}
+
+void Loader::ReadListen(const toml::table& table, Server::Service* service) {
+  const toml::node* node = table.get("listen");
+  if (node == nullptr) {
+    return Fail(table.source(), "listen: required, e.g. listen = [\"0.0.0.0:80\"]");
+  }
+  const toml::array* entries = node->as_array();
+  if (entries == nullptr) {
+    return Fail(node->source(),
+                absl::StrCat("listen: want an array like [\"0.0.0.0:80\"], got ", TypeName(*node)));
+  }
+  if (entries->empty()) {
+    return Fail(node->source(), "listen: empty; want at least one ADDRESS:PORT");
+  }
+  for (const toml::node& entry : *entries) {
+    if (!entry.is_string()) {
+      return Fail(entry.source(),
+                  absl::StrCat("listen: want strings like \"0.0.0.0:80\", got ", TypeName(entry)));
+    }
+    const std::string& text = entry.as_string()->get();
+    absl::StatusOr<std::vector<net::SocketAddress>> addresses = net::ParseListenAddress(text);
+    if (!addresses.ok()) {
+      return Fail(entry.source(), absl::StrCat("listen: ", addresses.status().message()));
+    }
+    net::SocketAddress host = addresses->front();
+    host.set_port(0);
+    ListenEntry listen{.service = services_.size(),
+                       .protocol = service->protocol,
+                       .family = host.family(),
+                       .host = host.ToString(),
+                       .first = addresses->front().port(),
+                       .last = addresses->back().port(),
+                       .text = text,
+                       .at = entry.source()};
+    listen.wildcard = listen.host == "0.0.0.0:0" || listen.host == "[::]:0";
+    CheckOverlap(listen);
+    listen_.push_back(std::move(listen));
+    service->listen.insert(service->listen.end(), addresses->begin(), addresses->end());
+  }
+}
+
+// Two listeners overlap when some port of one is a port of the other, on the same
+// protocol and address family, and the addresses are equal or one is the
+// wildcard (0.0.0.0, [::]): the kernel would split clients between them, or refuse.
+void Loader::CheckOverlap(const ListenEntry& entry) {
+  if (entry.first == 0) return;  // port 0: each binds a free port of its own
+  for (const ListenEntry& other : listen_) {
+    if (other.first == 0 || other.protocol != entry.protocol || other.family != entry.family ||
+        entry.last < other.first || other.last < entry.first) {
+      continue;
+    }
+    if (other.host != entry.host && !other.wildcard && !entry.wildcard) continue;
+    const std::string whose = other.service == entry.service
+                                  ? "this service"
+                                  : absl::StrCat("service ", ServiceName(other.service));
+    return Fail(entry.at, absl::StrCat("listen: \"", entry.text, "\" overlaps \"", other.text,
+                                       "\" of ", whose, " at ", At(other.at)));
+  }
+}
+
+// A group is one table with one expiry: its services must agree on the ttl.
+void Loader::CheckAffinity(const Server::Service& service, const toml::node* ttl,
+                           const toml::node* group) {
+  if (service.affinity_group.empty()) return;
+  for (size_t i = 0; i < services_.size(); ++i) {
+    const Server::Service& other = services_[i];
+    if (other.affinity_group != service.affinity_group ||
+        other.affinity_ttl == service.affinity_ttl) {
+      continue;
+    }
+    return Fail(
+        (ttl != nullptr ? ttl : group)->source(),
+        absl::StrCat("affinity_ttl: ", absl::FormatDuration(service.affinity_ttl), " but service ",
+                     ServiceName(i), " in affinity group \"", service.affinity_group, "\" has ",
+                     absl::FormatDuration(other.affinity_ttl), " (one group, one ttl)"));
+  }
+}
+
+void Loader::ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service) {
+  const toml::node* node = Find(scope, "backends");
+  if (node == nullptr) {
+    return Fail(table.source(),
+                "backends: required, e.g. backends = [\"10.0.0.1:80\", \"10.0.0.2:80=2\"]");
+  }
+  const toml::array* entries = node->as_array();
+  if (entries == nullptr) {
+    return Fail(node->source(), absl::StrCat("backends: want an array like [\"10.0.0.1:80\"], got ",
+                                             TypeName(*node)));
+  }
+  if (entries->empty()) return Fail(node->source(), "backends: empty; want at least one backend");
+  for (const toml::node& entry : *entries) ReadBackend(entry, service);
+}
+
+// "ADDRESS[:PORT][=WEIGHT]" or {address = "ADDRESS[:PORT]", weight = N}.
+void Loader::ReadBackend(const toml::node& entry, Server::Service* service) {
+  std::string text;
+  const toml::node* weight = nullptr;
+  if (entry.is_string()) {
+    text = entry.as_string()->get();
+  } else if (const toml::table* table = entry.as_table()) {
+    CheckKeys(*table, kBackendKeys, "a backend (want address, weight)");
+    const Scope scope{.own = table, .defaults = nullptr, .prefix = "backends: "};
+    if (ReadString(scope, "address", &text) == nullptr && ok()) {
+      return Fail(entry.source(), "backends: address: required");
+    }
+    if (absl::StrContains(text, '=')) {
+      return Fail(entry.source(),
+                  absl::StrCat("backends: \"", text, "\": the weight goes in weight = N"));
+    }
+    weight = table->get("weight");
+  } else {
+    return Fail(entry.source(),
+                absl::StrCat("backends: want strings like \"10.0.0.1:80=2\" or tables like "
+                             "{address = \"10.0.0.1:80\", weight = 2}, got ",
+                             TypeName(entry)));
+  }
+  if (!ok()) return;
+  if (absl::StrContains(text, ',')) {
+    return Fail(entry.source(), absl::StrCat("backends: \"", text, "\": one backend per string"));
+  }
+  absl::StatusOr<std::vector<backend::BackendSpec>> spec = backend::ParseBackendList(text);
+  if (!spec.ok()) {
+    // An address alone: the client's port is used (port-range listeners).
+    absl::StatusOr<std::vector<backend::BackendSpec>> portless =
+        backend::ParseBackendList(text, backend::BackendPorts::kFromListener);
+    if (!portless.ok()) {
+      return Fail(entry.source(), absl::StrCat("backends: ", spec.status().message()));
+    }
+    spec = std::move(portless);
+  }
+  backend::BackendSpec& b = spec->front();
+  if (weight != nullptr) {
+    const Scope scope{.own = entry.as_table(), .defaults = nullptr, .prefix = "backends: "};
+    ReadInt(scope, "weight", 1, backend::kMaxWeight, &b.weight);
+  }
+  for (const backend::BackendSpec& other : service->backends) {
+    if (other.name == b.name) {
+      return Fail(entry.source(), absl::StrCat("backends: \"", text, "\": listed twice"));
+    }
+    if ((other.address.port() == 0) != (b.address.port() == 0)) {
+      return Fail(entry.source(),
+                  absl::StrCat("backends: \"", text, "\": give every backend a port (", other.name,
+                               " has ", other.address.port() == 0 ? "none" : "one",
+                               ") or none (then clients keep the port they connected to)"));
+    }
+  }
+  service->backends.push_back(std::move(b));
+}
+
+void Loader::ReadHealth(const toml::table& table, const toml::table* defaults,
+                        health::HealthOptions* out) {
+  const toml::table* own = SubTable(&table, "health", "health");
+  if (own != nullptr) CheckKeys(*own, kHealthKeys, "[service.health]");
+  const Scope scope{
+      .own = own, .defaults = SubTable(defaults, "health", "health"), .prefix = "health."};
+  std::string text;
+  const toml::node* check = ReadString(scope, "check", &text);
+  if (check != nullptr) {
+    absl::StatusOr<health::ProbeSpec::Kind> kind = health::ParseProbeKind(text);
+    if (!kind.ok())
+      return Fail(check->source(), absl::StrCat("health.check: ", kind.status().message()));
+    out->probe.kind = *kind;
+  }
+  ReadDuration(scope, "interval", /*zero_ok=*/false, &out->interval);
+  ReadDuration(scope, "timeout", /*zero_ok=*/false, &out->timeout);
+  ReadInt(scope, "rise", 1, 100, &out->rise);
+  ReadInt(scope, "fall", 1, 100, &out->fall);
+  for (auto [key, field] : {std::pair{"send", &out->probe.send}, {"expect", &out->probe.expect}}) {
+    if (const toml::node* node = ReadString(scope, key, &text)) {
+      absl::StatusOr<std::string> bytes = health::Unescape(text);
+      if (!bytes.ok()) {
+        return Fail(node->source(), absl::StrCat("health.", key, ": ", bytes.status().message()));
+      }
+      *field = *std::move(bytes);
+    }
+  }
+  if (out->probe.kind == health::ProbeSpec::Kind::kSendExpect && out->probe.expect.empty()) {
+    return Fail(check->source(),
+                "health.expect: required by check = \"send_expect\" (what the "
+                "reply starts with)");
+  }
+  ReadInt(scope, "port", 0, 65535, &out->probe.port);
+  if (const toml::node* node = ReadString(scope, "http_path", &out->probe.http_path)) {
+    if (!absl::StartsWith(out->probe.http_path, "/")) {
+      return Fail(node->source(), absl::StrCat("health.http_path: \"", out->probe.http_path,
+                                               "\": want a path like /healthz"));
+    }
+  }
+  ReadString(scope, "http_host", &out->probe.http_host);
+  if (const toml::node* node = ReadString(scope, "http_status", &text)) {
+    absl::StatusOr<std::vector<char>> statuses = health::ParseHttpStatuses(text);
+    if (!statuses.ok()) {
+      return Fail(node->source(),
+                  absl::StrCat("health.http_status: ", statuses.status().message()));
+    }
+    out->probe.http_statuses = *std::move(statuses);
+  }
+  ReadBool(scope, "passive", &out->passive);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view text,
+                                                              const std::string& name) {
+  Loader loader(name);
+  toml::parse_result parsed =
+      toml::parse(std::string_view(text.data(), text.size()), std::string_view(name));
+  if (!parsed) {
+    const std::string_view what = parsed.error().description();
+    loader.Fail(parsed.error().source(), absl::string_view(what.data(), what.size()));
+    return loader.error();
+  }
+  return loader.Load(parsed.table());
+}
+
+absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, path);
+  std::string text;
+  char buf[16384];
+  ssize_t n = 0;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  const int read_errno = errno;
+  close(fd);
+  if (n < 0) return absl::ErrnoToStatus(read_errno, path);
+  return LoadConfigString(text, path);
+}
+
+}  // namespace l4lb::conf
