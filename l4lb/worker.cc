@@ -95,9 +95,11 @@ void Worker::Run(std::promise<absl::Status> ready) {
                         : absl::ZeroDuration();
     ring_->SubmitAndWait(wait);
     now_ns_ = MonotonicNanos();
+    // Before the completions: a worker that slept through a health change must
+    // not pick for the clients that woke it from the snapshot it fell asleep with.
+    RefreshSnapshots();
     ring_->DrainCompletions([this](const io_uring_cqe& cqe) { Dispatch(cqe); });
     RunQueued();
-    RefreshSnapshots();
     if (now_ns_ >= next_tick_ns) {
       OnTick();
       next_tick_ns = now_ns_ + tick_ns;

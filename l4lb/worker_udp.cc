@@ -200,7 +200,9 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
 
 void Worker::ArmUdpSessionRecv(Session& s) {
   io_uring_sqe* sqe = ring_->GetSqe();
-  io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+  // recvmsg, not recv: an empty datagram then still completes with a header
+  // (res > 0), where a multishot recv would end on res 0 as if at EOF.
+  io_uring_prep_recvmsg_multishot(sqe, s.fd, &udp_msghdr_, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kUdpBufferGroup;
   io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot));
@@ -220,17 +222,24 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
   }
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
     const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    const UdpListenerState& l = udp_listeners_[s.listener];
-    const ssize_t sent = sendto(l.listener.fd.get(), udp_buffers_->buffer(id), cqe.res,
-                                MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
+    io_uring_recvmsg_out* out =
+        io_uring_recvmsg_validate(udp_buffers_->buffer(id), cqe.res, &udp_msghdr_);
+    ssize_t sent = -1;
+    size_t len = 0;
+    if (out != nullptr && !(out->flags & MSG_TRUNC)) {
+      len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
+      const UdpListenerState& l = udp_listeners_[s.listener];
+      sent = sendto(l.listener.fd.get(), io_uring_recvmsg_payload(out, &udp_msghdr_), len,
+                    MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
+    }
     udp_buffers_->Recycle(id);
     if (sent < 0) {
       counters_.udp_dropped.Add();
     } else {
       ++s.datagrams_down;
-      s.bytes_down += static_cast<uint64_t>(cqe.res);
+      s.bytes_down += len;
       counters_.udp_datagrams_down.Add();
-      counters_.bytes_down.Add(static_cast<uint64_t>(cqe.res));
+      counters_.bytes_down.Add(len);
     }
     sessions_->Touch(s, now_ns_);
     const uint32_t max_responses = services_[s.service].options.max_responses;

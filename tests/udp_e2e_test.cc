@@ -166,12 +166,15 @@ class UdpEcho {
       const ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT,
                                  reinterpret_cast<sockaddr*>(&from), &len);
       if (n < 0) continue;
+      // Counted before the echo goes out: a client that has its reply may read
+      // data() at once.
+      if (absl::string_view(buf.data(), n) != "ping") {
+        ++data_;
+        const sockaddr_in& in = reinterpret_cast<const sockaddr_in&>(from);
+        std::lock_guard<std::mutex> lock(mu_);
+        last_peer_port_ = ntohs(in.sin_port);
+      }
       sendto(fd_, buf.data(), n, 0, reinterpret_cast<sockaddr*>(&from), len);
-      if (absl::string_view(buf.data(), n) == "ping") continue;
-      ++data_;
-      const sockaddr_in& in = reinterpret_cast<const sockaddr_in&>(from);
-      std::lock_guard<std::mutex> lock(mu_);
-      last_peer_port_ = ntohs(in.sin_port);
     }
   }
 
