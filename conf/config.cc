@@ -357,6 +357,10 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
   ReadDuration(scope, "udp_idle_timeout", /*zero_ok=*/false, &service.udp_idle_timeout);
   ReadInt(scope, "udp_max_sessions", 1, kMaxUdpSessions, &service.udp_max_sessions);
   ReadInt(scope, "max_responses", 0, UINT32_MAX, &service.max_responses);
+  // A TCP connect says nothing about a UDP server (most listen on UDP alone):
+  // UDP services are probed only when told how (check = "udp" or "dns").
+  if (service.protocol == Protocol::kUdp)
+    service.health.probe.kind = health::ProbeSpec::Kind::kNone;
   ReadHealth(table, defaults, &service.health);
   services_.push_back(std::move(service));
   service_at_.push_back(table.source());

@@ -191,6 +191,30 @@ backends = ["10.0.0.1", "10.0.0.2=2"]
   EXPECT_EQ(services[0].backends[1].weight, 2u);
 }
 
+TEST(ConfigTest, UdpServicesAreProbedOnlyWhenTold) {
+  const std::vector<Server::Service> services = Load(R"(
+[[service]]
+protocol = "udp"
+listen = ["127.0.0.1:53"]
+backends = ["10.0.0.1:53"]
+
+[[service]]
+protocol = "udp"
+listen = ["127.0.0.1:54"]
+backends = ["10.0.0.1:53"]
+[service.health]
+check = "dns"
+
+[[service]]
+listen = ["127.0.0.1:53"]
+backends = ["10.0.0.1:53"]
+)");
+  ASSERT_EQ(services.size(), 3u);
+  EXPECT_EQ(services[0].health.probe.kind, Kind::kNone) << "a TCP connect proves nothing for UDP";
+  EXPECT_EQ(services[1].health.probe.kind, Kind::kDns);
+  EXPECT_EQ(services[2].health.probe.kind, Kind::kTcp);
+}
+
 TEST(ConfigTest, ListenersThatDoNotOverlap) {
   // TCP and UDP are separate port spaces, 0.0.0.0 does not cover [::], port 0
   // binds a fresh port each time, and distinct addresses may share a port.

@@ -88,9 +88,12 @@ DEFINE_string(health_check, "tcp",
               "How backends are probed: tcp (connect), send_expect (--health_send, then the "
               "reply must start with --health_expect), ftp (a 220 greeting, then QUIT), ssh "
               "(an SSH-2.0 banner, then ours, then close), http (GET --health_http_path, "
-              "status in --health_http_status), or none (every backend always up). Backends "
-              "start UP, but one failed check takes a backend that never passed one DOWN; "
-              "after that --health_fall failures in a row do.");
+              "status in --health_http_status), udp (a datagram of --health_send, the reply "
+              "must start with --health_expect; an ICMP port unreachable fails at once), dns "
+              "(a query for \".\" NS, any reply), or none (every backend always up). udp:// "
+              "listeners default to none. Backends start UP, but one failed check takes a "
+              "backend that never passed one DOWN; after that --health_fall failures in a row "
+              "do.");
 DEFINE_string(health_interval, "2s", "Time between two probes of a backend (+-10% jitter).");
 DEFINE_string(health_timeout, "1s", "How long one probe may take (connect + reply).");
 DEFINE_int32(health_rise, 2, "Passed checks in a row that bring a DOWN backend UP (1..100).");
@@ -278,6 +281,11 @@ Server::Service ServiceFromFlags() {
   service.connect_retries = FLAGS_connect_retries;
   service.idle_timeout = DurationFlag("idle_timeout", FLAGS_idle_timeout);
   service.health = HealthFromFlags();
+  // A TCP connect says nothing about a UDP server (most listen on UDP alone):
+  // udp:// services are probed only when told how (--health_check=udp or dns).
+  if (service.protocol == Server::Protocol::kUdp && !FlagSet("health_check")) {
+    service.health.probe.kind = l4lb::health::ProbeSpec::Kind::kNone;
+  }
   service.kill_on_down = FLAGS_kill_on_down;
   if (const absl::Duration ttl = DurationFlag("affinity_ttl", FLAGS_affinity_ttl);
       ttl > absl::ZeroDuration()) {
