@@ -13,7 +13,8 @@ bazel test --keep_going //... "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The health checker publishes snapshots that workers swap in while connections
 # flow: run those tests again under ThreadSanitizer (their targets count twice).
-bazel test --config=tsan --keep_going //health:checker_test //tests:health_e2e_test "$@" 2>&1 |
+bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affinity_test \
+  //tests:health_e2e_test "$@" 2>&1 |
   tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 
