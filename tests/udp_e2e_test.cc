@@ -605,5 +605,40 @@ TEST(UdpHealthTest, KilledEchoBackendGoesDownAndItsClientMovesToTheOther) {
   close(fd);
 }
 
+// SIGTERM: live sessions go on until they idle out, new clients get nothing, and
+// l4lb exits 0 once the last session ended (well before --drain_timeout). No
+// --health_check: a UDP-only backend must not be failed by a TCP probe.
+TEST(UdpDrainTest, SigtermKeepsLiveSessionsDropsNewClientsAndExitsWhenTheyIdleOut) {
+  UdpEcho echo("127.0.0.2", 0);
+  ASSERT_TRUE(echo.ok());
+  auto l4lb =
+      StartUdpL4lb({Backends(echo.port(), 1), "--drain_timeout=10s", "--udp_idle_timeout=800ms"});
+  ASSERT_NE(l4lb, nullptr);
+  const int live = Client();
+  const int late = Client();
+  ASSERT_GE(live, 0);
+  ASSERT_GE(late, 0);
+  ASSERT_EQ(RoundTrip(live, *l4lb, "before"), "before") << l4lb->Log();
+
+  kill(l4lb->process().pid(), SIGTERM);
+  ASSERT_TRUE(
+      WaitFor(absl::Seconds(2), [&] { return absl::StrContains(l4lb->Log(), "draining"); }));
+  const absl::Time drain_start = absl::Now();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(RoundTrip(live, *l4lb, absl::StrCat("during ", i)), absl::StrCat("during ", i));
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(SendTo(late, "127.0.0.1", l4lb->port(), "new client"));
+  EXPECT_FALSE(RecvFrom(late, absl::Milliseconds(500)).has_value())
+      << "a drain takes no new client";
+  // The live session idles out 800 ms after its last datagram; then l4lb is done.
+  EXPECT_EQ(l4lb->process().Wait(absl::Seconds(5)), 0) << l4lb->Log();
+  EXPECT_LT(absl::Now() - drain_start, absl::Seconds(4)) << "waited for --drain_timeout";
+  EXPECT_EQ(SessionLines(*l4lb, {"idle"}).size(), 1u) << l4lb->Log();
+  EXPECT_FALSE(absl::StrContains(l4lb->Log(), "is DOWN")) << l4lb->Log();
+  close(live);
+  close(late);
+}
+
 }  // namespace
 }  // namespace l4lb::testing
