@@ -237,7 +237,7 @@ void Worker::OnNewClient(int fd, uint32_t index) {
   }
   c.client = *peer;
   c.key = backend::FlowKey(c.client, service.options.hash_key);
-  net::SetNoDelay(fd);
+  // TCP_NODELAY comes from the listening socket (accepted sockets inherit it).
   Connect(c);
 }
 
@@ -446,7 +446,8 @@ void Worker::Pump(Connection& c, bool up, bool source_hup) {
       }
       return;
     case Flow::Wait::kDone:
-      if (c.up.done() && c.down.done()) Close(c, CloseReason::kDone);
+      if (c.up.done() && c.down.done()) return Close(c, CloseReason::kDone);
+      (up ? c.down : c.up).OtherDirectionDone();
       return;
     case Flow::Wait::kError: {
       // The side that failed: the source of a read error, the destination of a

@@ -33,6 +33,8 @@ absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port
       (reuse_port && !SetInt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1).ok())) {
     return Errno("setsockopt on", address, errno);
   }
+  // Accepted sockets inherit it: no setsockopt per client.
+  SetNoDelay(fd.get());
   if (bind(fd.get(), address.sockaddr_ptr(), address.sockaddr_len()) != 0) {
     return Errno("bind", address, errno);
   }

@@ -36,8 +36,9 @@ class Fd {
   int fd_ = -1;
 };
 
-// A nonblocking TCP listening socket. With `reuse_port` several sockets share the
-// address and the kernel spreads connections over them (one per worker).
+// A nonblocking TCP listening socket, TCP_NODELAY set (which the sockets it
+// accepts inherit). With `reuse_port` several sockets share the address and the
+// kernel spreads connections over them (one per worker).
 // Errors name the address: `listen 127.0.0.1:80: Address already in use`.
 absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port, int backlog);
 

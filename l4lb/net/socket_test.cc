@@ -1,6 +1,9 @@
 #include "l4lb/net/socket.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "gtest/gtest.h"
@@ -18,6 +21,23 @@ TEST(SocketTest, PortZeroResolvesAndReusePortSharesIt) {
 
   absl::StatusOr<Fd> second = OpenTcpListener(*bound, /*reuse_port=*/true, 16);
   EXPECT_TRUE(second.ok()) << second.status();
+}
+
+TEST(SocketTest, AcceptedSocketsInheritNoDelay) {
+  absl::StatusOr<Fd> listener =
+      OpenTcpListener(*SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/false, 16);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  const SocketAddress bound = *LocalAddress(listener->get());
+  Fd client(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(client.get(), bound.sockaddr_ptr(), bound.sockaddr_len()), 0);
+  pollfd p{.fd = listener->get(), .events = POLLIN, .revents = 0};
+  ASSERT_EQ(poll(&p, 1, 2000), 1);
+  Fd accepted(accept(listener->get(), nullptr, nullptr));
+  ASSERT_TRUE(accepted.valid());
+  int nodelay = 0;
+  socklen_t len = sizeof(nodelay);
+  ASSERT_EQ(getsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+  EXPECT_EQ(nodelay, 1) << "the worker no longer sets it per client";
 }
 
 TEST(SocketTest, AddressInUseNamesTheAddress) {

@@ -26,7 +26,7 @@ Flow::Wait Flow::ForwardEof(PipePool& pool) {
   ReleasePipe(pool);
   // ENOTCONN: the destination is already gone; the connection closes on its own
   // error path, nothing is lost here.
-  shutdown(to_, SHUT_WR);
+  if (!last_) shutdown(to_, SHUT_WR);
   done_ = true;
   return Wait::kDone;
 }

@@ -50,6 +50,11 @@ class Flow {
   // Returns the pipe (empty: to the pool; not empty: closed). Called at close.
   void ReleasePipe(PipePool& pool);
 
+  // The other direction is done: this one's EOF ends the connection, whose
+  // close() sends the FIN (both receive queues are empty, so a FIN, not a RST),
+  // so the shutdown(SHUT_WR) is skipped: one syscall less per connection.
+  void OtherDirectionDone() { last_ = true; }
+
   bool done() const { return done_; }
   bool holds_pipe() const { return pipe_.valid(); }
   uint32_t pipe_bytes() const { return pipe_bytes_; }
@@ -74,6 +79,7 @@ class Flow {
   bool done_ = false;        // EOF forwarded
   bool source_hup_ = false;  // the source's FIN is in (POLLRDHUP seen)
   bool streaming_ = false;   // the last wakeup brought at least a copy buffer's worth
+  bool last_ = false;        // OtherDirectionDone()
   bool error_on_source_ = false;
   int error_ = 0;
   uint64_t bytes_ = 0;  // written to `to_`
