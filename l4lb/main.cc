@@ -364,7 +364,8 @@ void CheckOpenFilesLimit() {
     LOG(WARNING) << "open-files limit is " << limit.rlim_cur << ": room for about "
                  << idle_connections
                  << " concurrent TCP connections (2 sockets each, 2 more fds per busy "
-                    "direction); raise it (ulimit -n, LimitNOFILE=) for more";
+                    "direction) or twice as many UDP sessions (1 socket each); raise it "
+                    "(ulimit -n, LimitNOFILE=) for more";
   } else {
     LOG(INFO) << "open-files limit " << limit.rlim_cur << ": about " << idle_connections
               << " concurrent TCP connections";
