@@ -148,12 +148,15 @@ class Worker {
   absl::Status StartUdp();
   void ArmUdpRecv(uint32_t index);
   void OnUdpRecv(uint32_t index, const io_uring_cqe& cqe);
-  void OnClientDatagram(uint32_t index, const net::SocketAddress& client, const char* data,
-                        size_t len);
+  // `local`: where the client sent it (family 0 when the listener is not a wildcard).
+  void OnClientDatagram(uint32_t index, const net::SocketAddress& client,
+                        const net::SocketAddress& local, const char* data, size_t len);
   // A session for `client` on a backend not in `tried`, its receive armed; null
   // (and logged) when no backend is left or no socket can be had.
   udp::Session* NewUdpSession(uint32_t index, const net::SocketAddress& client,
-                              absl::Span<const uint32_t> tried);
+                              const net::SocketAddress& local, absl::Span<const uint32_t> tried);
+  // Sends a backend's reply to s's client from the address it wrote to.
+  ssize_t SendToClient(const udp::Session& s, const void* data, size_t len);
   void ArmUdpSessionRecv(udp::Session& s);
   void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
   void CloseUdpSession(udp::Session& s, const char* reason);

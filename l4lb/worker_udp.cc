@@ -12,6 +12,7 @@
 // dropped and counted, as a router would: UDP promises no more.
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +37,36 @@ constexpr size_t kUdpBufferSize = 65536 + 128;
 constexpr uint32_t kUdpBuffers = 128;
 constexpr uint16_t kUdpBufferGroup = 0;
 
+// The destination of a datagram to a wildcard listener (IP_PKTINFO /
+// IPV6_PKTINFO, which OpenUdpListener turns on only for those), or an empty
+// address.
+net::SocketAddress DestinationOf(io_uring_recvmsg_out* out, msghdr* layout,
+                                 const net::SocketAddress& listener) {
+  for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, layout); c != nullptr;
+       c = io_uring_recvmsg_cmsg_nexthdr(out, layout, c)) {
+    sockaddr_storage ss{};
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof(info));
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      sin->sin_family = AF_INET;
+      sin->sin_addr = info.ipi_addr;
+      sin->sin_port = htons(listener.port());
+      return net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), sizeof(*sin));
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof(info));
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_addr = info.ipi6_addr;
+      sin6->sin6_port = htons(listener.port());
+      return net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), sizeof(*sin6));
+    }
+  }
+  return net::SocketAddress();
+}
+
 }  // namespace
 
 absl::Status Worker::StartUdp() {
@@ -44,8 +75,10 @@ absl::Status Worker::StartUdp() {
       udp::BufferRing::Create(ring_->raw(), kUdpBufferGroup, kUdpBuffers, kUdpBufferSize);
   if (!buffers.ok()) return buffers.status();
   udp_buffers_.emplace(*std::move(buffers));
-  // The multishot recvmsg reads only the sizes here: room for any source address.
+  // The multishot recvmsg reads only the sizes here: room for any source address
+  // and for the destination address of a datagram to a wildcard listener.
   udp_msghdr_.msg_namelen = sizeof(sockaddr_in6);
+  udp_msghdr_.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
   for (uint32_t i = 0; i < udp_listeners_.size(); ++i) ArmUdpRecv(i);
   return absl::OkStatus();
 }
@@ -82,7 +115,8 @@ void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
           static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), out->namelen);
       const char* payload = static_cast<const char*>(io_uring_recvmsg_payload(out, &udp_msghdr_));
       const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
-      OnClientDatagram(index, client, payload, len);
+      OnClientDatagram(index, client, DestinationOf(out, &udp_msghdr_, l.listener.address), payload,
+                       len);
     }
     udp_buffers_->Recycle(id);
   }
@@ -97,8 +131,8 @@ void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
   ArmUdpRecv(index);
 }
 
-void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, const char* data,
-                              size_t len) {
+void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
+                              const net::SocketAddress& local, const char* data, size_t len) {
   const uint16_t service_index = udp_listeners_[index].listener.service;
   ServiceState& service = services_[service_index];
   Session* s = sessions_->Find(service_index, client);
@@ -115,7 +149,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, 
       counters_.udp_dropped.Add();
       return;
     }
-    s = NewUdpSession(index, client, absl::MakeConstSpan(tried, tried_count));
+    s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
     if (s == nullptr) {
       counters_.udp_dropped.Add();
       return;
@@ -132,7 +166,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, 
       }
       tried[tried_count++] = static_cast<uint32_t>(s->backend);
       CloseUdpSession(*s, "backend_refused");
-      s = NewUdpSession(index, client, absl::MakeConstSpan(tried, tried_count));
+      s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
       if (s == nullptr) {
         counters_.udp_dropped.Add();
         return;
@@ -146,6 +180,8 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, 
     }
     return;
   }
+  // A client writing to another of our addresses gets its replies from that one.
+  if (local.family() != 0) s->local = local;
   ++s->datagrams_up;
   s->bytes_up += len;
   counters_.udp_datagrams_up.Add();
@@ -154,7 +190,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client, 
 }
 
 Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
-                               absl::Span<const uint32_t> tried) {
+                               const net::SocketAddress& local, absl::Span<const uint32_t> tried) {
   const Listener& listener = udp_listeners_[index].listener;
   ServiceState& service = services_[listener.service];
   const int backend =
@@ -190,6 +226,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   s->listener = static_cast<uint16_t>(index);
   s->backend = backend;
   s->target = target;
+  s->local = local;
   s->fd = fd->Release();
   counters_.udp_sessions.Add();
   ArmUdpSessionRecv(*s);
@@ -228,9 +265,7 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     size_t len = 0;
     if (out != nullptr && !(out->flags & MSG_TRUNC)) {
       len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
-      const UdpListenerState& l = udp_listeners_[s.listener];
-      sent = sendto(l.listener.fd.get(), io_uring_recvmsg_payload(out, &udp_msghdr_), len,
-                    MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
+      sent = SendToClient(s, io_uring_recvmsg_payload(out, &udp_msghdr_), len);
     }
     udp_buffers_->Recycle(id);
     if (sent < 0) {
@@ -261,6 +296,43 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     return CloseUdpSession(s, "error");
   }
   ArmUdpSessionRecv(s);  // ENOBUFS, or a multishot the kernel ended
+}
+
+ssize_t Worker::SendToClient(const Session& s, const void* data, size_t len) {
+  const int fd = udp_listeners_[s.listener].listener.fd.get();
+  if (s.local.family() == 0) {
+    return sendto(fd, data, len, MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
+  }
+  // A wildcard listener: name the source, or the kernel picks one by route
+  // (on a host with several addresses, not necessarily the one the client
+  // wrote to, and the client would drop the reply).
+  iovec iov{.iov_base = const_cast<void*>(data), .iov_len = len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(s.client.sockaddr_ptr());
+  msg.msg_namelen = s.client.sockaddr_len();
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+  if (s.local.is_v4()) {
+    msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info{};
+    info.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(s.local.sockaddr_ptr())->sin_addr;
+    memcpy(CMSG_DATA(c), &info, sizeof(info));
+  } else {
+    msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+    in6_pktinfo info{};
+    info.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(s.local.sockaddr_ptr())->sin6_addr;
+    memcpy(CMSG_DATA(c), &info, sizeof(info));
+  }
+  return sendmsg(fd, &msg, MSG_DONTWAIT);
 }
 
 // --- Ending sessions ---------------------------------------------------------

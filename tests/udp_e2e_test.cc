@@ -376,6 +376,29 @@ TEST(UdpEchoTest, EmptyDatagramIsRelayed) {
   close(fd);
 }
 
+// A wildcard listener answers from the address each datagram was sent to (not
+// the one the kernel's route would pick for the client): clients drop replies
+// from elsewhere.
+TEST(UdpEchoTest, WildcardListenerRepliesFromTheAddressTheClientWroteTo) {
+  UdpEcho echo("127.0.0.2", 0);
+  ASSERT_TRUE(echo.ok());
+  auto l4lb =
+      StartUdpL4lb({"--listen=udp://0.0.0.0:0", Backends(echo.port(), 1), "--health_check=none"});
+  ASSERT_NE(l4lb, nullptr);
+  const int fd = Client();
+  ASSERT_GE(fd, 0);
+  for (const std::string to : {"127.0.0.5", "127.0.0.9", "127.0.0.5"}) {
+    SCOPED_TRACE(to);
+    ASSERT_TRUE(SendTo(fd, to, l4lb->port(), "to " + to));
+    std::string from;
+    const std::optional<std::string> reply = RecvFrom(fd, absl::Seconds(2), &from);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(*reply, "to " + to);
+    EXPECT_EQ(from, absl::StrCat(to, ":", l4lb->port()));
+  }
+  close(fd);
+}
+
 std::string Payload(int client, int seq) {
   std::string p = absl::StrCat("client ", client, " seq ", seq, " ");
   while (p.size() < 100) p.push_back(static_cast<char>('a' + (client * 7 + seq + p.size()) % 26));

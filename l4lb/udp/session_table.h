@@ -33,6 +33,9 @@ struct Session {
   const char* reason = "";  // why it ended, for the log
   net::SocketAddress client;
   net::SocketAddress target;
+  // The address the client sent to, when the listener is a wildcard (from
+  // IP_PKTINFO): replies must leave from it. Family 0: the listener's own.
+  net::SocketAddress local;
   Session* prev = nullptr;  // the service's LRU list, oldest first
   Session* next = nullptr;
 };
