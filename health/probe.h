@@ -82,7 +82,7 @@ class Probe {
   void Finish(bool ok, std::string reason);
   void SendFarewell(absl::string_view bytes);
 
-  const ProbeSpec& spec_;
+  const ProbeSpec spec_;  // a copy: callers pass temporaries, and it is small
   std::string target_;
   int fd_ = -1;
   Phase phase_ = Phase::kConnecting;

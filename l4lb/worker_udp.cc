@@ -77,7 +77,9 @@ absl::Status Worker::StartUdp() {
   udp_buffers_.emplace(*std::move(buffers));
   // The multishot recvmsg reads only the sizes here: room for any source address
   // and for the destination address of a datagram to a wildcard listener.
-  udp_msghdr_.msg_namelen = sizeof(sockaddr_in6);
+  // Rounded up to 8: the control messages follow the name in the buffer, and a
+  // cmsghdr must be aligned.
+  udp_msghdr_.msg_namelen = (sizeof(sockaddr_in6) + 7) & ~size_t{7};
   udp_msghdr_.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
   for (uint32_t i = 0; i < udp_listeners_.size(); ++i) ArmUdpRecv(i);
   return absl::OkStatus();
