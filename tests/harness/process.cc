@@ -189,4 +189,14 @@ bool L4lb::FdsBackTo(int baseline, absl::Duration timeout) {
   return WaitFor(timeout, [&] { return FdCount() == baseline; });
 }
 
+std::string L4lb::ConnectFailuresAndDowns() const {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(Log(), '\n')) {
+    if (absl::StrContains(line, ": connect: ") || absl::StrContains(line, " is DOWN")) {
+      absl::StrAppend(&out, line, "\n");
+    }
+  }
+  return out;
+}
+
 }  // namespace l4lb::testing

@@ -79,6 +79,10 @@ class L4lb {
   std::string Log() const { return process_->Log(); }
   // Waits until the fd count is back to `baseline` (pipes are trimmed within ~1 s).
   bool FdsBackTo(int baseline, absl::Duration timeout = absl::Seconds(5));
+  // The log lines saying a backend connect failed (and was retried elsewhere) or
+  // a backend went DOWN, joined: "" in a run where every backend served every
+  // client at the first try.
+  std::string ConnectFailuresAndDowns() const;
 
  private:
   std::unique_ptr<Process> process_;
