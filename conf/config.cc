@@ -395,11 +395,11 @@ void Loader::ReadListen(const toml::table& table, Server::Service* service) {
                        .protocol = service->protocol,
                        .family = host.family(),
                        .host = host.ToString(),
+                       .wildcard = host.is_wildcard(),
                        .first = addresses->front().port(),
                        .last = addresses->back().port(),
                        .text = text,
                        .at = entry.source()};
-    listen.wildcard = listen.host == "0.0.0.0:0" || listen.host == "[::]:0";
     CheckOverlap(listen);
     listen_.push_back(std::move(listen));
     service->listen.insert(service->listen.end(), addresses->begin(), addresses->end());

@@ -15,7 +15,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   std::vector<std::vector<Worker::Listener>> listeners(options.threads);
   std::vector<Worker::Service> services;
   std::vector<health::HealthChecker::Service> checked;
-  std::map<std::string, absl::Duration> ttls;  // per affinity group
   for (size_t s = 0; s < options.services.size(); ++s) {
     const Service& service = options.services[s];
     if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
@@ -46,14 +45,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       if (table == nullptr) {
         table = std::make_unique<balancer::AffinityTable>(
             balancer::AffinityTable::Options{.ttl = service.affinity_ttl});
-        ttls[service.affinity_group] = service.affinity_ttl;
-      } else if (ttls[service.affinity_group] != service.affinity_ttl) {
+      } else if (table->ttl() != service.affinity_ttl) {
         // One table, one expiry: which service's ttl would hold is not for us to guess.
-        return absl::InvalidArgumentError(
-            absl::StrCat("affinity group \"", service.affinity_group,
-                         "\": its services disagree on affinity_ttl (",
-                         absl::FormatDuration(ttls[service.affinity_group]), " vs ",
-                         absl::FormatDuration(service.affinity_ttl), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "affinity group \"", service.affinity_group,
+            "\": its services disagree on affinity_ttl (", absl::FormatDuration(table->ttl()),
+            " vs ", absl::FormatDuration(service.affinity_ttl), ")"));
       }
       affinity = table.get();
     }

@@ -53,6 +53,7 @@ class AffinityTable {
   // One connection of `client` ended.
   void Release(const Ip& client, int64_t now_ns);
 
+  absl::Duration ttl() const { return absl::Nanoseconds(ttl_ns_); }
   size_t size() const;
   uint64_t evictions() const;
 

@@ -27,6 +27,7 @@ TEST(AffinityTableTest, UnknownClientHasNoPin) {
 
 TEST(AffinityTableTest, PinLastsWhileConnectionsLiveAndTtlAfterTheLast) {
   AffinityTable table({.ttl = absl::Seconds(10)});
+  EXPECT_EQ(table.ttl(), absl::Seconds(10));
   table.Acquire(Ip(1), Ip(100), 0);
   table.Acquire(Ip(1), Ip(100), 1 * kSecond);
   // An hour-long control connection keeps the pin, whatever the ttl.

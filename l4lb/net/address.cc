@@ -87,6 +87,11 @@ void SocketAddress::set_port(uint16_t port) {
   }
 }
 
+bool SocketAddress::is_wildcard() const {
+  if (is_v4()) return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == 0;
+  return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+}
+
 std::array<uint8_t, 16> SocketAddress::IpBytes16() const {
   std::array<uint8_t, 16> out{};
   if (is_v4()) {

@@ -36,6 +36,8 @@ class SocketAddress {
   // The address as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d), so a client
   // hashes the same whether it reached a v4 or a dual-stack v6 listener.
   std::array<uint8_t, 16> IpBytes16() const;
+  // 0.0.0.0 or [::]: bound, it receives for every local address of its family.
+  bool is_wildcard() const;
 
   // "1.2.3.4:80" / "[::1]:80"; the form Parse() reads.
   std::string ToString() const;

@@ -61,6 +61,14 @@ TEST(SocketAddressTest, V4AndV4MappedV6HashTheSame) {
   EXPECT_NE(v4.IpBytes16(), SocketAddress::Parse("192.0.2.8:1")->IpBytes16());
 }
 
+TEST(SocketAddressTest, WildcardIsTheAnyAddressOfEitherFamily) {
+  EXPECT_TRUE(SocketAddress::Parse("0.0.0.0:53")->is_wildcard());
+  EXPECT_TRUE(SocketAddress::Parse("[::]:53")->is_wildcard());
+  EXPECT_FALSE(SocketAddress::Parse("127.0.0.1:53")->is_wildcard());
+  EXPECT_FALSE(SocketAddress::Parse("[::1]:53")->is_wildcard());
+  EXPECT_FALSE(SocketAddress::Parse("[::ffff:0.0.0.0]:53")->is_wildcard()) << "v4-mapped any";
+}
+
 TEST(SocketAddressTest, SetPortAndEquality) {
   SocketAddress a = *SocketAddress::Parse("[2001:db8::1]:0");
   a.set_port(9000);

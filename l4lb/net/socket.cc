@@ -6,9 +6,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <algorithm>
-#include <array>
-
 #include "absl/strings/str_cat.h"
 
 namespace l4lb::net {
@@ -54,13 +51,10 @@ absl::StatusOr<Fd> OpenUdpListener(const SocketAddress& address, bool reuse_port
   }
   // A wildcard address receives for every local address: ask the kernel which
   // one each datagram was sent to, so replies can leave from it (worker_udp.cc).
-  const std::array<uint8_t, 16> ip = address.IpBytes16();
-  const bool wildcard = address.is_v4()
-                            ? (ip[12] | ip[13] | ip[14] | ip[15]) == 0
-                            : std::all_of(ip.begin(), ip.end(), [](uint8_t b) { return b == 0; });
-  if (wildcard && !(address.is_v4() ? SetInt(fd.get(), IPPROTO_IP, IP_PKTINFO, 1)
-                                    : SetInt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, 1))
-                       .ok()) {
+  if (address.is_wildcard() &&
+      !(address.is_v4() ? SetInt(fd.get(), IPPROTO_IP, IP_PKTINFO, 1)
+                        : SetInt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, 1))
+           .ok()) {
     return Errno("setsockopt on", address, errno);
   }
   // 4 MiB: a burst of datagrams waits here while the worker is busy. FORCE goes
