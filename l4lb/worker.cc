@@ -324,13 +324,13 @@ void Worker::OnConnect(Connection& c, int res) {
   // socket, nothing was sent to the failed backend.
   close(c.backend_fd);
   c.backend_fd = -1;
-  ReportBackendFailure(c);
+  ReportBackendFailure(c.service, c.backend);
   Connect(c);
 }
 
-void Worker::ReportBackendFailure(const Connection& c) {
-  backend::PassiveHealth* passive = services_[c.service].options.passive;
-  if (passive != nullptr && c.backend >= 0) passive->Report(static_cast<size_t>(c.backend));
+void Worker::ReportBackendFailure(uint16_t service, int backend) {
+  backend::PassiveHealth* passive = services_[service].options.passive;
+  if (passive != nullptr && backend >= 0) passive->Report(static_cast<size_t>(backend));
 }
 
 void Worker::StartRelay(Connection& c) {
@@ -495,7 +495,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kBackendReset:
       counters_.resets.Add();
       net::SetResetOnClose(c.client_fd);
-      ReportBackendFailure(c);
+      ReportBackendFailure(c.service, c.backend);
       break;
     case CloseReason::kBackendDown:
       counters_.killed_on_down.Add();

@@ -29,6 +29,7 @@
 #include "l4lb/udp/session_table.h"
 
 struct io_uring_cqe;
+struct io_uring_recvmsg_out;
 
 namespace l4lb {
 
@@ -161,7 +162,19 @@ class Worker {
   void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
   void CloseUdpSession(udp::Session& s, const char* reason);
   void OnUdpSessionSettled(udp::Session& s);
+  void EvictOldestUdpSession(uint16_t service);
   void ExpireUdpSessions();
+  // A multishot recvmsg on fd into the worker's provided buffers, tagged `tag`.
+  void PrepUdpRecv(int fd, uint64_t tag);
+  // The datagram in the buffer a recvmsg CQE names (it has IORING_CQE_F_BUFFER),
+  // or nullopt if it is malformed or was truncated.
+  struct Datagram {
+    io_uring_recvmsg_out* out;  // header; the source address follows it
+    const char* data;
+    size_t len;
+  };
+  std::optional<Datagram> ReadDatagram(const io_uring_cqe& cqe);
+  // Hands the buffer a CQE names (if any) back to the kernel.
   void RecycleUdpBuffer(const io_uring_cqe& cqe);
   // Housekeeping.
   void ArmWake();
@@ -170,8 +183,9 @@ class Worker {
   void StopAccepting();
   void RefreshSnapshots();
   void CloseConnectionsToDownBackends(uint16_t service_index);
-  // Tells the health checker (through PassiveHealth) that c's backend failed it.
-  void ReportBackendFailure(const relay::Connection& c);
+  // Tells the health checker (through PassiveHealth) that `backend` of
+  // `service` failed client traffic (a TCP connection's or a UDP session's).
+  void ReportBackendFailure(uint16_t service, int backend);
   bool Drained() const;
 
   Options options_;

@@ -85,6 +85,27 @@ absl::Status Worker::StartUdp() {
   return absl::OkStatus();
 }
 
+void Worker::PrepUdpRecv(int fd, uint64_t tag) {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  // recvmsg, not recv, on sessions too: an empty datagram then still completes
+  // with a header (res > 0), where a multishot recv would end on res 0 as if at EOF.
+  io_uring_prep_recvmsg_multishot(sqe, fd, &udp_msghdr_, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kUdpBufferGroup;
+  io_uring_sqe_set_data64(sqe, tag);
+}
+
+std::optional<Worker::Datagram> Worker::ReadDatagram(const io_uring_cqe& cqe) {
+  const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  io_uring_recvmsg_out* out =
+      io_uring_recvmsg_validate(udp_buffers_->buffer(id), cqe.res, &udp_msghdr_);
+  // MSG_TRUNC cannot happen with 64 KiB buffers; never forward a cut datagram.
+  if (out == nullptr || (out->flags & MSG_TRUNC)) return std::nullopt;
+  return Datagram{.out = out,
+                  .data = static_cast<const char*>(io_uring_recvmsg_payload(out, &udp_msghdr_)),
+                  .len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_)};
+}
+
 void Worker::RecycleUdpBuffer(const io_uring_cqe& cqe) {
   if (cqe.flags & IORING_CQE_F_BUFFER) {
     udp_buffers_->Recycle(static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
@@ -96,31 +117,22 @@ void Worker::RecycleUdpBuffer(const io_uring_cqe& cqe) {
 void Worker::ArmUdpRecv(uint32_t index) {
   UdpListenerState& l = udp_listeners_[index];
   if (l.receiving) return;
-  io_uring_sqe* sqe = ring_->GetSqe();
-  io_uring_prep_recvmsg_multishot(sqe, l.listener.fd.get(), &udp_msghdr_, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = kUdpBufferGroup;
-  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpRecv, 0, index));
+  PrepUdpRecv(l.listener.fd.get(), Tag::Encode(Op::kUdpRecv, 0, index));
   l.receiving = true;
 }
 
 void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
   UdpListenerState& l = udp_listeners_[index];
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
-    const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    char* buf = udp_buffers_->buffer(id);
-    io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buf, cqe.res, &udp_msghdr_);
-    if (out == nullptr || (out->flags & MSG_TRUNC)) {
-      counters_.udp_dropped.Add();  // cannot happen with 64 KiB buffers; never forward a cut one
-    } else {
+    if (const std::optional<Datagram> d = ReadDatagram(cqe)) {
       const net::SocketAddress client = net::SocketAddress::FromSockaddr(
-          static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), out->namelen);
-      const char* payload = static_cast<const char*>(io_uring_recvmsg_payload(out, &udp_msghdr_));
-      const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
-      OnClientDatagram(index, client, DestinationOf(out, &udp_msghdr_, l.listener.address), payload,
-                       len);
+          static_cast<const sockaddr*>(io_uring_recvmsg_name(d->out)), d->out->namelen);
+      OnClientDatagram(index, client, DestinationOf(d->out, &udp_msghdr_, l.listener.address),
+                       d->data, d->len);
+    } else {
+      counters_.udp_dropped.Add();
     }
-    udp_buffers_->Recycle(id);
+    RecycleUdpBuffer(cqe);
   }
   if (cqe.flags & IORING_CQE_F_MORE) return;
   l.receiving = false;
@@ -163,9 +175,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
     if (err == ECONNREFUSED && tried_count < 2) {
       // An earlier datagram of this session drew an ICMP port unreachable: the
       // backend is not serving. Tell the checker and try this one elsewhere.
-      if (service.options.passive != nullptr) {
-        service.options.passive->Report(static_cast<size_t>(s->backend));
-      }
+      ReportBackendFailure(service_index, s->backend);
       tried[tried_count++] = static_cast<uint32_t>(s->backend);
       CloseUdpSession(*s, "backend_refused");
       s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
@@ -207,8 +217,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
     LOG_EVERY_T(WARNING, 5.0) << "udp " << listener.address.ToString() << ": " << max
                               << " sessions (udp_max_sessions) on worker " << options_.id
                               << ": the least recently active ones make room";
-    counters_.udp_evicted.Add();
-    CloseUdpSession(*sessions_->Oldest(listener.service), "evicted");
+    EvictOldestUdpSession(listener.service);
   }
   net::SocketAddress target = service.snapshot->backends()[backend].address;
   if (target.port() == 0) target.set_port(listener.address.port());
@@ -216,8 +225,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   if (!fd.ok() && absl::IsResourceExhausted(fd.status()) &&
       sessions_->Oldest(listener.service) != nullptr) {
     // Out of fds: the oldest session's socket is worth less than a new client's.
-    counters_.udp_evicted.Add();
-    CloseUdpSession(*sessions_->Oldest(listener.service), "evicted");
+    EvictOldestUdpSession(listener.service);
     fd = net::OpenUdpClientSocket(target);
   }
   if (!fd.ok()) {
@@ -238,13 +246,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
 // --- Backend side: the session's socket --------------------------------------
 
 void Worker::ArmUdpSessionRecv(Session& s) {
-  io_uring_sqe* sqe = ring_->GetSqe();
-  // recvmsg, not recv: an empty datagram then still completes with a header
-  // (res > 0), where a multishot recv would end on res 0 as if at EOF.
-  io_uring_prep_recvmsg_multishot(sqe, s.fd, &udp_msghdr_, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = kUdpBufferGroup;
-  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot));
+  PrepUdpRecv(s.fd, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot));
   s.receiving = true;
   ++s.in_flight;
 }
@@ -260,16 +262,10 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     return OnUdpSessionSettled(s);
   }
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
-    const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    io_uring_recvmsg_out* out =
-        io_uring_recvmsg_validate(udp_buffers_->buffer(id), cqe.res, &udp_msghdr_);
-    ssize_t sent = -1;
-    size_t len = 0;
-    if (out != nullptr && !(out->flags & MSG_TRUNC)) {
-      len = io_uring_recvmsg_payload_length(out, cqe.res, &udp_msghdr_);
-      sent = SendToClient(s, io_uring_recvmsg_payload(out, &udp_msghdr_), len);
-    }
-    udp_buffers_->Recycle(id);
+    const std::optional<Datagram> d = ReadDatagram(cqe);
+    const size_t len = d ? d->len : 0;
+    const ssize_t sent = d ? SendToClient(s, d->data, len) : -1;
+    RecycleUdpBuffer(cqe);
     if (sent < 0) {
       counters_.udp_dropped.Add();
     } else {
@@ -287,9 +283,7 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
   if (more) return;
   if (cqe.res == -ECONNREFUSED) {
     // ICMP port unreachable for what we sent: nothing serves there now.
-    if (backend::PassiveHealth* passive = services_[s.service].options.passive) {
-      passive->Report(static_cast<size_t>(s.backend));
-    }
+    ReportBackendFailure(s.service, s.backend);
     return CloseUdpSession(s, "backend_refused");
   }
   if (cqe.res < 0 && cqe.res != -ENOBUFS) {
@@ -364,6 +358,11 @@ void Worker::OnUdpSessionSettled(Session& s) {
   if (s.state != Session::State::kClosing || s.in_flight > 0) return;
   if (s.fd >= 0) close(s.fd);
   sessions_->Free(s);
+}
+
+void Worker::EvictOldestUdpSession(uint16_t service) {
+  counters_.udp_evicted.Add();
+  CloseUdpSession(*sessions_->Oldest(service), "evicted");
 }
 
 void Worker::ExpireUdpSessions() {
