@@ -12,7 +12,7 @@ namespace l4lb {
 
 // One listen address: a SO_REUSEPORT socket per worker, so the kernel spreads new
 // connections over the workers and no accept lock is shared. Each worker arms a
-// multishot accept on its own socket (worker.cc).
+// multishot accept on its own socket (worker_tcp.cc).
 struct ListenerSockets {
   net::SocketAddress address;  // as bound: port 0 resolved
   uint16_t service = 0;        // which service's backends its clients reach

@@ -26,7 +26,7 @@ enum class CloseReason : uint8_t {
 const char* CloseReasonName(CloseReason reason);
 
 // Connection is one relayed client connection and its backend connection. The
-// worker drives it through these states (worker.cc names the verbs):
+// worker drives it through these states (worker_tcp.cc names the verbs):
 //
 //  state        event                          action                           next
 //  kConnecting  connect ok                     multishot POLLIN on both fds     kRelaying

@@ -1,0 +1,436 @@
+// The TCP half of a worker: accept, pick and connect, relay both directions,
+// close (relay/connection.h has the state table). worker.cc runs the loop and
+// dispatches each CQE here or to worker_udp.cc.
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "glog/logging.h"
+
+#include "l4lb/net/socket.h"
+#include "l4lb/worker.h"
+
+namespace l4lb {
+
+using relay::CloseReason;
+using relay::Connection;
+using relay::Flow;
+using ring::Op;
+using ring::Tag;
+
+namespace {
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+}  // namespace
+
+// --- Accepting ---------------------------------------------------------------
+
+void Worker::ArmAccept(uint32_t index) {
+  ListenerState& l = listeners_[index];
+  if (draining_ || l.accepting || !l.listener.fd.valid()) return;
+  io_uring_sqe* sqe = ring_->GetSqe();
+  // No address buffer: a multishot accept would overwrite one shared buffer for
+  // every connection; getpeername() per connection is cheap and exact.
+  io_uring_prep_multishot_accept(sqe, l.listener.fd.get(), nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kAccept, 0, index));
+  l.accepting = true;
+  l.retry_at_ns = 0;
+}
+
+void Worker::OnAccept(uint32_t index, const io_uring_cqe& cqe) {
+  ListenerState& l = listeners_[index];
+  if (cqe.res >= 0) OnNewClient(cqe.res, index);
+  if (cqe.flags & IORING_CQE_F_MORE) return;
+  l.accepting = false;
+  if (draining_) {
+    l.listener.fd.Reset();  // closed only now: the accept held the socket open
+    return;
+  }
+  if (cqe.res == -EMFILE || cqe.res == -ENFILE || cqe.res == -ENOBUFS || cqe.res == -ENOMEM) {
+    // Re-arming at once would spin on the same error; the backlog holds new
+    // clients meanwhile.
+    counters_.accept_errors.Add();
+    LOG_EVERY_T(ERROR, 1.0) << "accept on " << l.listener.address.ToString() << ": "
+                            << strerror(-cqe.res)
+                            << " (open-files limit reached? see the start-up line)";
+    l.retry_at_ns = now_ns_ + 100'000'000;
+    return;
+  }
+  if (cqe.res < 0 && cqe.res != -ECANCELED) {
+    counters_.accept_errors.Add();
+    LOG_EVERY_T(WARNING, 1.0) << "accept on " << l.listener.address.ToString() << ": "
+                              << strerror(-cqe.res);
+  }
+  ArmAccept(index);
+}
+
+void Worker::OnNewClient(int fd, uint32_t index) {
+  if (draining_) {
+    close(fd);
+    return;
+  }
+  const ListenerState& l = listeners_[index];
+  Connection& c = *connections_.Alloc();
+  counters_.accepted.Add();
+  counters_.active.Add();
+  c.client_fd = fd;
+  c.listener = static_cast<uint16_t>(index);
+  c.service = l.listener.service;
+  c.start_ns = now_ns_;
+  const ServiceState& service = services_[c.service];
+  c.snapshot = service.snapshot;
+  absl::StatusOr<net::SocketAddress> peer = net::PeerAddress(fd);
+  if (!peer.ok()) {  // the client left before we looked
+    return Close(c, CloseReason::kClientReset);
+  }
+  c.client = *peer;
+  c.key = backend::FlowKey(c.client, service.options.hash_key);
+  // TCP_NODELAY comes from the listening socket (accepted sockets inherit it).
+  Connect(c);
+}
+
+// --- Connecting --------------------------------------------------------------
+
+void Worker::Connect(Connection& c) {
+  ServiceState& service = services_[c.service];
+  const int max_attempts = 1 + service.options.connect_retries;
+  int backend = backend::BackendSnapshot::kNone;
+  if (c.attempts < max_attempts) {
+    backend = c.attempts == 0 ? PinnedBackend(c) : backend::BackendSnapshot::kNone;
+    if (backend == backend::BackendSnapshot::kNone) {
+      backend = c.snapshot->Pick(c.key, absl::MakeConstSpan(c.tried, c.attempts));
+    }
+  }
+  if (backend == backend::BackendSnapshot::kNone) {
+    if (c.attempts == 0) {
+      LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for " << c.client.ToString() << " on "
+                              << listeners_[c.listener].listener.address.ToString()
+                              << ": closing the client";
+      return Close(c, CloseReason::kNoBackend);
+    }
+    return Close(c, CloseReason::kConnectFailed);
+  }
+  if (c.attempts > 0) counters_.connect_retries.Add();
+  c.backend = backend;
+  c.tried[c.attempts++] = static_cast<uint32_t>(backend);
+  const backend::BackendSpec& spec = c.snapshot->backends()[backend];
+  // Port 0: the port the client connected to (listeners on port ranges).
+  c.target = spec.address;
+  if (c.target.port() == 0) c.target.set_port(listeners_[c.listener].listener.address.port());
+  absl::StatusOr<net::Fd> fd = net::OpenTcpClientSocket(spec.address.family());
+  if (!fd.ok()) {
+    LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << fd.status().message();
+    return Close(c, CloseReason::kError);
+  }
+  c.backend_fd = fd->Release();
+  ring_->Reserve(2);
+  io_uring_sqe* sqe = ring_->GetSqe();
+  // c.target lives until the connection is freed, after the connect's CQE.
+  io_uring_prep_connect(sqe, c.backend_fd, c.target.sockaddr_ptr(), c.target.sockaddr_len());
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnect, c.generation, c.slot));
+  sqe->flags |= IOSQE_IO_LINK;
+  sqe = ring_->GetSqe();
+  io_uring_prep_link_timeout(sqe, &service.connect_timeout, 0);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnectTimeout, c.generation, c.slot));
+  c.in_flight += 2;
+  c.connect_pending = true;
+}
+
+int Worker::PinnedBackend(const Connection& c) {
+  balancer::AffinityTable* affinity = services_[c.service].options.affinity;
+  if (affinity == nullptr) return backend::BackendSnapshot::kNone;
+  const std::optional<balancer::AffinityTable::Ip> pinned =
+      affinity->Lookup(c.client.IpBytes16(), now_ns_);
+  if (!pinned) return backend::BackendSnapshot::kNone;
+  // Pins name hosts, not indices: the group's services may list their backends
+  // in another order or with other ports. A down pin is not honoured (the
+  // client moves, and its next connection pins it anew), as in HAProxy.
+  const std::vector<backend::BackendSpec>& backends = c.snapshot->backends();
+  for (size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i].address.IpBytes16() == *pinned && c.snapshot->healthy(i)) {
+      counters_.affinity_hits.Add();
+      return static_cast<int>(i);
+    }
+  }
+  return backend::BackendSnapshot::kNone;
+}
+
+void Worker::OnConnect(Connection& c, int res) {
+  --c.in_flight;
+  c.connect_pending = false;
+  if (c.state != Connection::State::kConnecting) return OnSettled(c);
+  if (res == 0) return StartRelay(c);
+  // -ECANCELED here means the linked timeout fired (a close would have moved the
+  // state to kClosing first).
+  c.connect_error = res == -ECANCELED ? ETIMEDOUT : -res;
+  const int max_attempts = 1 + services_[c.service].options.connect_retries;
+  LOG_EVERY_T(WARNING, 1.0) << "backend " << c.target.ToString()
+                            << ": connect: " << strerror(c.connect_error) << " (client "
+                            << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
+                            << max_attempts << ")";
+  // Refused or timed out is free to retry: the client's bytes wait unread in its
+  // socket, nothing was sent to the failed backend.
+  close(c.backend_fd);
+  c.backend_fd = -1;
+  ReportBackendFailure(c.service, c.backend);
+  Connect(c);
+}
+
+void Worker::ReportBackendFailure(uint16_t service, int backend) {
+  backend::PassiveHealth* passive = services_[service].options.passive;
+  if (passive != nullptr && backend >= 0) passive->Report(static_cast<size_t>(backend));
+}
+
+void Worker::StartRelay(Connection& c) {
+  c.state = Connection::State::kRelaying;
+  counters_.relayed.Add();
+  if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
+    affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
+    c.affinity_held = true;
+  }
+  c.up = Flow(c.client_fd, c.backend_fd);
+  c.down = Flow(c.backend_fd, c.client_fd);
+  // Arming checks readiness at once: bytes the client sent while we connected
+  // produce a CQE right away.
+  ArmPoll(c, Op::kClientReadable);
+  ArmPoll(c, Op::kBackendReadable);
+  ServiceState& service = services_[c.service];
+  if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+  // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
+  // than a ring round trip later when the poll reports it. The poll is armed
+  // after this read, and arming checks readiness, so nothing is missed.
+  Pump(c, /*up=*/true);
+}
+
+// --- Relaying ----------------------------------------------------------------
+
+void Worker::ArmPoll(Connection& c, Op op) {
+  int fd = -1;
+  bool* armed = nullptr;
+  bool multishot = false;
+  switch (op) {
+    case Op::kClientReadable:
+      fd = c.client_fd, armed = &c.client_reading, multishot = true;
+      break;
+    case Op::kBackendReadable:
+      fd = c.backend_fd, armed = &c.backend_reading, multishot = true;
+      break;
+    case Op::kClientWritable:
+      fd = c.client_fd, armed = &c.client_writing;
+      break;
+    case Op::kBackendWritable:
+      fd = c.backend_fd, armed = &c.backend_writing;
+      break;
+    default:
+      LOG(DFATAL) << "ArmPoll with op " << static_cast<int>(op);
+      return;
+  }
+  if (*armed) return;
+  io_uring_sqe* sqe = ring_->GetSqe();
+  if (multishot) {
+    // POLLRDHUP: the CQE then tells when the peer's FIN is in (Flow::Pump).
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLRDHUP);
+  } else {
+    io_uring_prep_poll_add(sqe, fd, POLLOUT);
+  }
+  io_uring_sqe_set_data64(sqe, Tag::Encode(op, c.generation, c.slot));
+  *armed = true;
+  ++c.in_flight;
+}
+
+void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
+  const bool client_side = op == Op::kClientReadable || op == Op::kClientWritable;
+  const bool readable = op == Op::kClientReadable || op == Op::kBackendReadable;
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    --c.in_flight;
+    bool& armed = client_side ? (readable ? c.client_reading : c.client_writing)
+                              : (readable ? c.backend_reading : c.backend_writing);
+    armed = false;
+  }
+  if (c.state != Connection::State::kRelaying) return OnSettled(c);
+  if (cqe.res < 0) {
+    if (cqe.res != -ECANCELED) {
+      LOG_EVERY_T(WARNING, 1.0) << "poll on " << (client_side ? "client " : "backend ")
+                                << "socket: " << strerror(-cqe.res);
+    }
+  } else if (cqe.res & POLLERR) {
+    // A reset seen here also covers a side whose flow already finished, where no
+    // splice would ever report it.
+    const int err = SocketError(client_side ? c.client_fd : c.backend_fd);
+    if (err != 0) {
+      return Close(c, client_side ? CloseReason::kClientReset : CloseReason::kBackendReset);
+    }
+  }
+  // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
+  const bool up = client_side == readable;
+  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP));
+  if (c.state != Connection::State::kRelaying) return;
+  // A multishot poll can end (the kernel says so by clearing F_MORE): re-arm it
+  // while its flow still reads.
+  if (!c.up.done() && !c.client_reading) ArmPoll(c, Op::kClientReadable);
+  if (!c.down.done() && !c.backend_reading) ArmPoll(c, Op::kBackendReadable);
+}
+
+void Worker::Pump(Connection& c, bool up, bool source_hup) {
+  Flow& flow = up ? c.up : c.down;
+  const uint64_t before = flow.bytes();
+  const Flow::Wait wait =
+      flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_), source_hup);
+  const uint64_t moved = flow.bytes() - before;
+  if (moved > 0) {
+    (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
+    ServiceState& service = services_[c.service];
+    if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+  }
+  switch (wait) {
+    case Flow::Wait::kReadable:
+      return;  // the multishot POLLIN on the source is still armed
+    case Flow::Wait::kWritable:
+      return ArmPoll(c, up ? Op::kBackendWritable : Op::kClientWritable);
+    case Flow::Wait::kMore:
+      if (!c.queued) {
+        c.queued = true;
+        queued_.emplace_back(c.slot, c.generation);
+      }
+      return;
+    case Flow::Wait::kDone:
+      if (c.up.done() && c.down.done()) return Close(c, CloseReason::kDone);
+      (up ? c.down : c.up).OtherDirectionDone();
+      return;
+    case Flow::Wait::kError: {
+      // The side that failed: the source of a read error, the destination of a
+      // write error.
+      const bool client_failed = up == flow.error_on_source();
+      if (flow.error() == EMFILE || flow.error() == ENFILE) {
+        LOG_EVERY_T(ERROR, 1.0) << "no pipe for a relayed connection: " << strerror(flow.error());
+        return Close(c, CloseReason::kError);
+      }
+      return Close(c, client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset);
+    }
+  }
+}
+
+void Worker::RunQueued() {
+  if (queued_.empty()) return;
+  std::vector<std::pair<uint32_t, uint32_t>> batch;
+  batch.swap(queued_);
+  for (const auto& [slot, generation] : batch) {
+    Connection* c = connections_.Find(slot, generation);
+    if (c == nullptr) continue;
+    c->queued = false;
+    if (c->state == Connection::State::kRelaying && !c->up.done()) Pump(*c, /*up=*/true);
+    if (c->state == Connection::State::kRelaying && !c->down.done()) Pump(*c, /*up=*/false);
+  }
+}
+
+// --- Closing -----------------------------------------------------------------
+
+void Worker::Close(Connection& c, CloseReason reason) {
+  if (c.state == Connection::State::kClosing || c.state == Connection::State::kFree) return;
+  c.state = Connection::State::kClosing;
+  c.reason = reason;
+  services_[c.service].idle.Remove(c);
+  if (c.affinity_held) {
+    services_[c.service].options.affinity->Release(c.client.IpBytes16(), now_ns_);
+    c.affinity_held = false;
+  }
+  switch (reason) {
+    case CloseReason::kClientReset:
+      // Pass the reset on: the backend must not take a cut stream for a clean end.
+      counters_.resets.Add();
+      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
+      break;
+    case CloseReason::kBackendReset:
+      counters_.resets.Add();
+      net::SetResetOnClose(c.client_fd);
+      ReportBackendFailure(c.service, c.backend);
+      break;
+    case CloseReason::kBackendDown:
+      counters_.killed_on_down.Add();
+      // The client sees a reset, as after a backend crash: a cut stream must not
+      // pass for a complete one.
+      net::SetResetOnClose(c.client_fd);
+      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
+      break;
+    case CloseReason::kIdleTimeout:
+      counters_.idle_timeouts.Add();
+      break;
+    case CloseReason::kConnectFailed:
+      counters_.connect_failed.Add();
+      break;
+    case CloseReason::kNoBackend:
+      counters_.no_backend.Add();
+      break;
+    case CloseReason::kDrain:
+      counters_.cut_at_drain.Add();
+      break;
+    case CloseReason::kNone:
+    case CloseReason::kDone:
+    case CloseReason::kError:
+      break;
+  }
+  c.up.ReleasePipe(pipes_);
+  c.down.ReleasePipe(pipes_);
+  // Closing an fd does not end io_uring requests on it (they hold the file), so
+  // cancel each one by its tag: an exact cancel is a hash lookup, where
+  // cancel-by-fd walks every armed poll of the ring (perf showed 7% of the CPU of
+  // a short connection in io_poll_cancel). The fds close when the last CQE is back
+  // (OnSettled). The connect's link timeout ends with its connect.
+  if (c.connect_pending) Cancel(c, Op::kConnect);
+  if (c.client_reading) Cancel(c, Op::kClientReadable);
+  if (c.backend_reading) Cancel(c, Op::kBackendReadable);
+  if (c.client_writing) Cancel(c, Op::kClientWritable);
+  if (c.backend_writing) Cancel(c, Op::kBackendWritable);
+  OnSettled(c);
+}
+
+void Worker::Cancel(Connection& c, Op op) {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  io_uring_prep_cancel64(sqe, Tag::Encode(op, c.generation, c.slot), 0);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kCancel, c.generation, c.slot));
+  ++c.in_flight;
+}
+
+void Worker::OnSettled(Connection& c) {
+  if (c.state != Connection::State::kClosing || c.in_flight > 0) return;
+  if (options_.access_log) LogClose(c);
+  if (c.client_fd >= 0) close(c.client_fd);
+  if (c.backend_fd >= 0) close(c.backend_fd);
+  counters_.active.Sub();
+  connections_.Free(&c);
+}
+
+void Worker::LogClose(const Connection& c) const {
+  LOG(INFO) << "conn client=" << c.client.ToString()
+            << " listener=" << listeners_[c.listener].listener.address.ToString()
+            << " backend=" << (c.backend >= 0 ? c.target.ToString() : std::string("-"))
+            << " up=" << c.up.bytes() << " down=" << c.down.bytes()
+            << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000
+            << " close=" << relay::CloseReasonName(c.reason)
+            << (c.reason == CloseReason::kConnectFailed
+                    ? std::string(" error=\"") + strerror(c.connect_error) + "\""
+                    : std::string());
+}
+
+void Worker::CloseConnectionsToDownBackends(uint16_t service_index) {
+  const backend::BackendSnapshot& snapshot = *services_[service_index].snapshot;
+  connections_.ForEachLive([&](Connection& c) {
+    // Indices agree across snapshots of a service: health changes keep the list.
+    if (c.service != service_index || c.backend < 0 || snapshot.healthy(c.backend)) return;
+    if (c.state == Connection::State::kRelaying || c.state == Connection::State::kConnecting) {
+      Close(c, CloseReason::kBackendDown);
+    }
+  });
+}
+
+}  // namespace l4lb
