@@ -16,20 +16,29 @@
 namespace l4lb::health {
 namespace {
 
+// Binds fd to 127.0.0.1 on a port the kernel picks: that port.
+uint16_t BindLoopback(int fd) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+net::SocketAddress Loopback(uint16_t port) {
+  return *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
+}
+
 // A loopback listener that answers one connection: reads `read_first` bytes if
 // asked (a request), then writes `reply` and closes after the peer does.
 class OneReply {
  public:
   explicit OneReply(std::string reply, size_t read_first = 0) : reply_(std::move(reply)) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
+    port_ = BindLoopback(fd_);
     listen(fd_, 4);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
     thread_ = std::thread([this, read_first] {
       const int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
@@ -52,9 +61,7 @@ class OneReply {
     close(fd_);
     thread_.join();
   }
-  net::SocketAddress address() const {
-    return *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", port_));
-  }
+  net::SocketAddress address() const { return Loopback(port_); }
   const std::string& request() const { return request_; }
 
  private:
@@ -74,16 +81,13 @@ void Drive(Probe& probe, int timeout_ms = 2000) {
   probe.TimeOut();
 }
 
-uint16_t RefusedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);  // bound, never listened: connects are refused
-  return ntohs(a.sin_port);
+// A loopback port where nothing listens: TCP connects are refused, UDP
+// datagrams draw an ICMP port unreachable.
+uint16_t RefusedPort(int type = SOCK_STREAM) {
+  const int fd = socket(AF_INET, type, 0);
+  const uint16_t port = BindLoopback(fd);
+  close(fd);  // bound, never listened or read
+  return port;
 }
 
 ProbeSpec Spec(ProbeSpec::Kind kind) {
@@ -99,7 +103,7 @@ TEST(ProbeTest, TcpConnectPassesAndRefusedFails) {
   Drive(ok);
   EXPECT_TRUE(ok.ok()) << ok.reason();
 
-  Probe refused(spec, *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", RefusedPort())));
+  Probe refused(spec, Loopback(RefusedPort()));
   Drive(refused);
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.reason(), "connect: Connection refused");
@@ -109,7 +113,7 @@ TEST(ProbeTest, ProbePortOverridesTheTrafficPort) {
   OneReply server("");
   ProbeSpec spec = Spec(ProbeSpec::Kind::kTcp);
   spec.port = server.address().port();
-  Probe probe(spec, *net::SocketAddress::Parse(absl::StrCat("127.0.0.1:", RefusedPort())));
+  Probe probe(spec, Loopback(RefusedPort()));
   Drive(probe);
   EXPECT_TRUE(probe.ok()) << probe.reason();
 }
@@ -208,16 +212,12 @@ class UdpResponder {
  public:
   explicit UdpResponder(std::function<std::string(const std::string&)> reply)
       : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    socklen_t len = sizeof(a);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    address_ = net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&a), len);
+    address_ = Loopback(BindLoopback(fd_));
     thread_ = std::thread([this, reply = std::move(reply)] {
       char buf[2048];
       sockaddr_storage from{};
       socklen_t from_len = sizeof(from);
-      pollfd p{.fd = fd_, .events = POLLIN};
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
       if (poll(&p, 1, 3000) != 1) return;
       const ssize_t n =
           recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
@@ -255,16 +255,9 @@ TEST(ProbeTest, UdpSendsADatagramAndMatchesTheReply) {
 }
 
 TEST(ProbeTest, UdpClosedPortFailsOnThePortUnreachable) {
-  // Bound and closed at once: nothing listens there, the kernel answers ICMP.
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), len);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
   ProbeSpec spec = Spec(ProbeSpec::Kind::kUdp);
   spec.send = "ping";
-  Probe probe(spec, net::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&a), len));
+  Probe probe(spec, Loopback(RefusedPort(SOCK_DGRAM)));
   Drive(probe, /*timeout_ms=*/500);
   ASSERT_TRUE(probe.done()) << "an ICMP error must not wait for the timeout";
   EXPECT_FALSE(probe.ok());

@@ -58,14 +58,6 @@ uint16_t PassivePort(const std::string& reply) {
   return static_cast<uint16_t>(p1 * 256 + p2);
 }
 
-int CountLines(const L4lb& l4lb, const std::string& a, const std::string& b) {
-  int n = 0;
-  for (absl::string_view line : absl::StrSplit(l4lb.Log(), '\n')) {
-    n += absl::StrContains(line, a) && absl::StrContains(line, b);
-  }
-  return n;
-}
-
 class FtpAffinity : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -133,13 +125,13 @@ class FtpAffinity : public ::testing::Test {
     // Every backend passed its first checks: the DOWN/UP lines the test counts
     // are its own.
     absl::SleepFor(absl::Milliseconds(300));
-    EXPECT_EQ(CountLines(**l4lb, "backend", "is DOWN"), 0) << (*l4lb)->Log();
+    EXPECT_EQ((*l4lb)->CountLines("backend", "is DOWN"), 0) << (*l4lb)->Log();
     return *std::move(l4lb);
   }
 
   // Logs in from `source` through l4lb: the control fd and the index of the
   // backend whose banner answered, or -1.
-  int Login(const L4lb& l4lb, const std::string& source, int* backend) {
+  int Login(const std::string& source, int* backend) {
     const int fd = ConnectTcp("127.0.0.1", port_, source);
     if (fd < 0) return -1;
     // Short: a data connection that missed its session shows as a RETR timeout.
@@ -193,18 +185,18 @@ TEST_F(FtpAffinity, DataConnectionReachesTheControlBackendAcrossADownAndUp) {
     SCOPED_TRACE(client);
     const std::string source = absl::StrCat("127.0.3.", client);
     int backend;
-    const int control = Login(*l4lb, source, &backend);
+    const int control = Login(source, &backend);
     ASSERT_GE(control, 0);
     ASSERT_GE(backend, 0);
     const std::string name = "backend " + kHosts[backend];
-    const int downs = CountLines(*l4lb, name, "is DOWN");
-    const int ups = CountLines(*l4lb, name, "is UP");
+    const int downs = l4lb->CountLines(name, "is DOWN");
+    const int ups = l4lb->CountLines(name, "is UP");
     SetHealthy(backend, false);
     ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] {
-      return CountLines(*l4lb, name, "is DOWN") > downs;
+      return l4lb->CountLines(name, "is DOWN") > downs;
     })) << l4lb->Log();
     ASSERT_NO_FATAL_FAILURE(SetHealthy(backend, true));
-    ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return CountLines(*l4lb, name, "is UP") > ups; }))
+    ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return l4lb->CountLines(name, "is UP") > ups; }))
         << l4lb->Log();
     EXPECT_EQ(Retrieve(control, source), "served by " + kHosts[backend]) << l4lb->Log();
     // And a second data connection of the same session, while the first is gone.
@@ -225,7 +217,7 @@ TEST_F(FtpAffinity, WithoutAffinityDataConnectionsScatter) {
   for (int client = 1; client <= 6; ++client) {
     int backend;
     const std::string source = absl::StrCat("127.0.3.", client);
-    const int control = Login(*l4lb, source, &backend);
+    const int control = Login(source, &backend);
     ASSERT_GE(control, 0);
     missed += Retrieve(control, source) != "served by " + kHosts[backend];
     close(control);
@@ -259,7 +251,7 @@ TEST_F(FtpAffinity, ServicesOfOneGroupShareThePinAcrossDifferentBackendLists) {
     for (int client = 1; client <= 8; ++client) {
       const std::string source = absl::StrCat("127.0.4.", client);
       int backend;
-      const int control = Login(*l4lb, source, &backend);
+      const int control = Login(source, &backend);
       ASSERT_GE(control, 0);
       ASSERT_GE(backend, 0);
       missed += Retrieve(control, source) != "served by " + kHosts[backend];

@@ -167,7 +167,9 @@ class FtpFarmTest : public ::testing::Test {
   // (l4lb retries a refused connect on the next backend, which would hide a
   // passive connection sent to the wrong backend), and no backend failed its checks.
   void TearDown() override {
-    if (l4lb_ != nullptr) EXPECT_EQ(l4lb_->ConnectFailuresAndDowns(), "");
+    if (l4lb_ != nullptr) {
+      EXPECT_EQ(l4lb_->ConnectFailuresAndDowns(), "");
+    }
   }
 
   uint16_t pasv_max() const { return pasv_min_ + kPassivePorts - 1; }

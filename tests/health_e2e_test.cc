@@ -60,14 +60,6 @@ std::map<std::string, int> Spread(uint16_t port, int n) {
   return seen;
 }
 
-// How many times `needle` is in l4lb's log.
-int Count(const L4lb& l4lb, const std::string& needle) {
-  const std::string log = l4lb.Log();
-  int n = 0;
-  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
-  return n;
-}
-
 // Clients in a loop on a thread while a test flips backends: snapshot swaps
 // happen with connections in flight (the part TSan watches in CI).
 class Traffic {
@@ -96,14 +88,6 @@ class Traffic {
   std::atomic<int> ok_{0}, failed_{0};
   std::thread thread_;
 };
-
-// A line of l4lb's log holding both strings.
-bool HasLine(const L4lb& l4lb, const std::string& a, const std::string& b) {
-  for (absl::string_view line : absl::StrSplit(l4lb.Log(), '\n')) {
-    if (absl::StrContains(line, a) && absl::StrContains(line, b)) return true;
-  }
-  return false;
-}
 
 // nginx on 127.0.0.2-4, one port, each answering "backend HOST\n" at / and
 // 1 MiB at /big.
@@ -139,12 +123,12 @@ TEST_F(HttpFarm, KilledBackendGoesDownInTimeAndComesBackAfterRise) {
   auto l4lb = StartL4lb(flags);
   ASSERT_NE(l4lb, nullptr);
   absl::SleepFor(absl::Milliseconds(600));  // fully up: several passed checks each
-  ASSERT_EQ(Count(*l4lb, "is DOWN"), 0) << l4lb->Log();
+  ASSERT_EQ(l4lb->CountLines("is DOWN", ""), 0) << l4lb->Log();
 
   Traffic traffic(l4lb->port());
   nginx(0).Stop(SIGKILL, absl::Seconds(5));
   const absl::Time killed = absl::Now();
-  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return HasLine(*l4lb, Down(0), "is DOWN"); }));
+  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return l4lb->HasLine(Down(0), "is DOWN"); }));
   const absl::Duration took = absl::Now() - killed;
   // interval x fall + timeout, with 10% jitter and 300 ms for the log poll.
   EXPECT_LE(took, absl::Milliseconds(200 * 3 * 1.1 + 200 + 300)) << took;
@@ -158,7 +142,7 @@ TEST_F(HttpFarm, KilledBackendGoesDownInTimeAndComesBackAfterRise) {
 
   ASSERT_NO_FATAL_FAILURE(Restart(0));
   const absl::Time restarted = absl::Now();
-  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return HasLine(*l4lb, Down(0), "is UP"); }))
+  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return l4lb->HasLine(Down(0), "is UP"); }))
       << l4lb->Log();
   // rise = 2 probes, 200 ms (+-10%) apart.
   EXPECT_LE(absl::Now() - restarted, absl::Milliseconds(200 * 2 * 1.1 + 200 + 300));
@@ -179,7 +163,7 @@ TEST_F(HttpFarm, PassiveFailuresEjectBeforeTheNextProbe) {
   // Clients that pick 127.0.0.3 are refused, retried elsewhere, and reported.
   const std::map<std::string, int> spread = Spread(l4lb->port(), 30);
   EXPECT_EQ(spread.count(""), 0u);
-  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] { return HasLine(*l4lb, Down(1), "is DOWN"); }))
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] { return l4lb->HasLine(Down(1), "is DOWN"); }))
       << l4lb->Log();
   EXPECT_TRUE(absl::StrContains(l4lb->Log(), "on client traffic")) << l4lb->Log();
 }
@@ -206,7 +190,7 @@ TEST_F(HttpFarm, LongTransferIsNotBrokenWhenAnotherBackendGoesDown) {
   ASSERT_TRUE(curl.ok()) << curl.status();
   absl::SleepFor(absl::Milliseconds(300));
   nginx(0).Stop(SIGKILL, absl::Seconds(5));
-  ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return HasLine(*l4lb, Down(0), "is DOWN"); }));
+  ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return l4lb->HasLine(Down(0), "is DOWN"); }));
   EXPECT_EQ((*curl)->Wait(absl::Seconds(10)), 0) << (*curl)->Log();
   EXPECT_EQ((*curl)->Log(), absl::StrCat(1 << 20)) << "bytes downloaded";
 }
@@ -253,7 +237,7 @@ TEST_F(HttpFarm, KillOnDownResetsLiveConnectionsOnlyWhenAsked) {
       return absl::StrContains(reply, "backend 127.0.0.2\n");
     })) << reply;
     kill(nginx(0).pid(), SIGSTOP);
-    ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return HasLine(*l4lb, Down(0), "is DOWN"); }))
+    ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] { return l4lb->HasLine(Down(0), "is DOWN"); }))
         << l4lb->Log();
     char c;
     const ssize_t n = recv(client, &c, 1, MSG_DONTWAIT);
@@ -313,16 +297,16 @@ TEST(BannerChecks, EachCheckPassesOnItsServerAndFailsOnTheOthers) {
     ASSERT_NE(l4lb, nullptr);
     for (int i = 0; i < 3; ++i) {
       if (i == c.passes) continue;
-      EXPECT_TRUE(WaitFor(absl::Seconds(3), [&] { return HasLine(*l4lb, name[i], "is DOWN"); }))
+      EXPECT_TRUE(WaitFor(absl::Seconds(3), [&] { return l4lb->HasLine(name[i], "is DOWN"); }))
           << name[i] << "\n"
           << l4lb->Log();
       if (!c.reasons[i].empty()) {
-        EXPECT_TRUE(HasLine(*l4lb, name[i], "is DOWN: " + c.reasons[i])) << l4lb->Log();
+        EXPECT_TRUE(l4lb->HasLine(name[i], "is DOWN: " + c.reasons[i])) << l4lb->Log();
       }
     }
     // Several more rounds of checks: the right server stays up and gets every client.
     absl::SleepFor(absl::Milliseconds(600));
-    EXPECT_FALSE(HasLine(*l4lb, name[c.passes], "is DOWN")) << l4lb->Log();
+    EXPECT_FALSE(l4lb->HasLine(name[c.passes], "is DOWN")) << l4lb->Log();
     const int fd = ConnectTcp("127.0.0.1", l4lb->port());
     ASSERT_GE(fd, 0);
     SetRecvTimeout(fd, absl::Seconds(3));

@@ -99,7 +99,9 @@ class SftpFarmTest : public ::testing::Test {
 
   // The ssh probes pass on every backend, and no client connect needed a retry.
   void TearDown() override {
-    if (l4lb_ != nullptr) EXPECT_EQ(l4lb_->ConnectFailuresAndDowns(), "");
+    if (l4lb_ != nullptr) {
+      EXPECT_EQ(l4lb_->ConnectFailuresAndDowns(), "");
+    }
   }
 
   // sftp from `source` through l4lb: put `local` as `name` (relative: into the

@@ -1,112 +1,33 @@
 // UDP load balancing end to end: the built l4lb (--listen=udp://...) in front of
-// real dnsmasq servers queried by real dig, and in front of UDP echo servers in
-// this process driven by plain sockets: datagram sizes, 10,000 datagrams from 100
-// clients, idle expiry, the session bound under 100,000 clients, health checks.
+// UDP echo servers in this process driven by plain sockets: datagram sizes,
+// 10,000 datagrams from 100 clients, idle expiry, the session bound under
+// 100,000 clients, health checks, drain. dns_e2e_test puts it in front of dnsmasq.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
-#include "tests/harness/dnsmasq.h"
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
+#include "tests/harness/udp_l4lb.h"
 
 namespace l4lb::testing {
 namespace {
 
-const std::vector<std::string> kHosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
-
-// Fast checks, so the timings below are tenths of seconds.
-const std::vector<std::string> kFastChecks = {"--health_interval=200ms", "--health_timeout=200ms",
-                                              "--health_rise=2", "--health_fall=3"};
-// A probe fails at most one interval (+10% jitter) after the kill, then fall - 1
-// more; a probe that waits for nothing back costs a timeout; 300 ms for the log poll.
-const absl::Duration kDownWithin = absl::Milliseconds(200 * 3 * 1.1 + 200 + 300);
-
-std::unique_ptr<L4lb> StartUdpL4lb(std::vector<std::string> flags) {
-  // A drain keeps UDP sessions until they idle out: 1 s, not 30, at each test's end.
-  flags.insert(flags.begin(), {"--listen=udp://127.0.0.1:0", "--drain_timeout=1s"});
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(flags);
-  EXPECT_TRUE(l4lb.ok()) << l4lb.status();
-  return l4lb.ok() ? *std::move(l4lb) : nullptr;
-}
-
-std::string Backends(uint16_t port, size_t n) {
-  std::string out = "--backends=";
-  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? "," : "", kHosts[i], ":", port);
-  return out;
-}
-
-std::string Listener(const L4lb& l4lb) { return absl::StrCat("127.0.0.1:", l4lb.ports()[0]); }
-
-// `token` stands alone in `line`: "127.0.0.1:5000" is not in "127.0.0.1:50001",
-// "idle" is in "close=idle" (and "close=idle_timeout") but not in "udp_idle".
-bool HasToken(absl::string_view line, absl::string_view token) {
-  const auto word = [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '.'; };
-  for (size_t at = line.find(token); at != absl::string_view::npos; at = line.find(token, at + 1)) {
-    const size_t end = at + token.size();
-    if ((at == 0 || !word(line[at - 1])) && (end == line.size() || !absl::ascii_isalnum(line[end])))
-      return true;
-  }
-  return false;
-}
-
-// l4lb's access-log lines for UDP sessions holding every one of `tokens`.
-std::vector<std::string> SessionLines(const L4lb& l4lb, const std::vector<std::string>& tokens) {
-  std::vector<std::string> out;
-  for (absl::string_view line : absl::StrSplit(l4lb.Log(), '\n')) {
-    if (!absl::StrContains(line, "udp session")) continue;
-    bool all = true;
-    for (const std::string& token : tokens) all = all && HasToken(line, token);
-    if (all) out.emplace_back(line);
-  }
-  return out;
-}
-
-// A line of l4lb's log holding both strings.
-bool HasLine(const L4lb& l4lb, const std::string& a, const std::string& b) {
-  for (absl::string_view line : absl::StrSplit(l4lb.Log(), '\n')) {
-    if (absl::StrContains(line, a) && absl::StrContains(line, b)) return true;
-  }
-  return false;
-}
-
-// Waits up to 5 s for "`backend` ... is DOWN" in l4lb's log: how long it took.
-// The checker logs the change just before it publishes the new snapshot, so this
-// returns 20 ms after the line: by then every datagram must see the backend DOWN.
-std::optional<absl::Duration> WaitForDown(const L4lb& l4lb, const std::string& backend) {
-  const absl::Time start = absl::Now();
-  if (!WaitFor(absl::Seconds(5), [&] { return HasLine(l4lb, backend, "is DOWN"); })) {
-    return std::nullopt;
-  }
-  const absl::Duration took = absl::Now() - start;
-  absl::SleepFor(absl::Milliseconds(20));
-  return took;
-}
+const std::vector<std::string>& kHosts = kUdpBackendHosts;
 
 // A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1.
 int64_t StatusKib(pid_t pid, const std::string& field) {
@@ -119,210 +40,6 @@ int64_t StatusKib(pid_t pid, const std::string& field) {
     return absl::SimpleAtoi(value.substr(0, value.find(' ')), &kib) ? kib : -1;
   }
   return -1;
-}
-
-// UdpEcho sends every datagram back to its source, byte for byte, from one
-// socket on host:port (a thread: poll on the socket and a stop eventfd). Stop()
-// closes the socket, so the kernel answers ICMP port unreachable from then on:
-// a dead UDP server as a health check and a connected socket see it.
-class UdpEcho {
- public:
-  UdpEcho(const std::string& host, uint16_t port) {
-    fd_ = BindUdp(host, &port);
-    port_ = port;
-    SetUdpBuffers(fd_, 8 << 20);
-    stop_fd_ = eventfd(0, EFD_CLOEXEC);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~UdpEcho() {
-    Stop();
-    close(stop_fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  uint16_t port() const { return port_; }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    const uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof(one));
-    thread_.join();
-    close(fd_);
-  }
-  // Datagrams echoed, health probes ("ping") left out.
-  int data() const { return data_; }
-  // The source port of the last non-probe datagram: l4lb's session socket.
-  uint16_t last_peer_port() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return last_peer_port_;
-  }
-
- private:
-  void Loop() {
-    pollfd fds[2] = {{.fd = fd_, .events = POLLIN, .revents = 0},
-                     {.fd = stop_fd_, .events = POLLIN, .revents = 0}};
-    std::string buf(65536, '\0');
-    while (poll(fds, 2, -1) >= 0 && fds[1].revents == 0) {
-      sockaddr_storage from;
-      socklen_t len = sizeof(from);
-      const ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT,
-                                 reinterpret_cast<sockaddr*>(&from), &len);
-      if (n < 0) continue;
-      // Counted before the echo goes out: a client that has its reply may read
-      // data() at once.
-      if (absl::string_view(buf.data(), n) != "ping") {
-        ++data_;
-        const sockaddr_in& in = reinterpret_cast<const sockaddr_in&>(from);
-        std::lock_guard<std::mutex> lock(mu_);
-        last_peer_port_ = ntohs(in.sin_port);
-      }
-      sendto(fd_, buf.data(), n, 0, reinterpret_cast<sockaddr*>(&from), len);
-    }
-  }
-
-  int fd_ = -1;
-  int stop_fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<int> data_{0};
-  std::mutex mu_;
-  uint16_t last_peer_port_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
-};
-
-// A client socket on `host` (port picked by the kernel) with room for bursts.
-int Client(const std::string& host = "127.0.0.1") {
-  uint16_t port = 0;
-  const int fd = BindUdp(host, &port);
-  if (fd >= 0) SetUdpBuffers(fd, 1 << 20);
-  return fd;
-}
-
-// One datagram to l4lb and its answer, which must come from the listener's
-// address; "" if none came within 2 s (or from elsewhere).
-std::string RoundTrip(int fd, const L4lb& l4lb, const std::string& data) {
-  if (!SendTo(fd, "127.0.0.1", l4lb.port(), data)) return "";
-  std::string from;
-  const std::optional<std::string> reply = RecvFrom(fd, absl::Seconds(2), &from);
-  EXPECT_TRUE(!reply || from == Listener(l4lb)) << "reply from " << from;
-  return reply && from == Listener(l4lb) ? *reply : "";
-}
-
-// ---------------------------------------------------------------------------
-// DNS: dnsmasq on 127.0.0.2-4, one port, each answering who.test TXT with
-// "backend 127.0.0.N".
-
-class DnsFarm : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_EQ(access("/usr/sbin/dnsmasq", X_OK), 0) << "dnsmasq is missing: run tools/setup.sh";
-    ASSERT_EQ(RunCommand({"dig", "-v"}, absl::Seconds(5)).exit_code, 0)
-        << "dig is missing: run tools/setup.sh";
-    port_ = FreeUdpPortOnAll(kHosts);
-    ASSERT_NE(port_, 0);
-    for (size_t i = 0; i < kHosts.size(); ++i) {
-      dnsmasq_.emplace_back();
-      ASSERT_NO_FATAL_FAILURE(Restart(i));
-    }
-  }
-  void Restart(size_t i) {
-    absl::StatusOr<Server> s = StartDnsmasq(kHosts[i], port_, Txt(i));
-    ASSERT_TRUE(s.ok()) << s.status();
-    dnsmasq_[i] = *std::move(s);
-  }
-  static std::string Txt(size_t i) { return "backend " + kHosts[i]; }
-  std::string Name(size_t i) const { return absl::StrCat("backend ", kHosts[i], ":", port_); }
-
-  uint16_t port_ = 0;
-  std::vector<Server> dnsmasq_;
-};
-
-// The harness itself, without l4lb: each dnsmasq answers with its own record,
-// and dig reports nothing where nothing listens.
-TEST_F(DnsFarm, DigStraightToEachDnsmasqGetsItsOwnRecord) {
-  for (size_t i = 0; i < kHosts.size(); ++i) {
-    EXPECT_EQ(DigTxt(kHosts[i], port_), Txt(i));
-    EXPECT_EQ(DigTxt(kHosts[i], port_, "127.0.1.1"), Txt(i)) << "from another source";
-  }
-  EXPECT_EQ(DigTxt("127.0.0.5", port_), "");
-  dnsmasq_[0].process->Stop(SIGKILL, absl::Seconds(5));
-  EXPECT_EQ(DigTxt(kHosts[0], port_), "");
-}
-
-TEST_F(DnsFarm, QueriesSpreadOverAllBackendsAndEachClientSticks) {
-  std::vector<std::string> flags = kFastChecks;
-  flags.insert(flags.end(), {Backends(port_, 3), "--health_check=dns", "--max_responses=1"});
-  auto l4lb = StartUdpL4lb(flags);
-  ASSERT_NE(l4lb, nullptr);
-  const uint16_t port = l4lb->port();
-  ASSERT_TRUE(absl::StartsWith(DigTxt("127.0.0.1", port), "backend 127.0.0.")) << l4lb->Log();
-
-  std::map<std::string, std::string> backend_of;  // client IP -> answer
-  std::map<std::string, int> clients_per_backend;
-  for (int c = 1; c <= 30; ++c) {
-    const std::string client = absl::StrCat("127.0.1.", c);
-    backend_of[client] = DigTxt("127.0.0.1", port, client);
-    ++clients_per_backend[backend_of[client]];
-  }
-  for (size_t i = 0; i < kHosts.size(); ++i) {
-    printf("%s: %d of 30 dig clients\n", kHosts[i].c_str(), clients_per_backend[Txt(i)]);
-    EXPECT_GT(clients_per_backend[Txt(i)], 0) << kHosts[i] << " got no client";
-  }
-  EXPECT_EQ(clients_per_backend.size(), kHosts.size()) << "failed or unexpected answers";
-
-  // One source address, fixed port: three queries, three sessions (max_responses=1
-  // ends each at its answer), one backend: the one this IP got from any port.
-  for (int c = 1; c <= 5; ++c) {
-    const std::string ip = absl::StrCat("127.0.1.", c);
-    uint16_t source_port = 0;
-    close(BindUdp(ip, &source_port));  // free now; dig binds it
-    for (int q = 0; q < 3; ++q) {
-      EXPECT_EQ(DigTxt("127.0.0.1", port, absl::StrCat(ip, "#", source_port)), backend_of[ip])
-          << ip << "#" << source_port << " query " << q;
-    }
-    const std::string client = absl::StrCat(ip, ":", source_port);
-    EXPECT_TRUE(WaitFor(absl::Seconds(2),
-                        [&] {
-                          return SessionLines(*l4lb, {client, "max_responses"}).size() == 3;
-                        }))
-        << client << ": want 3 sessions ended by max_responses\n"
-        << l4lb->Log();
-  }
-  // Probes ran all along: a DNS check accepts dnsmasq's answer (REFUSED for ". NS").
-  EXPECT_FALSE(absl::StrContains(l4lb->Log(), "is DOWN")) << l4lb->Log();
-}
-
-// A killed dnsmasq is found by the DNS check, and by a TCP check on its TCP port
-// (dnsmasq serves both); its clients then get answers from the two others.
-TEST_F(DnsFarm, KilledDnsmasqGoesDownAndItsClientsMove) {
-  for (const std::string check : {"dns", "tcp"}) {
-    SCOPED_TRACE(check);
-    std::vector<std::string> flags = kFastChecks;
-    flags.insert(flags.end(), {Backends(port_, 3), "--max_responses=1", "--health_check=" + check,
-                               absl::StrCat("--health_port=", port_)});
-    auto l4lb = StartUdpL4lb(flags);
-    ASSERT_NE(l4lb, nullptr);
-    std::string on_first;  // a client IP that 127.0.0.2 answers
-    for (int c = 1; c <= 30 && on_first.empty(); ++c) {
-      const std::string client = absl::StrCat("127.0.1.", c);
-      if (DigTxt("127.0.0.1", l4lb->port(), client) == Txt(0)) on_first = client;
-    }
-    ASSERT_FALSE(on_first.empty()) << "no client reached " << kHosts[0];
-
-    dnsmasq_[0].process->Stop(SIGKILL, absl::Seconds(5));
-    const std::optional<absl::Duration> took = WaitForDown(*l4lb, Name(0));
-    ASSERT_TRUE(took.has_value()) << l4lb->Log();
-    printf("%s check: DOWN %s after the kill\n", check.c_str(),
-           absl::FormatDuration(*took).c_str());
-    EXPECT_LE(*took, kDownWithin);
-
-    const std::string moved = DigTxt("127.0.0.1", l4lb->port(), on_first);
-    EXPECT_TRUE(moved == Txt(1) || moved == Txt(2)) << on_first << " got \"" << moved << "\"";
-    std::map<std::string, int> after;
-    for (int c = 1; c <= 30; ++c) {
-      ++after[DigTxt("127.0.0.1", l4lb->port(), absl::StrCat("127.0.1.", c))];
-    }
-    EXPECT_EQ(after.count(""), 0u) << after[""] << " queries unanswered";
-    EXPECT_EQ(after.count(Txt(0)), 0u);
-    ASSERT_NO_FATAL_FAILURE(Restart(0));
-  }
 }
 
 // ---------------------------------------------------------------------------

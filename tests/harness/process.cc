@@ -189,6 +189,14 @@ bool L4lb::FdsBackTo(int baseline, absl::Duration timeout) {
   return WaitFor(timeout, [&] { return FdCount() == baseline; });
 }
 
+int L4lb::CountLines(const std::string& a, const std::string& b) const {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(Log(), '\n')) {
+    n += absl::StrContains(line, a) && absl::StrContains(line, b);
+  }
+  return n;
+}
+
 std::string L4lb::ConnectFailuresAndDowns() const {
   std::string out;
   for (absl::string_view line : absl::StrSplit(Log(), '\n')) {

@@ -83,6 +83,10 @@ class L4lb {
   // a backend went DOWN, joined: "" in a run where every backend served every
   // client at the first try.
   std::string ConnectFailuresAndDowns() const;
+  // How many lines of the log hold both strings (the checker's "backend X ...
+  // is DOWN", an access-log line with a client and a close reason, ...).
+  int CountLines(const std::string& a, const std::string& b) const;
+  bool HasLine(const std::string& a, const std::string& b) const { return CountLines(a, b) > 0; }
 
  private:
   std::unique_ptr<Process> process_;
