@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +28,8 @@
 #include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/net/congestion.h"
+#include "l4lb/net/socket.h"
 #include "l4lb/server.h"
 
 DEFINE_string(config, "",
@@ -35,7 +38,7 @@ DEFINE_string(config, "",
               "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
               "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
               "--max_responses) are then refused; --threads, --access_log, --pipe_size, "
-              "--copy_bytes, --drain_timeout and --ready_file still apply.");
+              "--copy_bytes, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
               "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000, or a port range "
@@ -83,6 +86,15 @@ DEFINE_int32(copy_bytes, 16384,
              "per-thread buffer), which is cheaper than splice for small messages; a read "
              "that fills it switches the connection to zero-copy splice. 0: always splice. "
              "At most the pipe size.");
+DEFINE_string(backend_congestion, "cubic",
+              "TCP congestion control of connections to backends (\"\": the kernel's "
+              "default, net.ipv4.tcp_congestion_control). The backend hop is a LAN: there "
+              "bbr's pacing costs the balancer 2-3x the CPU per GB for no gain "
+              "(bench/RESULTS.md). If cubic is missing, the kernel's default is kept.");
+DEFINE_string(client_congestion, "",
+              "TCP congestion control of client connections (\"\": the kernel's default, "
+              "often bbr on hosts that face a WAN). Set on the listeners, which accepted "
+              "sockets inherit.");
 
 DEFINE_string(health_check, "tcp",
               "How backends are probed: tcp (connect), send_expect (--health_send, then the "
@@ -134,6 +146,7 @@ extern "C" const char* __tsan_default_suppressions() { return "race:tzset_intern
 namespace {
 
 using l4lb::Server;
+namespace net = l4lb::net;
 
 // Operator mistakes: one line naming the flag, exit 2, never a stack trace.
 [[noreturn]] void Die(absl::string_view flag, absl::string_view message) {
@@ -319,6 +332,23 @@ std::vector<Server::Service> ServicesFromConfig() {
   return *std::move(services);
 }
 
+// A congestion control flag -> what sockets must be given: "" when it is the
+// kernel's default anyway (no setsockopt per connection then). A name the kernel
+// lacks is an error, unless it is our default (cubic is a module on some kernels).
+std::string CongestionFromFlag(const char* flag, const std::string& value) {
+  const absl::StatusOr<std::string> system = net::DefaultCongestion();
+  if (value.empty() || (system.ok() && *system == value)) return "";
+  net::Fd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const absl::Status status = net::SetCongestion(probe.get(), value);
+  if (!status.ok()) {
+    if (!gflags::GetCommandLineFlagInfoOrDie(flag).is_default) Die(flag, status.message());
+    LOG(WARNING) << "--" << flag << "=" << value << ": " << status.message()
+                 << "; keeping the kernel's default, " << system.value_or("unknown");
+    return "";
+  }
+  return value;
+}
+
 Server::Options OptionsFromFlags() {
   Server::Options options;
   if (FLAGS_config.empty()) {
@@ -346,6 +376,8 @@ Server::Options OptionsFromFlags() {
                                    "in the pipe)"));
   }
   options.copy_bytes = static_cast<size_t>(FLAGS_copy_bytes);
+  options.client_congestion = CongestionFromFlag("client_congestion", FLAGS_client_congestion);
+  options.backend_congestion = CongestionFromFlag("backend_congestion", FLAGS_backend_congestion);
   return options;
 }
 
@@ -458,9 +490,10 @@ int main(int argc, char** argv) {
     const bool listen_error = absl::StartsWith(message, "bind ") ||
                               absl::StartsWith(message, "listen ") ||
                               absl::StartsWith(message, "socket for ");
-    Die(listen_error                          ? "listen"
-        : absl::StartsWith(message, "maglev") ? "maglev_table_size"
-                                              : "backends",
+    Die(listen_error                                       ? "listen"
+        : absl::StartsWith(message, "maglev")              ? "maglev_table_size"
+        : absl::StrContains(message, "congestion control") ? "client_congestion"
+                                                           : "backends",
         message);
   }
   if (absl::Status started = (*server)->Start(); !started.ok()) {
@@ -474,6 +507,14 @@ int main(int argc, char** argv) {
               << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
               << " with " << options.threads << " worker(s), " << service.backends.size()
               << " backend(s)";
+  }
+  for (const auto& [side, name] : {std::pair{"client", options.client_congestion},
+                                   std::pair{"backend", options.backend_congestion}}) {
+    if (!name.empty()) {
+      LOG(INFO) << side << " connections use TCP congestion control " << name
+                << " (the kernel's default is " << net::DefaultCongestion().value_or("unknown")
+                << ")";
+    }
   }
   if (!FLAGS_ready_file.empty()) {
     if (absl::Status s = WriteReadyFile(bound); !s.ok()) {

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
+#include "l4lb/net/congestion.h"
+
 namespace l4lb {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
@@ -70,6 +72,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       absl::StatusOr<ListenerSockets> sockets =
           OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog, udp);
       if (!sockets.ok()) return sockets.status();
+      if (!udp && !options.client_congestion.empty()) {
+        // Accepted sockets inherit the listener's: no setsockopt per client.
+        for (const net::Fd& fd : sockets->per_worker) {
+          if (absl::Status st = net::SetCongestion(fd.get(), options.client_congestion); !st.ok()) {
+            return st;
+          }
+        }
+      }
       server->listening_.push_back(sockets->address);
       for (int w = 0; w < options.threads; ++w) {
         listeners[w].push_back({.fd = std::move(sockets->per_worker[w]),
@@ -87,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
         .access_log = options.access_log,
         .pipes = {.pipe_size = options.pipe_size},
         .copy_bytes = options.copy_bytes,
+        .backend_congestion = options.backend_congestion,
     }));
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));

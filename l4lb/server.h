@@ -64,6 +64,10 @@ class Server {
     int pipe_size = 0;
     // Messages below this many bytes are copied, larger ones spliced (relay/flow.h).
     size_t copy_bytes = 0;
+    // TCP congestion control of client and backend connections (net/congestion.h);
+    // empty: the kernel's default, with no setsockopt at all.
+    std::string client_congestion;
+    std::string backend_congestion;
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);

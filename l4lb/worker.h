@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,8 @@ class Worker {
     // Size of the worker's copy buffer for small messages (relay/flow.h); 0:
     // always splice. At most the pipe size.
     size_t copy_bytes = 0;
+    // TCP_CONGESTION for backend sockets; empty: the kernel's default.
+    std::string backend_congestion;
     // How often idle connections are swept and failed accepts re-armed.
     absl::Duration tick = absl::Milliseconds(100);
   };

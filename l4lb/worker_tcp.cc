@@ -10,6 +10,7 @@
 
 #include "glog/logging.h"
 
+#include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/worker.h"
 
@@ -131,6 +132,12 @@ void Worker::Connect(Connection& c) {
   if (!fd.ok()) {
     LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << fd.status().message();
     return Close(c, CloseReason::kError);
+  }
+  if (!options_.backend_congestion.empty()) {
+    // Checked at start-up (main.cc), so this fails only if the module went away.
+    if (absl::Status st = net::SetCongestion(fd->get(), options_.backend_congestion); !st.ok()) {
+      LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
+    }
   }
   c.backend_fd = fd->Release();
   ring_->Reserve(2);

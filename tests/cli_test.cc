@@ -47,6 +47,13 @@ TEST_P(BadFlagTest, ExitsTwoWithOneLineNamingTheFlag) {
   EXPECT_EQ(lines[0], GetParam().want);
 }
 
+std::string AvailableCongestion() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_available_congestion_control");
+  std::string names;
+  std::getline(in, names);
+  return names;
+}
+
 const char kListen[] = "--listen=127.0.0.1:0";
 const char kBackends[] = "--backends=127.0.0.2:80";
 
@@ -98,6 +105,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--pipe_size=8192", "--copy_bytes=16384"},
                 "l4lb: --copy_bytes: 16384: want 0..8192 (the pipe size: bytes a full "
                 "destination refuses wait in the pipe)"},
+        BadFlag{{kListen, kBackends, "--backend_congestion=nosuch"},
+                "l4lb: --backend_congestion: no TCP congestion control \"nosuch\" here "
+                "(available: " +
+                    AvailableCongestion() + ")"},
+        BadFlag{{kListen, kBackends, "--client_congestion=nosuch"},
+                "l4lb: --client_congestion: no TCP congestion control \"nosuch\" here "
+                "(available: " +
+                    AvailableCongestion() + ")"},
         BadFlag{{kListen, kBackends, "--ready_file=/nonexistent/dir/ready"},
                 "l4lb: --ready_file: /nonexistent/dir/ready.tmp: No such file or directory"},
         BadFlag{{kListen, kBackends, "stray"},
@@ -163,6 +178,8 @@ TEST(CliTest, HelpDocumentsEveryFlag) {
                            "-ready_file",
                            "-pipe_size",
                            "-copy_bytes",
+                           "-client_congestion",
+                           "-backend_congestion",
                            "-health_check",
                            "-health_interval",
                            "-health_timeout",

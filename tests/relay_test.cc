@@ -9,11 +9,14 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 
 #include "tests/harness/process.h"
@@ -278,6 +281,53 @@ TEST(RelayTest, BackendResetResetsTheClient) {
   ReadToEof(client, &error);
   close(client);
   EXPECT_EQ(error, ECONNRESET) << strerror(error);
+}
+
+// The congestion control an established socket runs, as `ss` reads it from the
+// kernel (INET_DIAG): the only outside view of it. `filter` must match one socket.
+std::string CongestionOf(const std::string& filter) {
+  const CommandResult r =
+      RunCommand({"ss", "-tinH", "state", "established", filter}, absl::Seconds(5));
+  // Line 1: the addresses; line 2 starts with the algorithm ("cubic wscale:...").
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  if (lines.size() != 2) return absl::StrCat("unexpected ss output: ", r.out, r.err);
+  return std::string(absl::StripAsciiWhitespace(lines[1]).substr(
+      0, absl::StripAsciiWhitespace(lines[1]).find(' ')));
+}
+
+std::string KernelDefaultCongestion() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_congestion_control");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+TEST(RelayTest, EachSideRunsTheCongestionControlItIsGiven) {
+  if (KernelDefaultCongestion() == "reno") GTEST_SKIP() << "reno is the default here";
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port()),
+                         "--client_congestion=reno", "--backend_congestion=reno"});
+  ASSERT_NE(l4lb, nullptr);
+  const int fd = ConnectTcp("127.0.0.1", l4lb->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return echo.open_connections() == 1; }));
+  EXPECT_EQ(CongestionOf(absl::StrCat("src 127.0.0.1:", l4lb->port())), "reno");
+  EXPECT_EQ(CongestionOf(absl::StrCat("dst 127.0.0.2:", echo.port())), "reno");
+  close(fd);
+}
+
+// By default the client side keeps the kernel's choice and the backend side runs
+// cubic (bbr's pacing on the LAN hop costs the balancer CPU: bench/RESULTS.md).
+TEST(RelayTest, BackendsGetCubicAndClientsTheKernelDefault) {
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb({"--backends=" + Backend("127.0.0.2", echo.port())});
+  ASSERT_NE(l4lb, nullptr);
+  const int fd = ConnectTcp("127.0.0.1", l4lb->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return echo.open_connections() == 1; }));
+  EXPECT_EQ(CongestionOf(absl::StrCat("src 127.0.0.1:", l4lb->port())), KernelDefaultCongestion());
+  EXPECT_EQ(CongestionOf(absl::StrCat("dst 127.0.0.2:", echo.port())), "cubic");
+  close(fd);
 }
 
 TEST(RelayTest, ThousandConcurrentConnectionsAndNoFdGrowth) {

@@ -11,6 +11,8 @@ PACKAGES=(
   libtomlplusplus-dev
   # tests and demo: real servers and real clients
   nginx-light curl procps
+  # ss: what congestion control l4lb's sockets run (tests/relay_test)
+  iproute2
   # FTP and SFTP backends (tests/harness/servers.h) and their clients
   vsftpd openssh-server openssh-client lftp
   # DNS over UDP: dnsmasq-base is the binary without a system service on port 53;
