@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +15,12 @@ namespace {
 constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 // One splice-in asks for at most this much; the pipe's free space bounds it anyway.
 constexpr size_t kChunk = 1 << 20;
+// What a streaming destination socket may hold not yet sent; the rest waits in
+// our pipe and is written when the socket reports room. Without a bound the
+// socket queues up to its whole send buffer, and the peer's ACKs then transmit
+// it from their softirq, on the peer's CPU. Measured (bench/RESULTS.md): one
+// stream 11.2 -> 13.0 Gbit/s (mean of 5), CPU per GB unchanged; 64 KiB: 12.1.
+constexpr int kNotSentLowat = 128 << 10;
 
 }  // namespace
 
@@ -82,6 +90,11 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
     if (std::optional<Wait> wait = Copy(pool, copy_buffer)) return *wait;
   }
   uint64_t moved = 0;  // by this call's splices
+  if (!lowat_set_) {
+    // Once per streaming flow, so short connections never pay the syscall.
+    lowat_set_ = true;
+    (void)setsockopt(to_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kNotSentLowat, sizeof(kNotSentLowat));
+  }
   for (int round = 0; round < max_rounds; ++round) {
     bool source_drained = false;
     if (!eof_) {

@@ -80,6 +80,7 @@ class Flow {
   bool source_hup_ = false;  // the source's FIN is in (POLLRDHUP seen)
   bool streaming_ = false;   // the last wakeup brought at least a copy buffer's worth
   bool last_ = false;        // OtherDirectionDone()
+  bool lowat_set_ = false;   // TCP_NOTSENT_LOWAT set on `to_` (first splice)
   bool error_on_source_ = false;
   int error_ = 0;
   uint64_t bytes_ = 0;  // written to `to_`

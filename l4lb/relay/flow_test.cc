@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +72,28 @@ class FlowTest : public ::testing::TestWithParam<size_t> {
 
 INSTANTIATE_TEST_SUITE_P(CopyBytes, FlowTest, ::testing::Values(0, 16384),
                          [](const auto& info) { return "copy" + std::to_string(info.param); });
+
+int NotSentLowat(int fd) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len);
+  return v;
+}
+
+TEST_P(FlowTest, OnlyAStreamingDestinationGetsANotSentBound) {
+  const int kernel_default = NotSentLowat(backend_.a);
+  ASSERT_EQ(write(client_.a, "hello", 5), 5);
+  Pump();
+  if (copying()) {
+    EXPECT_EQ(NotSentLowat(backend_.a), kernel_default) << "a short message set it";
+  }
+  const std::string big(100000, 'x');
+  ASSERT_EQ(write(client_.a, big.data(), big.size()), static_cast<ssize_t>(big.size()));
+  for (int i = 0; i < 10 && Pump() == Flow::Wait::kMore; ++i) {
+  }
+  EXPECT_EQ(NotSentLowat(backend_.a), 128 << 10);
+  EXPECT_EQ(ReadAvailable(backend_.b), "hello" + big);
+}
 
 TEST_P(FlowTest, ForwardsBytesAndReturnsThePipeWhenIdle) {
   ASSERT_EQ(write(client_.a, "hello", 5), 5);
