@@ -483,7 +483,13 @@ def main():
     rows = [(label, lambda r, p=phase, k=key: r[p].get(k), spec)
             for label, phase, key, spec in rows if phase in args.phases.split(",")]
     names = list(results)
-    print(f"\n{time.strftime('%Y-%m-%d')}, kernel {platform.release()}, "
+    try:
+        with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+            congestion = f.read().strip()
+    except OSError:
+        congestion = "unknown"
+    print(f"\n{time.strftime('%Y-%m-%d')}, kernel {platform.release()} "
+          f"(TCP congestion control {congestion}), "
           f"{os.cpu_count()} CPUs; balancer on CPU {args.balancer_cpus}, clients and backends "
           f"on CPU {args.client_cpus}; {args.threads} balancer thread(s); {args.seconds} s per run, "
           f"median of {args.repeat} interleaved runs; "
