@@ -32,13 +32,14 @@
 #include "l4lb/net/socket.h"
 #include "l4lb/server.h"
 
-DEFINE_string(config, "",
-              "Load the services from this TOML file (one [[service]] table each, with its own "
-              "listeners, backends and settings; see conf/examples/). The per-service flags "
-              "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
-              "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
-              "--max_responses) are then refused; --threads, --access_log, --pipe_size, "
-              "--copy_bytes, --*_congestion, --drain_timeout and --ready_file still apply.");
+DEFINE_string(
+    config, "",
+    "Load the services from this TOML file (one [[service]] table each, with its own "
+    "listeners, backends and settings; see conf/examples/). The per-service flags "
+    "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
+    "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
+    "--max_responses) are then refused; --threads, --access_log, --pipe_size, "
+    "--copy_bytes, --busy_poll, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
               "[ADDRESS]:PORT, e.g. 0.0.0.0:9000,[::]:9000, or a port range "
@@ -86,6 +87,11 @@ DEFINE_int32(copy_bytes, 16384,
              "per-thread buffer), which is cheaper than splice for small messages; a read "
              "that fills it switches the connection to zero-copy splice. 0: always splice. "
              "At most the pipe size.");
+DEFINE_string(busy_poll, "50us",
+              "After a pass that moved bulk data (64 KiB or more on one connection), a "
+              "worker polls its ring this long before it sleeps, so the sender of the next "
+              "burst need not wake it (bench/RESULTS.md). Connections moving small "
+              "messages never make it spin. 0: always sleep at once.");
 DEFINE_string(backend_congestion, "cubic",
               "TCP congestion control of connections to backends (\"\": the kernel's "
               "default, net.ipv4.tcp_congestion_control). The backend hop is a LAN: there "
@@ -376,6 +382,10 @@ Server::Options OptionsFromFlags() {
                                    "in the pipe)"));
   }
   options.copy_bytes = static_cast<size_t>(FLAGS_copy_bytes);
+  options.busy_poll = DurationFlag("busy_poll", FLAGS_busy_poll);
+  if (options.busy_poll > absl::Milliseconds(10)) {
+    Die("busy_poll", absl::StrCat(FLAGS_busy_poll, ": want 0..10ms"));
+  }
   options.client_congestion = CongestionFromFlag("client_congestion", FLAGS_client_congestion);
   options.backend_congestion = CongestionFromFlag("backend_congestion", FLAGS_backend_congestion);
   return options;

@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
         .pipes = {.pipe_size = options.pipe_size},
         .copy_bytes = options.copy_bytes,
         .backend_congestion = options.backend_congestion,
+        .busy_poll = options.busy_poll,
     }));
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));

@@ -68,6 +68,8 @@ class Server {
     // empty: the kernel's default, with no setsockopt at all.
     std::string client_congestion;
     std::string backend_congestion;
+    // Worker::Options::busy_poll.
+    absl::Duration busy_poll = absl::ZeroDuration();
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);

@@ -86,6 +86,9 @@ class Worker {
     size_t copy_bytes = 0;
     // TCP_CONGESTION for backend sockets; empty: the kernel's default.
     std::string backend_congestion;
+    // After a pass that moved bulk data, poll the ring this long before sleeping
+    // (worker.cc); zero: always sleep at once.
+    absl::Duration busy_poll = absl::ZeroDuration();
     // How often idle connections are swept and failed accepts re-armed.
     absl::Duration tick = absl::Milliseconds(100);
   };
@@ -208,6 +211,7 @@ class Worker {
   bool draining_ = false;
   int stop_accepts_in_flight_ = 0;
   int64_t now_ns_ = 0;
+  bool bulk_pass_ = false;  // this pass moved at least kBulkBytes on one flow
   int64_t last_pipe_trim_ns_ = 0;
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> force_close_requested_{false};

@@ -24,6 +24,10 @@ using ring::Tag;
 
 namespace {
 
+// A pump that moves this much in one go is a stream, not a message: the worker
+// then polls before it sleeps (Options::busy_poll).
+constexpr uint64_t kBulkBytes = 64 << 10;
+
 int SocketError(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);
@@ -294,6 +298,7 @@ void Worker::Pump(Connection& c, bool up, bool source_hup) {
   const Flow::Wait wait =
       flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_), source_hup);
   const uint64_t moved = flow.bytes() - before;
+  if (moved >= kBulkBytes) bulk_pass_ = true;
   if (moved > 0) {
     (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
     ServiceState& service = services_[c.service];

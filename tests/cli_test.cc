@@ -105,6 +105,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--pipe_size=8192", "--copy_bytes=16384"},
                 "l4lb: --copy_bytes: 16384: want 0..8192 (the pipe size: bytes a full "
                 "destination refuses wait in the pipe)"},
+        BadFlag{{kListen, kBackends, "--busy_poll=1s"}, "l4lb: --busy_poll: 1s: want 0..10ms"},
+        BadFlag{{kListen, kBackends, "--busy_poll=fast"},
+                "l4lb: --busy_poll: \"fast\": want a duration like 500ms, 2s or 5m"},
         BadFlag{{kListen, kBackends, "--backend_congestion=nosuch"},
                 "l4lb: --backend_congestion: no TCP congestion control \"nosuch\" here "
                 "(available: " +
@@ -178,6 +181,7 @@ TEST(CliTest, HelpDocumentsEveryFlag) {
                            "-ready_file",
                            "-pipe_size",
                            "-copy_bytes",
+                           "-busy_poll",
                            "-client_congestion",
                            "-backend_congestion",
                            "-health_check",

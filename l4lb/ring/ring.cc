@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,18 @@ io_uring_sqe* Ring::GetSqe() {
 
 void Ring::Reserve(unsigned n) {
   if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
+}
+
+bool Ring::PollFor(absl::Duration budget) {
+  io_uring_submit(&ring_);
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(budget);
+  do {
+    if (io_uring_cq_ready(&ring_) > 0) return true;
+    // With DEFER_TASKRUN completions wait as task work until the ring is
+    // entered; GETEVENTS runs it without sleeping.
+    io_uring_get_events(&ring_);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return io_uring_cq_ready(&ring_) > 0;
 }
 
 void Ring::SubmitAndWait(absl::Duration timeout) {

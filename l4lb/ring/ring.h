@@ -34,6 +34,9 @@ class Ring {
   void Reserve(unsigned n);
   // Submits queued SQEs and waits for at least one CQE or `timeout`.
   void SubmitAndWait(absl::Duration timeout);
+  // Submits queued SQEs, then looks for completions without sleeping for up to
+  // `budget`. True once a CQE is ready.
+  bool PollFor(absl::Duration budget);
   // Calls fn(const io_uring_cqe&) for each ready CQE and marks them seen.
   template <typename Fn>
   unsigned DrainCompletions(Fn&& fn);

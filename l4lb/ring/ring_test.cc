@@ -1,7 +1,12 @@
 #include "l4lb/ring/ring.h"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 #include "l4lb/ring/tag.h"
@@ -46,6 +51,39 @@ TEST(RingTest, WaitEndsAtTheTimeoutWithNothingQueued) {
   ring->SubmitAndWait(absl::Milliseconds(50));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
   EXPECT_EQ(ring->DrainCompletions([](const io_uring_cqe&) {}), 0u);
+}
+
+TEST(RingTest, PollForReturnsFalseAfterItsBudgetWhenNothingCompletes) {
+  absl::StatusOr<Ring> ring = Ring::Create({});
+  ASSERT_TRUE(ring.ok()) << ring.status();
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(ring->PollFor(absl::Milliseconds(2)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(2));
+}
+
+// Readiness reaches a DEFER_TASKRUN ring as task work, which runs only when the
+// ring is entered: PollFor must enter it (GETEVENTS) to see the completion.
+TEST(RingTest, PollForSeesReadinessThatArrivesWhileItPolls) {
+  absl::StatusOr<Ring> ring = Ring::Create({});
+  ASSERT_TRUE(ring.ok()) << ring.status();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  io_uring_sqe* sqe = ring->GetSqe();
+  io_uring_prep_poll_add(sqe, fds[0], POLLIN);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kWake, 0, 7));
+  std::thread writer([&] {
+    absl::SleepFor(absl::Milliseconds(5));
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+  });
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(ring->PollFor(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  writer.join();
+  EXPECT_EQ(ring->DrainCompletions(
+                [](const io_uring_cqe& cqe) { EXPECT_EQ(Tag::Decode(cqe.user_data).slot, 7u); }),
+            1u);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // namespace
