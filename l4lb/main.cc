@@ -345,6 +345,7 @@ std::string CongestionFromFlag(const char* flag, const std::string& value) {
   const absl::StatusOr<std::string> system = net::DefaultCongestion();
   if (value.empty() || (system.ok() && *system == value)) return "";
   net::Fd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe.valid()) probe.Reset(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));  // v6-only
   const absl::Status status = net::SetCongestion(probe.get(), value);
   if (!status.ok()) {
     if (!gflags::GetCommandLineFlagInfoOrDie(flag).is_default) Die(flag, status.message());
