@@ -341,8 +341,8 @@ std::vector<Server::Service> ServicesFromConfig() {
 // A congestion control flag -> what sockets must be given: "" when it is the
 // kernel's default anyway (no setsockopt per connection then). A name the kernel
 // lacks is an error, unless it is our default (cubic is a module on some kernels).
-std::string CongestionFromFlag(const char* flag, const std::string& value) {
-  const absl::StatusOr<std::string> system = net::DefaultCongestion();
+std::string CongestionFromFlag(const char* flag, const std::string& value,
+                               const absl::StatusOr<std::string>& system) {
   if (value.empty() || (system.ok() && *system == value)) return "";
   net::Fd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!probe.valid()) probe.Reset(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));  // v6-only
@@ -387,8 +387,11 @@ Server::Options OptionsFromFlags() {
   if (options.busy_poll > absl::Milliseconds(10)) {
     Die("busy_poll", absl::StrCat(FLAGS_busy_poll, ": want 0..10ms"));
   }
-  options.client_congestion = CongestionFromFlag("client_congestion", FLAGS_client_congestion);
-  options.backend_congestion = CongestionFromFlag("backend_congestion", FLAGS_backend_congestion);
+  const absl::StatusOr<std::string> kernel_congestion = net::DefaultCongestion();
+  options.client_congestion =
+      CongestionFromFlag("client_congestion", FLAGS_client_congestion, kernel_congestion);
+  options.backend_congestion =
+      CongestionFromFlag("backend_congestion", FLAGS_backend_congestion, kernel_congestion);
   return options;
 }
 
@@ -519,12 +522,12 @@ int main(int argc, char** argv) {
               << " with " << options.threads << " worker(s), " << service.backends.size()
               << " backend(s)";
   }
+  const std::string kernel_congestion = net::DefaultCongestion().value_or("unknown");
   for (const auto& [side, name] : {std::pair{"client", options.client_congestion},
                                    std::pair{"backend", options.backend_congestion}}) {
     if (!name.empty()) {
       LOG(INFO) << side << " connections use TCP congestion control " << name
-                << " (the kernel's default is " << net::DefaultCongestion().value_or("unknown")
-                << ")";
+                << " (the kernel's default is " << kernel_congestion << ")";
     }
   }
   if (!FLAGS_ready_file.empty()) {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
+#include "l4lb/net/congestion.h"
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
@@ -45,13 +46,6 @@ TEST_P(BadFlagTest, ExitsTwoWithOneLineNamingTheFlag) {
   }
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_EQ(lines[0], GetParam().want);
-}
-
-std::string AvailableCongestion() {
-  std::ifstream in("/proc/sys/net/ipv4/tcp_available_congestion_control");
-  std::string names;
-  std::getline(in, names);
-  return names;
 }
 
 const char kListen[] = "--listen=127.0.0.1:0";
@@ -111,11 +105,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--backend_congestion=nosuch"},
                 "l4lb: --backend_congestion: no TCP congestion control \"nosuch\" here "
                 "(available: " +
-                    AvailableCongestion() + ")"},
+                    net::AvailableCongestion().value_or("?") + ")"},
         BadFlag{{kListen, kBackends, "--client_congestion=nosuch"},
                 "l4lb: --client_congestion: no TCP congestion control \"nosuch\" here "
                 "(available: " +
-                    AvailableCongestion() + ")"},
+                    net::AvailableCongestion().value_or("?") + ")"},
         BadFlag{{kListen, kBackends, "--ready_file=/nonexistent/dir/ready"},
                 "l4lb: --ready_file: /nonexistent/dir/ready.tmp: No such file or directory"},
         BadFlag{{kListen, kBackends, "stray"},

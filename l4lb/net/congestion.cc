@@ -29,6 +29,10 @@ absl::StatusOr<std::string> ReadProcLine(absl::string_view name) {
 
 absl::StatusOr<std::string> DefaultCongestion() { return ReadProcLine("tcp_congestion_control"); }
 
+absl::StatusOr<std::string> AvailableCongestion() {
+  return ReadProcLine("tcp_available_congestion_control");
+}
+
 absl::Status SetCongestion(int fd, absl::string_view name) {
   if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name.data(), name.size()) == 0) {
     return absl::OkStatus();
@@ -39,8 +43,8 @@ absl::Status SetCongestion(int fd, absl::string_view name) {
   }
   // ENOENT: no such module; EPERM: loaded but not in tcp_allowed_congestion_control
   // and we lack CAP_NET_ADMIN. Either way the operator needs the list.
-  const absl::StatusOr<std::string> available = ReadProcLine(
-      err == ENOENT ? "tcp_available_congestion_control" : "tcp_allowed_congestion_control");
+  const absl::StatusOr<std::string> available =
+      err == ENOENT ? AvailableCongestion() : ReadProcLine("tcp_allowed_congestion_control");
   return absl::InvalidArgumentError(absl::StrCat(
       err == ENOENT ? "no TCP congestion control \"" : "TCP congestion control \"", name,
       err == ENOENT ? "\" here" : "\" is not allowed without CAP_NET_ADMIN", " (",

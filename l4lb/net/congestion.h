@@ -16,6 +16,10 @@ namespace l4lb::net {
 // The kernel's default for new sockets (net.ipv4.tcp_congestion_control).
 absl::StatusOr<std::string> DefaultCongestion();
 
+// What a socket may be given (net.ipv4.tcp_available_congestion_control):
+// "reno cubic bbr".
+absl::StatusOr<std::string> AvailableCongestion();
+
 // Sets `name` on a TCP socket. The error names the algorithm and lists what the
 // kernel offers: `no TCP congestion control "bbr2" here (available: reno cubic)`.
 absl::Status SetCongestion(int fd, absl::string_view name);

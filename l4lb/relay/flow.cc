@@ -91,7 +91,8 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
   }
   uint64_t moved = 0;  // by this call's splices
   if (!lowat_set_) {
-    // Once per streaming flow, so short connections never pay the syscall.
+    // Past the copy path: flows that only ever copy (short messages, the default
+    // --copy_bytes) never pay the syscall; a streaming flow pays it once.
     lowat_set_ = true;
     (void)setsockopt(to_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kNotSentLowat, sizeof(kNotSentLowat));
   }
