@@ -38,20 +38,6 @@ constexpr char kBalancer[] = "127.0.0.1";
 constexpr int kPassivePorts = 20;
 constexpr uint64_t kKiB = 1024, kMiB = 1024 * 1024;
 
-// `size` reproducible bytes (`seed` tells files apart) written 1 MiB at a time:
-// the 200 MiB file never sits in memory.
-void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
-  Stream stream(seed);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  std::vector<uint8_t> chunk(kMiB);
-  for (uint64_t left = size; left > 0;) {
-    const size_t n = std::min<uint64_t>(left, chunk.size());
-    stream.Fill(chunk.data(), n);
-    out.write(reinterpret_cast<const char*>(chunk.data()), n);
-    left -= n;
-  }
-}
-
 // Byte-compares two files; a failure names the first differing offset, not the bytes.
 ::testing::AssertionResult SameBytes(const std::string& a, const std::string& b) {
   std::error_code error;
@@ -120,17 +106,6 @@ std::vector<Conn> ConnsFrom(const std::string& log, const std::string& source) {
   return conns;
 }
 
-// What a client run did: whether it succeeded, and the backend its greeting named.
-struct Session {
-  bool ok = false;
-  std::string backend;
-  std::string trace;  // the client's stdout and stderr, for failures
-  // The end of the trace: where the client says what went wrong.
-  std::string TraceEnd() const {
-    return trace.size() > 4000 ? "..." + trace.substr(trace.size() - 4000) : trace;
-  }
-};
-
 class FtpFarmTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -185,15 +160,15 @@ class FtpFarmTest : public ::testing::Test {
   // the reply names (--no-ftp-skip-pasv-ip): were it a backend's, the data
   // connection would bypass l4lb and vsftpd would refuse it (its control
   // connection comes from l4lb, the data from the client).
-  static Session CurlUpDown(const std::string& source, const std::string& local,
-                            const std::string& url, const std::string& back) {
+  static ClientSession CurlUpDown(const std::string& source, const std::string& local,
+                                  const std::string& url, const std::string& back) {
     const std::vector<std::string> common = {
         "curl",       "-sSv", "--disable-epsv", "--no-ftp-skip-pasv-ip",
         "--max-time", "60",   "--interface",    source};
     std::vector<std::string> up = common, down = common;
     up.insert(up.end(), {"-T", local, url});
     down.insert(down.end(), {"-o", back, url});
-    Session session;
+    ClientSession session;
     for (const std::vector<std::string>& argv : {up, down}) {
       const CommandResult r = RunCommand(argv, absl::Seconds(70));
       absl::StrAppend(&session.trace, "$ ", absl::StrJoin(argv, " "), "\n", r.out, r.err);
@@ -209,8 +184,8 @@ class FtpFarmTest : public ::testing::Test {
 
   // lftp from `source`: put, then get, over one control connection, in EPSV
   // (the reply names only a port; the client reuses the control address).
-  Session LftpUpDown(const std::string& source, const std::string& local, const std::string& name,
-                     const std::string& back) const {
+  ClientSession LftpUpDown(const std::string& source, const std::string& local,
+                           const std::string& name, const std::string& back) const {
     // fail-exit: a failed put or get ends lftp with a non-zero exit, not at "bye".
     const std::string script = absl::StrCat(
         "set cmd:fail-exit yes; set ftp:passive-mode on; set ftp:prefer-epsv yes; ",
@@ -221,7 +196,7 @@ class FtpFarmTest : public ::testing::Test {
     const std::vector<std::string> argv = {"lftp", "-d", "-e", script,
                                            absl::StrCat("ftp://", kBalancer, ":", control_port_)};
     const CommandResult r = RunCommand(argv, absl::Seconds(120));
-    Session session;
+    ClientSession session;
     session.trace = absl::StrCat("$ lftp -e '", script, "'\n", r.out, r.err);
     session.backend = BackendInTrace(r.err);
     session.ok = r.exit_code == 0 && !session.backend.empty();
@@ -241,7 +216,7 @@ class FtpFarmTest : public ::testing::Test {
   // into `back`: the file is intact on exactly the backend whose greeting it saw
   // and in `back`, and l4lb relayed every one of its connections (control and
   // data) to that backend, the data ones on the passive range, `size` bytes each way.
-  void ExpectLandedOnItsBackend(const std::string& source, const Session& session,
+  void ExpectLandedOnItsBackend(const std::string& source, const ClientSession& session,
                                 const std::string& local, const std::string& name,
                                 const std::string& back, uint64_t size) {
     ASSERT_TRUE(session.ok) << session.TraceEnd();
@@ -285,7 +260,7 @@ class FtpFarmTest : public ::testing::Test {
       const std::string back = local + ".back";
       WriteRandomFile(local, sizes[i], first_source + i);
       const absl::Time start = absl::Now();
-      const Session session = up_down(source, local, name, back);
+      const ClientSession session = up_down(source, local, name, back);
       printf("%s from %s: %llu bytes up and down via %s in %s\n", client.c_str(), source.c_str(),
              static_cast<unsigned long long>(sizes[i]), session.backend.c_str(),
              absl::FormatDuration(absl::Now() - start).c_str());
@@ -321,7 +296,7 @@ TEST_F(FtpFarmTest, LftpPutsAndGets1KiB10MiB200MiBInPassiveMode) {
 // the backend that greeted it, and every backend took some of them.
 TEST_F(FtpFarmTest, TwentyConcurrentClientsAllSucceedOnAllBackends) {
   constexpr int kClients = 20;
-  std::vector<Session> sessions(kClients);
+  std::vector<ClientSession> sessions(kClients);
   std::vector<std::thread> threads;
   for (int c = 0; c < kClients; ++c) {
     const std::string local = absl::StrCat(TempDir(), "/many-", c, ".bin");

@@ -32,19 +32,6 @@ namespace {
 const std::vector<std::string> kBackendHosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// `size` reproducible bytes (`seed` tells files apart) written 1 MiB at a time.
-void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
-  Stream stream(seed);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  std::vector<uint8_t> chunk(kMiB);
-  for (uint64_t left = size; left > 0;) {
-    const size_t n = std::min<uint64_t>(left, chunk.size());
-    stream.Fill(chunk.data(), n);
-    out.write(reinterpret_cast<const char*>(chunk.data()), n);
-    left -= n;
-  }
-}
-
 // sha256sum's digest of a file, or "" if it cannot be read.
 std::string Sha256(const std::string& path) {
   const CommandResult r = RunCommand({"sha256sum", path}, absl::Seconds(20));
@@ -62,17 +49,6 @@ std::string BackendInTrace(const std::string& trace) {
   if (at == std::string::npos || at > end) return "";
   return trace.substr(at + tag.size(), end - at - tag.size());
 }
-
-// One sftp session's outcome: whether the batch ran, and the backend that answered.
-struct Session {
-  bool ok = false;
-  std::string backend;
-  std::string trace;  // sftp's stderr, for failures
-  // The end of the trace: where the client says what went wrong.
-  std::string TraceEnd() const {
-    return trace.size() > 4000 ? "..." + trace.substr(trace.size() - 4000) : trace;
-  }
-};
 
 class SftpFarmTest : public ::testing::Test {
  protected:
@@ -106,8 +82,8 @@ class SftpFarmTest : public ::testing::Test {
 
   // sftp from `source` through l4lb: put `local` as `name` (relative: into the
   // backend's files), then get it back into local + ".back".
-  Session PutAndGet(const std::string& source, const std::string& local,
-                    const std::string& name) const {
+  ClientSession PutAndGet(const std::string& source, const std::string& local,
+                          const std::string& name) const {
     const std::string batch = local + ".batch";
     std::ofstream(batch, std::ios::trunc)
         << "put " << local << " " << name << "\nget " << name << " " << local << ".back\n";
@@ -115,7 +91,7 @@ class SftpFarmTest : public ::testing::Test {
     // -v: ssh's trace names the server's identification line, banner included.
     argv.insert(argv.begin() + 1, {"-v", "-o", "BindAddress=" + source});
     const CommandResult r = RunCommand(argv, absl::Seconds(60));
-    Session session;
+    ClientSession session;
     session.trace = absl::StrCat("$ ", absl::StrJoin(argv, " "), "\n", r.err);
     session.backend = BackendInTrace(r.err);
     session.ok = r.exit_code == 0 && !session.backend.empty();
@@ -133,7 +109,7 @@ class SftpFarmTest : public ::testing::Test {
 
   // After PutAndGet(): `name` is whole on exactly the backend that answered,
   // and came back whole.
-  void ExpectLandedOnItsBackend(const Session& session, const std::string& local,
+  void ExpectLandedOnItsBackend(const ClientSession& session, const std::string& local,
                                 const std::string& name) const {
     ASSERT_TRUE(session.ok) << session.TraceEnd();
     const std::vector<size_t> holders = Holders(name);
@@ -155,7 +131,7 @@ TEST_F(SftpFarmTest, Puts50MiBAndGetsItBackIntact) {
   const std::string local = TempDir() + "/sftp-50MiB.bin";
   WriteRandomFile(local, 50 * kMiB, 30);
   const absl::Time start = absl::Now();
-  const Session session = PutAndGet(source, local, "50MiB.bin");
+  const ClientSession session = PutAndGet(source, local, "50MiB.bin");
   printf("sftp from %s: 50 MiB up and down via %s in %s\n", source.c_str(), session.backend.c_str(),
          absl::FormatDuration(absl::Now() - start).c_str());
   ExpectLandedOnItsBackend(session, local, "50MiB.bin");
@@ -185,7 +161,7 @@ TEST_F(SftpFarmTest, Puts50MiBAndGetsItBackIntact) {
 // backend takes part.
 TEST_F(SftpFarmTest, TenConcurrentSessionsAllSucceedOnSeveralBackends) {
   constexpr int kSessions = 10;
-  std::vector<Session> sessions(kSessions);
+  std::vector<ClientSession> sessions(kSessions);
   std::vector<std::thread> threads;
   for (int s = 0; s < kSessions; ++s) {
     const std::string local = absl::StrCat(TempDir(), "/sftp-many-", s, ".bin");

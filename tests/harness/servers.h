@@ -21,6 +21,18 @@
 
 namespace l4lb::testing {
 
+// What one client run against a farm did: whether it succeeded, and the backend
+// whose banner it saw.
+struct ClientSession {
+  bool ok = false;
+  std::string backend;
+  std::string trace;  // the client's output, for failures
+  // The end of the trace: where the client says what went wrong.
+  std::string TraceEnd() const {
+    return trace.size() > 4000 ? "..." + trace.substr(trace.size() - 4000) : trace;
+  }
+};
+
 // A server started below. Movable, not copyable.
 struct Server {
   std::unique_ptr<Process> process;

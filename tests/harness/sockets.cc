@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <utility>
 #include <vector>
@@ -347,6 +348,18 @@ void Stream::Fill(uint8_t* out, size_t len) {
     out[i] = static_cast<uint8_t>(word_);
     word_ >>= 8;
     --left_;
+  }
+}
+
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
+  Stream stream(seed);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::vector<uint8_t> chunk(1 << 20);
+  for (uint64_t left = size; left > 0;) {
+    const size_t n = std::min<uint64_t>(left, chunk.size());
+    stream.Fill(chunk.data(), n);
+    out.write(reinterpret_cast<const char*>(chunk.data()), n);
+    left -= n;
   }
 }
 

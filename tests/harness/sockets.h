@@ -97,4 +97,8 @@ class Stream {
   int left_ = 0;  // bytes of word_ not yet used
 };
 
+// Writes `size` bytes of Stream(seed) to `path` (`seed` tells files apart), 1 MiB
+// at a time: a 200 MiB file never sits in memory.
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed);
+
 }  // namespace l4lb::testing
