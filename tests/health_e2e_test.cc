@@ -38,6 +38,12 @@ std::unique_ptr<L4lb> StartL4lb(std::vector<std::string> flags) {
   return l4lb.ok() ? *std::move(l4lb) : nullptr;
 }
 
+// StartL4lb with kFastChecks ahead of `flags`.
+std::unique_ptr<L4lb> StartWithFastChecks(std::vector<std::string> flags) {
+  flags.insert(flags.begin(), kFastChecks.begin(), kFastChecks.end());
+  return StartL4lb(std::move(flags));
+}
+
 std::string Backends(uint16_t port, size_t n = 3) {
   std::string out;
   for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? "," : "", kHosts[i], ":", port);
@@ -116,11 +122,10 @@ class HttpFarm : public ::testing::Test {
 };
 
 TEST_F(HttpFarm, KilledBackendGoesDownInTimeAndComesBackAfterRise) {
-  std::vector<std::string> flags = kFastChecks;
-  flags.push_back("--backends=" + Backends(port_));
-  flags.push_back("--health_check=http");
-  flags.push_back("--health_passive=false");  // time the probes alone
-  auto l4lb = StartL4lb(flags);
+  auto l4lb = StartWithFastChecks({
+      "--backends=" + Backends(port_), "--health_check=http",
+      "--health_passive=false",  // time the probes alone
+  });
   ASSERT_NE(l4lb, nullptr);
   absl::SleepFor(absl::Milliseconds(600));  // fully up: several passed checks each
   ASSERT_EQ(l4lb->CountLines("is DOWN", ""), 0) << l4lb->Log();
@@ -169,10 +174,10 @@ TEST_F(HttpFarm, PassiveFailuresEjectBeforeTheNextProbe) {
 }
 
 TEST_F(HttpFarm, LongTransferIsNotBrokenWhenAnotherBackendGoesDown) {
-  std::vector<std::string> flags = kFastChecks;
-  flags.push_back("--backends=" + Backends(port_, 2));
-  flags.push_back("--health_check=http");
-  auto l4lb = StartL4lb(flags);
+  auto l4lb = StartWithFastChecks({
+      "--backends=" + Backends(port_, 2),
+      "--health_check=http",
+  });
   ASSERT_NE(l4lb, nullptr);
   // A source address that lands on 127.0.0.3 (src_ip hashing: the same every time).
   std::string source;
@@ -196,10 +201,10 @@ TEST_F(HttpFarm, LongTransferIsNotBrokenWhenAnotherBackendGoesDown) {
 }
 
 TEST_F(HttpFarm, NoHealthyBackendClosesClientsAtOnceAndRecovers) {
-  std::vector<std::string> flags = kFastChecks;
-  flags.push_back("--backends=" + Backends(port_, 1));
-  flags.push_back("--health_check=http");
-  auto l4lb = StartL4lb(flags);
+  auto l4lb = StartWithFastChecks({
+      "--backends=" + Backends(port_, 1),
+      "--health_check=http",
+  });
   ASSERT_NE(l4lb, nullptr);
   nginx(0).Stop(SIGKILL, absl::Seconds(5));
   ASSERT_TRUE(WaitFor(absl::Seconds(3), [&] {
@@ -218,11 +223,11 @@ TEST_F(HttpFarm, NoHealthyBackendClosesClientsAtOnceAndRecovers) {
 // its live connections are reset, without it they are left alone.
 TEST_F(HttpFarm, KillOnDownResetsLiveConnectionsOnlyWhenAsked) {
   for (const bool kill_on_down : {false, true}) {
-    std::vector<std::string> flags = kFastChecks;
-    flags.push_back("--backends=" + Backends(port_, 1));
-    flags.push_back("--health_check=http");
-    flags.push_back(absl::StrCat("--kill_on_down=", kill_on_down ? "true" : "false"));
-    auto l4lb = StartL4lb(flags);
+    auto l4lb = StartWithFastChecks({
+        "--backends=" + Backends(port_, 1),
+        "--health_check=http",
+        absl::StrCat("--kill_on_down=", kill_on_down ? "true" : "false"),
+    });
     ASSERT_NE(l4lb, nullptr);
     const int client = ConnectTcp("127.0.0.1", l4lb->port());
     ASSERT_GE(client, 0);
@@ -289,11 +294,11 @@ TEST(BannerChecks, EachCheckPassesOnItsServerAndFailsOnTheOthers) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.check);
-    std::vector<std::string> flags = kFastChecks;
-    flags.push_back("--backends=" + Backends(port));
-    flags.push_back("--health_check=" + c.check);
-    flags.push_back("--health_passive=false");
-    auto l4lb = StartL4lb(flags);
+    auto l4lb = StartWithFastChecks({
+        "--backends=" + Backends(port),
+        "--health_check=" + c.check,
+        "--health_passive=false",
+    });
     ASSERT_NE(l4lb, nullptr);
     for (int i = 0; i < 3; ++i) {
       if (i == c.passes) continue;
