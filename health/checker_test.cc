@@ -125,7 +125,7 @@ TEST_F(CheckerTest, PassiveFailuresEjectBetweenProbes) {
   Start(options);
   absl::SleepFor(absl::Milliseconds(200));
   ASSERT_TRUE(Up(0));
-  for (int i = 0; i < 3; ++i) passive_.Report(0);
+  for (int i = 0; i < 3; ++i) passive_.Report(0, i);
   EXPECT_TRUE(Within(absl::Milliseconds(500), [&] { return !Up(0); }));
   EXPECT_TRUE(Up(1));
 }

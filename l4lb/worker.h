@@ -190,8 +190,9 @@ class Worker {
   void RefreshSnapshots();
   void CloseConnectionsToDownBackends(uint16_t service_index);
   // Tells the health checker (through PassiveHealth) that `backend` of
-  // `service` failed client traffic (a TCP connection's or a UDP session's).
-  void ReportBackendFailure(uint16_t service, int backend);
+  // `service` failed `client`'s traffic (a TCP connection's or a UDP session's).
+  // Only what proves the backend unwell may be reported (backend/passive_health.h).
+  void ReportBackendFailure(uint16_t service, int backend, const net::SocketAddress& client);
   bool Drained() const;
 
   Options options_;

@@ -193,13 +193,17 @@ void Worker::OnConnect(Connection& c, int res) {
   // socket, nothing was sent to the failed backend.
   close(c.backend_fd);
   c.backend_fd = -1;
-  ReportBackendFailure(c.service, c.backend);
+  ReportBackendFailure(c.service, c.backend, c.client);
   Connect(c);
 }
 
-void Worker::ReportBackendFailure(uint16_t service, int backend) {
+void Worker::ReportBackendFailure(uint16_t service, int backend,
+                                  const net::SocketAddress& client) {
   backend::PassiveHealth* passive = services_[service].options.passive;
-  if (passive != nullptr && backend >= 0) passive->Report(static_cast<size_t>(backend));
+  if (passive == nullptr || backend < 0) return;
+  // By host, not port: one client must not outvote the probes by opening many
+  // connections (PassiveHealth counts each client once per window).
+  passive->Report(static_cast<size_t>(backend), backend::FlowKey(client, backend::HashKey::kSrcIp));
 }
 
 void Worker::StartRelay(Connection& c) {
@@ -365,7 +369,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kBackendReset:
       counters_.resets.Add();
       net::SetResetOnClose(c.client_fd);
-      ReportBackendFailure(c.service, c.backend);
+      ReportBackendFailure(c.service, c.backend, c.client);
       break;
     case CloseReason::kBackendDown:
       counters_.killed_on_down.Add();

@@ -175,7 +175,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
     if (err == ECONNREFUSED && tried_count < 2) {
       // An earlier datagram of this session drew an ICMP port unreachable: the
       // backend is not serving. Tell the checker and try this one elsewhere.
-      ReportBackendFailure(service_index, s->backend);
+      ReportBackendFailure(service_index, s->backend, client);
       tried[tried_count++] = static_cast<uint32_t>(s->backend);
       CloseUdpSession(*s, "backend_refused");
       s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
@@ -283,7 +283,7 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
   if (more) return;
   if (cqe.res == -ECONNREFUSED) {
     // ICMP port unreachable for what we sent: nothing serves there now.
-    ReportBackendFailure(s.service, s.backend);
+    ReportBackendFailure(s.service, s.backend, s.client);
     return CloseUdpSession(s, "backend_refused");
   }
   if (cqe.res < 0 && cqe.res != -ENOBUFS) {

@@ -18,7 +18,7 @@ class PassiveHealth {
   explicit PassiveHealth(size_t backends)
       : failures_(std::make_unique<std::atomic<uint32_t>[]>(backends)), size_(backends) {}
 
-  void Report(size_t backend) {
+  void Report(size_t backend, uint64_t /*client_key*/) {
     if (backend < size_) failures_[backend].fetch_add(1, std::memory_order_relaxed);
   }
   // Failures reported since the last Take().
