@@ -23,15 +23,26 @@ int64_t NowNs() {
 
 // Passive reports are picked up at least this often between probes.
 constexpr int64_t kPassivePollNs = 100'000'000;
+// A suspect backend (passive failures) is probed at most this often: a client
+// that keeps making a healthy backend fail costs it five probes a second.
+constexpr int64_t kSuspectGapNs = 200'000'000;
 
 }  // namespace
 
 HealthChecker::HealthChecker(std::vector<Service> services) {
   for (Service& service : services) {
     ServiceState state{.service = std::move(service), .backends = {}};
-    const size_t n = state.service.publisher->Current()->backends().size();
-    state.backends.resize(n);
-    for (BackendState& b : state.backends) b.health = state.service.options.rise;
+    const auto& specs = state.service.publisher->Current()->backends();
+    state.backends.resize(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+      BackendState& b = state.backends[i];
+      b.health = state.service.options.rise;
+      net::SocketAddress probed = specs[i].address;
+      // A port-less backend (clients keep the port they dialled) is probed on the
+      // service's probe port: name that, not ":0".
+      if (probed.port() == 0) probed.set_port(state.service.options.probe.port);
+      b.name = probed.ToString();
+    }
     services_.push_back(std::move(state));
   }
 }
@@ -119,12 +130,21 @@ int64_t HealthChecker::StartAndExpire(ServiceState& s, int64_t now_ns) {
   for (size_t i = 0; i < s.backends.size(); ++i) {
     BackendState& b = s.backends[i];
     if (b.probe && !b.probe->done() && now_ns >= b.deadline_ns) b.probe->TimeOut();
-    if (!b.probe && now_ns >= b.next_probe_ns) {
+    const bool due = now_ns >= b.next_probe_ns;
+    const int64_t suspect_at_ns = b.probe_started_ns + kSuspectGapNs;
+    if (!b.probe && (due || (b.suspect && now_ns >= suspect_at_ns))) {
       b.probe = std::make_unique<Probe>(options.probe, backends[i].address);
+      b.probe_started_ns = now_ns;
       b.deadline_ns = now_ns + absl::ToInt64Nanoseconds(options.timeout);
-      b.next_probe_ns = now_ns + Jittered(options.interval);
+      if (due) {
+        b.next_probe_ns = now_ns + Jittered(options.interval);
+        // One interval, one vote per client address.
+        if (s.service.passive != nullptr) s.service.passive->NewWindow(i);
+      }
     }
-    next_ns = std::min(next_ns, b.probe ? b.deadline_ns : b.next_probe_ns);
+    int64_t wake_ns = b.probe ? b.deadline_ns : b.next_probe_ns;
+    if (!b.probe && b.suspect) wake_ns = std::min(wake_ns, suspect_at_ns);
+    next_ns = std::min(next_ns, wake_ns);
   }
   return next_ns;
 }
@@ -138,23 +158,36 @@ bool HealthChecker::Collect(ServiceState& s) {
       changed |= Apply(s, i, probe->ok(), probe->reason());
     }
     if (s.service.passive != nullptr && s.service.options.passive) {
-      const uint32_t failures = s.service.passive->Take(i);
-      if (failures > 0) {
-        const std::string reason =
-            absl::StrCat(failures, " connect failure(s) or reset(s) on client traffic");
-        for (uint32_t f = 0; f < failures && b.up; ++f) changed |= Apply(s, i, false, reason);
-      }
+      const backend::PassiveHealth::Taken taken = s.service.passive->Take(i);
+      if (taken.reports > 0) ApplyPassive(s, i, taken);
     }
   }
   return changed;
+}
+
+void HealthChecker::ApplyPassive(ServiceState& s, size_t index,
+                                 const backend::PassiveHealth::Taken& taken) {
+  BackendState& b = s.backends[index];
+  if (!b.up) return;  // no traffic is sent to it; its probes bring it back
+  const int rise = s.service.options.rise;
+  for (uint32_t f = 0; f < taken.failures && b.health > rise; ++f) --b.health;
+  b.passive_failures += taken.failures;
+  if (!b.suspect) {
+    // Once per suspicion (a passing probe clears it): bounded by the probes.
+    LOG(INFO) << "backend " << b.name << " (" << s.service.name << "): " << taken.reports
+              << " connect failure(s) or early reset(s) on client traffic; probing now";
+  }
+  b.suspect = true;
 }
 
 bool HealthChecker::Apply(ServiceState& s, size_t index, bool ok, const std::string& reason) {
   const HealthOptions& options = s.service.options;
   BackendState& b = s.backends[index];
   const int max = options.rise + options.fall - 1;
-  const std::string& name = s.service.publisher->Current()->backends()[index].name;
+  const std::string& name = b.name;
   if (ok) {
+    b.suspect = false;
+    b.passive_failures = 0;
     if (b.health < max) ++b.health;
     if (!b.up && b.health >= options.rise) {
       b.up = true;
@@ -177,7 +210,12 @@ bool HealthChecker::Apply(ServiceState& s, size_t index, bool ok, const std::str
   }
   b.up = false;
   b.health = 0;
-  LOG(WARNING) << "backend " << name << " (" << s.service.name << ") is DOWN: " << reason;
+  LOG(WARNING) << "backend " << name << " (" << s.service.name << ") is DOWN: " << reason
+               << (b.suspect ? absl::StrCat(" (probed after ", b.passive_failures,
+                                            " failure(s) on client traffic)")
+                             : std::string());
+  b.suspect = false;
+  b.passive_failures = 0;
   return true;
 }
 

@@ -32,8 +32,17 @@ struct HealthOptions {
 // new BackendSnapshot (same Maglev table, new health) for the workers to pick up.
 //
 // Start-up, as in HAProxy: every backend starts UP, but on the edge: the first
-// failed check (or passive failure) takes it DOWN at once, while a backend that
-// has passed checks needs `fall` failures in a row.
+// failed check takes it DOWN at once, while a backend that has passed checks
+// needs `fall` failures in a row.
+//
+// Passive failures (workers' reports through PassiveHealth, one per client
+// address per interval) count like failed checks but never take the last step:
+// they bring an UP backend at most to the edge and make it "suspect", and a
+// suspect backend is probed at once (then every kSuspectGap while it stays
+// suspect). Only a failed probe takes it DOWN. So no client can eject a backend
+// that answers its probes (a client that makes a server reset it, a port scan of
+// an FTP passive range), while a dead one is out a probe timeout after the first
+// client hits it.
 //
 // Thread safety: Start()/Stop() from one thread (the server's); everything else
 // runs on the checker's own thread. It talks to workers only through the
@@ -59,9 +68,15 @@ class HealthChecker {
 
  private:
   struct BackendState {
+    std::string name;  // for the logs: the address probed (port-less: with the probe port)
     bool up = true;
     int health = 0;  // HAProxy's counter: 0 .. rise + fall - 1
+    // Passive failures were reported: probe at once, and again every kSuspectGap
+    // until a probe passes or the backend is DOWN.
+    bool suspect = false;
+    uint32_t passive_failures = 0;  // since the last probe that passed, for the log
     int64_t next_probe_ns = 0;
+    int64_t probe_started_ns = 0;
     int64_t deadline_ns = 0;
     std::unique_ptr<Probe> probe;  // in flight
   };
@@ -75,6 +90,9 @@ class HealthChecker {
   int64_t StartAndExpire(ServiceState& s, int64_t now_ns);
   // Applies finished probes and passive reports; true if any backend changed.
   bool Collect(ServiceState& s);
+  // Counts passive failures toward fall, never past the edge, and marks the
+  // backend suspect.
+  void ApplyPassive(ServiceState& s, size_t index, const backend::PassiveHealth::Taken& taken);
   // One check result; true if the backend changed state.
   bool Apply(ServiceState& s, size_t index, bool ok, const std::string& reason);
   void Publish(ServiceState& s);

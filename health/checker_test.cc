@@ -118,16 +118,51 @@ TEST_F(CheckerTest, AnUpBackendNeedsFallFailuresInARow) {
   EXPECT_TRUE(Up(0));
 }
 
-TEST_F(CheckerTest, PassiveFailuresEjectBetweenProbes) {
+TEST_F(CheckerTest, PassiveFailuresOnADeadBackendEjectBetweenProbes) {
   HealthOptions options = Fast();
-  options.interval = absl::Seconds(30);  // no probe after the first round
+  options.interval = absl::Seconds(30);  // no regular probe after the first round
   b_.Listen();
   Start(options);
   absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_TRUE(Up(0));
-  for (int i = 0; i < 3; ++i) passive_.Report(0, i);
-  EXPECT_TRUE(Within(absl::Milliseconds(500), [&] { return !Up(0); }));
+  ASSERT_TRUE(Up(0) && Up(1));
+  b_.Refuse();  // dies; nothing probes it for 30 s
+  passive_.Report(1, /*client_key=*/7);
+  // The report makes it suspect, the early probe finds it refusing.
+  EXPECT_TRUE(Within(absl::Milliseconds(500), [&] { return !Up(1); }));
+  EXPECT_TRUE(Up(0));
+}
+
+TEST_F(CheckerTest, PassiveFailuresAloneNeverEjectABackendThatAnswersProbes) {
+  HealthOptions options = Fast();
+  options.interval = absl::Seconds(30);
+  b_.Listen();
+  Start(options);
+  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(Up(0) && Up(1));
+  // A thousand failures from 100 client addresses over a second: each round
+  // takes the backend to the edge, and the early probe it triggers passes.
+  for (int round = 0; round < 20; ++round) {
+    for (uint64_t client = 0; client < 100; ++client) {
+      for (int i = 0; i < 10; ++i) passive_.Report(0, client);
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(Up(0)) << "round " << round;
+  }
   EXPECT_TRUE(Up(1));
+}
+
+TEST_F(CheckerTest, PassiveFailuresNeverEjectABackendNotYetProbed) {
+  HealthOptions options = Fast();
+  options.interval = absl::Seconds(30);
+  b_.Listen();
+  Start(options);
+  // At start-up every backend is on the edge (HAProxy's rule): a passive
+  // failure must still wait for a probe.
+  for (uint64_t client = 0; client < 50; ++client) passive_.Report(0, client);
+  for (int i = 0; i < 80; ++i) {  // 400 ms: the reports, the early probes, their results
+    ASSERT_TRUE(Up(0)) << "after " << i * 5 << " ms";
+    absl::SleepFor(absl::Milliseconds(5));
+  }
 }
 
 TEST_F(CheckerTest, NoneChecksNothing) {
