@@ -19,6 +19,9 @@ using ring::Tag;
 
 namespace {
 
+// How often connections flushing to a survivor check its ACKs (worker_tcp.cc).
+constexpr absl::Duration kFlushCheck = absl::Milliseconds(2);
+
 int64_t MonotonicNanos() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,9 +81,11 @@ void Worker::Run(std::promise<absl::Status> ready) {
   const int64_t tick_ns = absl::ToInt64Nanoseconds(options_.tick);
   int64_t next_tick_ns = now_ns_ + tick_ns;
   while (!Drained()) {
-    const absl::Duration wait =
+    absl::Duration wait =
         queued_.empty() ? absl::Nanoseconds(std::max<int64_t>(0, next_tick_ns - now_ns_))
                         : absl::ZeroDuration();
+    // A flush waits for ACKs, which bring no CQE: look again soon.
+    if (!flushing_.empty()) wait = std::min(wait, kFlushCheck);
     // While bulk data flows the next burst is microseconds away: poll for it
     // rather than sleep and be woken by its sender (an IPI paid on the sender's
     // CPU). bench/RESULTS.md: one stream +30-40 %, CPU per GB about the same.
@@ -96,6 +101,7 @@ void Worker::Run(std::promise<absl::Status> ready) {
     RefreshSnapshots();
     ring_->DrainCompletions([this](const io_uring_cqe& cqe) { Dispatch(cqe); });
     RunQueued();
+    if (!flushing_.empty()) CheckFlushing();
     if (now_ns_ >= next_tick_ns) {
       OnTick();
       next_tick_ns = now_ns_ + tick_ns;

@@ -142,10 +142,16 @@ class Worker {
   // Relaying.
   void ArmPoll(relay::Connection& c, ring::Op op);
   void OnReadiness(relay::Connection& c, ring::Op op, const io_uring_cqe& cqe);
-  // source_hup: the poll saw the source's FIN (Flow::Pump).
-  void Pump(relay::Connection& c, bool up, bool source_hup = false);
+  // source_hup: the poll saw the source's FIN (Flow::Pump). Returns what the
+  // flow waits for, after acting on it (POLLOUT armed, queued, closed).
+  relay::Flow::Wait Pump(relay::Connection& c, bool up, bool source_hup = false);
   void RunQueued();
   // Closing.
+  // One side reset or failed: deliver what it sent to the other, then reset both.
+  void OnPeerFailed(relay::Connection& c, bool client_failed);
+  void ContinueFlush(relay::Connection& c);
+  // Flushing connections waiting for the survivor's ACKs (worker loop).
+  void CheckFlushing();
   void Close(relay::Connection& c, relay::CloseReason reason);
   // Cancels the request `op` of c by its exact tag.
   void Cancel(relay::Connection& c, ring::Op op);
@@ -207,6 +213,8 @@ class Worker {
   relay::PipePool pipes_;
   std::vector<char> copy_buffer_;                      // relay/flow.h: the small-message copy path
   std::vector<std::pair<uint32_t, uint32_t>> queued_;  // (slot, generation) to pump again
+  // (slot, generation) of kFlushing connections waiting for their survivor's ACKs.
+  std::vector<std::pair<uint32_t, uint32_t>> flushing_;
   stats::WorkerCounters counters_;
   net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it
   bool draining_ = false;

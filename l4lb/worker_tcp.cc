@@ -3,8 +3,10 @@
 // dispatches each CQE here or to worker_udp.cc.
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,11 +30,31 @@ namespace {
 // then polls before it sleeps (Options::busy_poll).
 constexpr uint64_t kBulkBytes = 64 << 10;
 
+// How long a side that outlived its peer's reset may take to accept and ACK
+// the peer's last bytes before it is reset anyway (a client that stops reading
+// must not hold the connection).
+constexpr int64_t kFlushTimeoutNs = 5'000'000'000;
+
 int SocketError(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
   return err;
+}
+
+// Errors of l4lb's own making: out of local ports, fds or kernel memory. The
+// backend never saw the connect, so they say nothing of its health.
+bool IsLocalConnectError(int err) {
+  return err == EADDRNOTAVAIL || err == EAGAIN || err == EMFILE || err == ENFILE ||
+         err == ENOBUFS || err == ENOMEM;
+}
+
+// Bytes written to fd that its peer has not ACKed yet (SIOCOUTQ is write_seq -
+// snd_una for TCP); 0 once all arrived, or when the socket is gone.
+int Unacked(int fd) {
+  int n = 0;
+  if (ioctl(fd, SIOCOUTQ, &n) != 0 || SocketError(fd) != 0) return 0;
+  return n;
 }
 
 }  // namespace
@@ -134,7 +156,9 @@ void Worker::Connect(Connection& c) {
   if (c.target.port() == 0) c.target.set_port(listeners_[c.listener].listener.address.port());
   absl::StatusOr<net::Fd> fd = net::OpenTcpClientSocket(spec.address.family());
   if (!fd.ok()) {
-    LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << fd.status().message();
+    counters_.local_errors.Add();
+    LOG_EVERY_T(ERROR, 1.0) << "socket for backend " << spec.name << ": " << fd.status().message()
+                            << " (l4lb's own limit, not the backend's fault)";
     return Close(c, CloseReason::kError);
   }
   if (!options_.backend_congestion.empty()) {
@@ -185,15 +209,24 @@ void Worker::OnConnect(Connection& c, int res) {
   // state to kClosing first).
   c.connect_error = res == -ECANCELED ? ETIMEDOUT : -res;
   const int max_attempts = 1 + services_[c.service].options.connect_retries;
-  LOG_EVERY_T(WARNING, 1.0) << "backend " << c.target.ToString()
-                            << ": connect: " << strerror(c.connect_error) << " (client "
-                            << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
-                            << max_attempts << ")";
-  // Refused or timed out is free to retry: the client's bytes wait unread in its
-  // socket, nothing was sent to the failed backend.
+  if (IsLocalConnectError(c.connect_error)) {
+    counters_.local_errors.Add();
+    LOG_EVERY_T(ERROR, 1.0) << "backend " << c.target.ToString()
+                            << ": connect: " << strerror(c.connect_error)
+                            << ": l4lb is out of local ports, fds or buffers (not the "
+                               "backend's fault; not counted against its health)";
+  } else {
+    LOG_EVERY_T(WARNING, 1.0) << "backend " << c.target.ToString()
+                              << ": connect: " << strerror(c.connect_error) << " (client "
+                              << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
+                              << max_attempts << ")";
+    // Refused, timed out, unreachable: the backend (or the way to it) is unwell.
+    ReportBackendFailure(c.service, c.backend, c.client);
+  }
+  // Free to retry: the client's bytes wait unread in its socket, nothing was
+  // sent to the failed backend.
   close(c.backend_fd);
   c.backend_fd = -1;
-  ReportBackendFailure(c.service, c.backend, c.client);
   Connect(c);
 }
 
@@ -272,6 +305,16 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
                               : (readable ? c.backend_reading : c.backend_writing);
     armed = false;
   }
+  if (c.state == Connection::State::kFlushing) {
+    // Only the surviving side's POLLOUT matters now: the failed side's last
+    // bytes wait for room there. The reads were cancelled.
+    const bool survivor = client_side != c.flush_up;  // flush_up: the backend survived
+    if (survivor && !readable && cqe.res >= 0) {
+      if (cqe.res & POLLERR) return Close(c, c.reason);  // gone too: nothing to deliver to
+      ContinueFlush(c);
+    }
+    return OnSettled(c);
+  }
   if (c.state != Connection::State::kRelaying) return OnSettled(c);
   if (cqe.res < 0) {
     if (cqe.res != -ECANCELED) {
@@ -282,9 +325,7 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
     // A reset seen here also covers a side whose flow already finished, where no
     // splice would ever report it.
     const int err = SocketError(client_side ? c.client_fd : c.backend_fd);
-    if (err != 0) {
-      return Close(c, client_side ? CloseReason::kClientReset : CloseReason::kBackendReset);
-    }
+    if (err != 0) return OnPeerFailed(c, /*client_failed=*/client_side);
   }
   // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
   const bool up = client_side == readable;
@@ -296,7 +337,7 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   if (!c.down.done() && !c.backend_reading) ArmPoll(c, Op::kBackendReadable);
 }
 
-void Worker::Pump(Connection& c, bool up, bool source_hup) {
+Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup) {
   Flow& flow = up ? c.up : c.down;
   const uint64_t before = flow.bytes();
   const Flow::Wait wait =
@@ -306,34 +347,50 @@ void Worker::Pump(Connection& c, bool up, bool source_hup) {
   if (moved > 0) {
     (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
     ServiceState& service = services_[c.service];
-    if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+    if (service.idle_timeout_ns > 0 && c.state == Connection::State::kRelaying) {
+      service.idle.Touch(c, now_ns_);
+    }
   }
   switch (wait) {
     case Flow::Wait::kReadable:
-      return;  // the multishot POLLIN on the source is still armed
+      break;  // the multishot POLLIN on the source is still armed
     case Flow::Wait::kWritable:
-      return ArmPoll(c, up ? Op::kBackendWritable : Op::kClientWritable);
+      ArmPoll(c, up ? Op::kBackendWritable : Op::kClientWritable);
+      break;
     case Flow::Wait::kMore:
       if (!c.queued) {
         c.queued = true;
         queued_.emplace_back(c.slot, c.generation);
       }
-      return;
+      break;
     case Flow::Wait::kDone:
-      if (c.up.done() && c.down.done()) return Close(c, CloseReason::kDone);
+      if (c.state == Connection::State::kFlushing) break;  // ContinueFlush goes on
+      if (c.up.done() && c.down.done()) {
+        Close(c, CloseReason::kDone);
+        break;
+      }
       (up ? c.down : c.up).OtherDirectionDone();
-      return;
+      break;
     case Flow::Wait::kError: {
       // The side that failed: the source of a read error, the destination of a
       // write error.
       const bool client_failed = up == flow.error_on_source();
       if (flow.error() == EMFILE || flow.error() == ENFILE) {
+        counters_.local_errors.Add();
         LOG_EVERY_T(ERROR, 1.0) << "no pipe for a relayed connection: " << strerror(flow.error());
-        return Close(c, CloseReason::kError);
+        Close(c, CloseReason::kError);
+      } else if (c.state == Connection::State::kFlushing) {
+        // The flow being delivered failed at its source (the side that already
+        // failed: all it had is delivered; ContinueFlush goes on) or at its
+        // destination (the survivor failed too: nothing can be delivered).
+        if (!flow.error_on_source()) Close(c, c.reason);
+      } else {
+        OnPeerFailed(c, client_failed);
       }
-      return Close(c, client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset);
+      break;
     }
   }
+  return wait;
 }
 
 void Worker::RunQueued() {
@@ -344,6 +401,10 @@ void Worker::RunQueued() {
     Connection* c = connections_.Find(slot, generation);
     if (c == nullptr) continue;
     c->queued = false;
+    if (c->state == Connection::State::kFlushing) {
+      ContinueFlush(*c);
+      continue;
+    }
     if (c->state == Connection::State::kRelaying && !c->up.done()) Pump(*c, /*up=*/true);
     if (c->state == Connection::State::kRelaying && !c->down.done()) Pump(*c, /*up=*/false);
   }
@@ -351,32 +412,85 @@ void Worker::RunQueued() {
 
 // --- Closing -----------------------------------------------------------------
 
+void Worker::OnPeerFailed(Connection& c, bool client_failed) {
+  const CloseReason reason = client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset;
+  Flow& salvage = client_failed ? c.up : c.down;  // from the failed side to the survivor
+  // A backend that resets before it sent anything is unwell (or refuses this
+  // client); one that spoke first may have been made to reset by its client
+  // (bytes after its FIN, a protocol error): never counted.
+  if (!client_failed && !salvage.source_spoke()) ReportBackendFailure(c.service, c.backend, c.client);
+  counters_.resets.Add();
+  c.state = Connection::State::kFlushing;
+  c.reason = reason;
+  c.flush_up = client_failed;
+  c.flush_deadline_ns = now_ns_ + kFlushTimeoutNs;
+  services_[c.service].idle.Remove(c);
+  // Nothing more is read from the survivor (the failed side cannot take it), and
+  // the failed side's reads are done by the flush itself: it sends nothing new.
+  if (c.client_reading) Cancel(c, Op::kClientReadable);
+  if (c.backend_reading) Cancel(c, Op::kBackendReadable);
+  if (client_failed ? c.client_writing : c.backend_writing) {
+    Cancel(c, client_failed ? Op::kClientWritable : Op::kBackendWritable);
+  }
+  (client_failed ? c.down : c.up).ReleasePipe(pipes_);
+  // The survivor must not see a FIN: it would take the stream for complete.
+  salvage.OtherDirectionDone();
+  ContinueFlush(c);
+}
+
+void Worker::ContinueFlush(Connection& c) {
+  const bool up = c.flush_up;
+  Flow& salvage = up ? c.up : c.down;
+  if (!salvage.done() && !salvage.failed_at_source()) {
+    // Whatever the failed side sent before its reset is still readable (the
+    // kernel keeps the receive queue), then the reset or an EOF ends the flow.
+    // kReadable: drained without either, and a failed side sends nothing more.
+    const Flow::Wait wait = Pump(c, up);  // kWritable arms POLLOUT on the survivor
+    if (c.state != Connection::State::kFlushing) return;
+    if (wait == Flow::Wait::kWritable || wait == Flow::Wait::kMore) return;
+  }
+  // A reset discards what the survivor has not ACKed: wait for it, bounded.
+  const int survivor = up ? c.backend_fd : c.client_fd;
+  if (Unacked(survivor) > 0 && now_ns_ < c.flush_deadline_ns) {
+    flushing_.emplace_back(c.slot, c.generation);
+    return;
+  }
+  Close(c, c.reason);
+}
+
+void Worker::CheckFlushing() {
+  std::vector<std::pair<uint32_t, uint32_t>> batch;
+  batch.swap(flushing_);
+  for (const auto& [slot, generation] : batch) {
+    Connection* c = connections_.Find(slot, generation);
+    if (c != nullptr && c->state == Connection::State::kFlushing) ContinueFlush(*c);
+  }
+}
+
 void Worker::Close(Connection& c, CloseReason reason) {
   if (c.state == Connection::State::kClosing || c.state == Connection::State::kFree) return;
+  // A flush cut short (drain timeout, the survivor failed too) keeps its cause.
+  if (c.state != Connection::State::kFlushing) c.reason = reason;
   c.state = Connection::State::kClosing;
-  c.reason = reason;
   services_[c.service].idle.Remove(c);
   if (c.affinity_held) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), now_ns_);
     c.affinity_held = false;
   }
-  switch (reason) {
+  if (c.reason != CloseReason::kDone && c.reason != CloseReason::kConnectFailed &&
+      c.reason != CloseReason::kNoBackend) {
+    // Cut, not finished: both sides get a reset, never a FIN that could pass for
+    // the end of a complete transfer. (Connect failures relayed nothing: the
+    // client gets a plain close.)
+    net::SetResetOnClose(c.client_fd);
+    if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
+  }
+  switch (c.reason) {
     case CloseReason::kClientReset:
-      // Pass the reset on: the backend must not take a cut stream for a clean end.
-      counters_.resets.Add();
-      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
-      break;
     case CloseReason::kBackendReset:
-      counters_.resets.Add();
-      net::SetResetOnClose(c.client_fd);
-      ReportBackendFailure(c.service, c.backend, c.client);
-      break;
+      break;  // counted when the side failed
     case CloseReason::kBackendDown:
       counters_.killed_on_down.Add();
-      // The client sees a reset, as after a backend crash: a cut stream must not
-      // pass for a complete one.
-      net::SetResetOnClose(c.client_fd);
-      if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
       break;
     case CloseReason::kIdleTimeout:
       counters_.idle_timeouts.Add();

@@ -36,16 +36,25 @@ const char* CloseReasonName(CloseReason reason);
 //  kRelaying    POLLOUT on one side            Pump() the flow that feeds it    kRelaying
 //  kRelaying    a flow: source EOF, pipe empty shutdown(dest, SHUT_WR)          kRelaying
 //  kRelaying    both flows done                -                                kClosing
-//  kRelaying    splice error / RST / POLLERR   SO_LINGER 0 on the other side    kClosing
-//  kRelaying    idle_timeout passed            -                                kClosing
-//  any          drain timeout                  -                                kClosing
+//  kRelaying    one side resets / errors       stop reading; the failed side's  kFlushing
+//                                              bytes go on to the other side
+//  kFlushing    POLLOUT on the other side      Pump() the failed side's flow    kFlushing
+//  kFlushing    all delivered and ACKed        SO_LINGER 0 on both sides        kClosing
+//               (SIOCOUTQ 0), or kFlushTimeout
+//  kRelaying    idle_timeout passed            SO_LINGER 0 on both sides        kClosing
+//  any          drain timeout, local error     SO_LINGER 0 on both sides        kClosing
 //  any          backend DOWN, --kill_on_down   SO_LINGER 0 on both sides        kClosing
 //  kClosing     (entry)                        cancel each request in flight    kClosing
 //  kClosing     in_flight == 0                 close fds, pipes back, free slot kFree
 //
+// Only a close after both sides' FINs is clean. Every other end resets both
+// sides, so a transfer that l4lb cuts never looks complete to either (FTP stream
+// mode takes EOF for end of file); a side that resets first still gets every
+// byte the other had sent, as over a direct connection (kFlushing).
+//
 // Owned by a ConnectionTable of one worker; only that worker's thread touches it.
 struct Connection {
-  enum class State : uint8_t { kFree, kConnecting, kRelaying, kClosing };
+  enum class State : uint8_t { kFree, kConnecting, kRelaying, kFlushing, kClosing };
   static constexpr int kMaxAttempts = 9;  // 1 + the largest --connect_retries
 
   uint32_t slot = 0;
@@ -65,12 +74,14 @@ struct Connection {
   bool backend_writing = false;  // one-shot POLLOUT armed on backend_fd
   bool queued = false;           // in the worker's list of flows to pump again
   bool affinity_held = false;    // counted in the service's AffinityTable until close
+  bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   int connect_error = 0;         // errno of the last failed connect, for the log
   int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
   uint32_t tried[kMaxAttempts] = {};
   uint64_t key = 0;  // flow key, fixed at accept
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
+  int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;

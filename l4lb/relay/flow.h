@@ -56,6 +56,9 @@ class Flow {
   void OtherDirectionDone() { last_ = true; }
 
   bool done() const { return done_; }
+  // The source sent something: a byte, or its FIN. A reset before that is the
+  // source host's failure; after it, possibly its peer's doing (health).
+  bool source_spoke() const { return bytes_ > 0 || pipe_bytes_ > 0 || eof_; }
   bool holds_pipe() const { return pipe_.valid(); }
   uint32_t pipe_bytes() const { return pipe_bytes_; }
   uint64_t bytes() const { return bytes_; }
@@ -63,6 +66,8 @@ class Flow {
   // or writing the destination (false).
   int error() const { return error_; }
   bool error_on_source() const { return error_on_source_; }
+  // Reading the source failed (its reset): nothing more will come from it.
+  bool failed_at_source() const { return error_ != 0 && error_on_source_; }
 
  private:
   Wait Fail(int err, bool on_source);
