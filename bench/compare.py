@@ -421,6 +421,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--l4lb", required=True, help="path to the l4lb binary (-c opt)")
     ap.add_argument("--l4lb_args", default="", help="more l4lb flags, space-separated")
+    ap.add_argument("--l4lb_baseline", default="",
+                    help="another l4lb binary (e.g. built from an older commit), measured in the "
+                         "same run as column l4lb-base: before and after side by side")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--balancer_cpus", default="0")
     ap.add_argument("--client_cpus", default="1")
@@ -437,8 +440,10 @@ def main():
     work = tempfile.mkdtemp(prefix="l4lb-bench-")
     backends, iperf_port, http_port = start_backends(work, args.client_cpus)
     common = (work, args.balancer_cpus, args.threads)
-    balancers = [Direct("direct", *common), L4lb(args.l4lb, args.l4lb_args, "l4lb", *common),
-                 HAProxy("haproxy", *common), NginxStream("nginx", *common)]
+    balancers = [Direct("direct", *common), L4lb(args.l4lb, args.l4lb_args, "l4lb", *common)]
+    if args.l4lb_baseline:
+        balancers.append(L4lb(args.l4lb_baseline, args.l4lb_args, "l4lb-base", *common))
+    balancers += [HAProxy("haproxy", *common), NginxStream("nginx", *common)]
     if args.only:
         balancers = [b for b in balancers if b.name in args.only.split(",")]
     results, commands = {b.name: {} for b in balancers}, {}
