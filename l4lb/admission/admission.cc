@@ -1,0 +1,57 @@
+#include "l4lb/admission/admission.h"
+
+namespace l4lb::admission {
+
+const char* RefusalName(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kNone:
+      return "none";
+    case Refusal::kDenied:
+      return "denied";
+    case Refusal::kLimited:
+      return "limited";
+    case Refusal::kBanned:
+      return "banned";
+  }
+  return "unknown";
+}
+
+Admission::Admission(const AdmissionOptions& options)
+    : acl_(options.allow, options.deny),
+      max_connections_(options.max_connections),
+      limits_(options.client),
+      open_(acl_.allows_all() && options.max_connections == 0 && !limits_.active()) {}
+
+Refusal Admission::Decide(const std::array<uint8_t, 16>& client, int64_t now_ns, Pass* pass) {
+  *pass = Pass{};
+  if (open_) return Refusal::kNone;
+  if (acl_.Decide(client) == Acl::Decision::kDeny) return Refusal::kDenied;
+  if (limits_.active()) {
+    switch (limits_.Admit(client, now_ns, &pass->ticket)) {
+      case ClientLimits::Verdict::kAdmit:
+        break;
+      case ClientLimits::Verdict::kLimited:
+        return Refusal::kLimited;
+      case ClientLimits::Verdict::kBanned:
+        return Refusal::kBanned;
+    }
+  }
+  if (max_connections_ > 0) {
+    if (live_.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
+      live_.fetch_sub(1, std::memory_order_relaxed);
+      limits_.Release(pass->ticket);
+      pass->ticket = {};
+      return Refusal::kLimited;
+    }
+    pass->counted = true;
+  }
+  return Refusal::kNone;
+}
+
+void Admission::Leave(Pass& pass) {
+  limits_.Release(pass.ticket);
+  if (pass.counted) live_.fetch_sub(1, std::memory_order_relaxed);
+  pass = Pass{};
+}
+
+}  // namespace l4lb::admission

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/time/time.h"
+
+#include "l4lb/admission/acl.h"
+#include "l4lb/admission/cidr.h"
+#include "l4lb/admission/limits.h"
+
+namespace l4lb::admission {
+
+// What a service lets in, before any backend is picked (README "Access
+// control"): the access list, the service's connection bound and the
+// per-client limits and bans.
+struct AdmissionOptions {
+  std::vector<Cidr> allow;  // allow + allow_file; empty: everyone
+  std::vector<Cidr> deny;   // deny + deny_file; wins over allow
+  uint32_t max_connections = 0;  // the service's live connections; 0: no bound
+  ClientLimits::Options client;  // client_max_connections, client_rate, bans, ...
+};
+
+// Why a client was turned away; printed in the access log as close=<name>.
+enum class Refusal : uint8_t { kNone, kDenied, kLimited, kBanned };
+const char* RefusalName(Refusal refusal);
+
+// Admission is one service's gate, shared by its workers (and, for bans, by
+// the admin API). Decide() at accept (TCP) or at a new session (UDP) with the
+// client's real address; an admitted client's Pass goes back through Leave()
+// when it is gone.
+//
+// Thread safety: every method from any thread. The access list is immutable;
+// the service bound is one atomic (a relaxed fetch_add per admitted client,
+// like HAProxy's maxconn); per-client state is ClientLimits' sharded table.
+class Admission {
+ public:
+  struct Pass {
+    ClientLimits::Ticket ticket;
+    bool counted = false;  // holds a place under max_connections
+  };
+
+  explicit Admission(const AdmissionOptions& options);
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+
+  // kNone admits and fills `pass`. Checks in order: deny/allow, the client's
+  // ban, rate and concurrency, then the service's bound.
+  Refusal Decide(const std::array<uint8_t, 16>& client, int64_t now_ns, Pass* pass);
+  void Leave(Pass& pass);
+
+  // Nothing to check: Decide() would admit everyone (the worker skips it).
+  bool open() const { return open_; }
+  ClientLimits& limits() { return limits_; }
+  uint32_t live() const { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  const Acl acl_;
+  const uint32_t max_connections_;
+  ClientLimits limits_;
+  const bool open_;
+  std::atomic<uint32_t> live_{0};
+};
+
+}  // namespace l4lb::admission

@@ -1,0 +1,55 @@
+#include "l4lb/admission/admission.h"
+
+#include "gtest/gtest.h"
+
+#include "l4lb/net/address.h"
+
+namespace l4lb::admission {
+namespace {
+
+std::array<uint8_t, 16> Ip(const std::string& ip) {
+  return net::SocketAddress::Parse(ip + ":1")->IpBytes16();
+}
+
+TEST(AdmissionTest, NothingConfiguredIsOpen) {
+  Admission gate({});
+  EXPECT_TRUE(gate.open());
+  Admission::Pass pass;
+  EXPECT_EQ(gate.Decide(Ip("192.0.2.1"), 0, &pass), Refusal::kNone);
+}
+
+TEST(AdmissionTest, DenyComesFirstThenLimitsThenTheServiceBound) {
+  Admission gate({.allow = {}, .deny = *ParseCidrList("192.0.2.0/24"), .max_connections = 3,
+                  .client = {.max_connections = 2}});
+  EXPECT_FALSE(gate.open());
+  Admission::Pass a, b, c, d, e;
+  EXPECT_EQ(gate.Decide(Ip("192.0.2.9"), 0, &e), Refusal::kDenied);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &a), Refusal::kNone);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &b), Refusal::kNone);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &e), Refusal::kLimited) << "per client";
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.2"), 0, &c), Refusal::kNone);
+  EXPECT_EQ(gate.live(), 3u);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.3"), 0, &d), Refusal::kLimited) << "the service bound";
+  gate.Leave(a);
+  EXPECT_EQ(gate.live(), 2u);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.3"), 0, &d), Refusal::kNone);
+  // A refusal by the service bound gives the client's place back.
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &e), Refusal::kLimited);
+  gate.Leave(b);
+  gate.Leave(c);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &a), Refusal::kNone);
+  EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &b), Refusal::kNone);
+}
+
+TEST(AdmissionTest, BansAreTheirOwnRefusal) {
+  Admission gate({.client = {.rate = 1, .burst = 1, .ban_after = 2}});
+  Admission::Pass p;
+  EXPECT_EQ(gate.Decide(Ip("203.0.113.5"), 0, &p), Refusal::kNone);
+  EXPECT_EQ(gate.Decide(Ip("203.0.113.5"), 1, &p), Refusal::kLimited);
+  EXPECT_EQ(gate.Decide(Ip("203.0.113.5"), 2, &p), Refusal::kBanned);
+  EXPECT_EQ(gate.Decide(Ip("203.0.113.6"), 3, &p), Refusal::kNone);
+  EXPECT_STREQ(RefusalName(Refusal::kBanned), "banned");
+}
+
+}  // namespace
+}  // namespace l4lb::admission
