@@ -210,8 +210,7 @@ void Worker::StartRelay(Connection& c) {
   c.state = Connection::State::kRelaying;
   counters_.relayed.Add();
   if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
-    affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
-    c.affinity_held = true;
+    c.affinity_token = affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
   }
   c.up = Flow(c.client_fd, c.backend_fd);
   c.down = Flow(c.backend_fd, c.client_fd);
@@ -356,9 +355,10 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.state = Connection::State::kClosing;
   c.reason = reason;
   services_[c.service].idle.Remove(c);
-  if (c.affinity_held) {
-    services_[c.service].options.affinity->Release(c.client.IpBytes16(), now_ns_);
-    c.affinity_held = false;
+  if (c.affinity_token != 0) {
+    services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token,
+                                                   now_ns_);
+    c.affinity_token = 0;
   }
   switch (reason) {
     case CloseReason::kClientReset:
