@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace l4lb::relay {
 namespace {
 
@@ -40,6 +42,11 @@ Flow::Wait Flow::ForwardEof(PipePool& pool) {
 }
 
 std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
+  // What a full destination refuses must fit in one pipe, and a pipe can be
+  // smaller than the buffer (a failed F_SETPIPE_SZ): read no more than it holds.
+  if (const int pipe_holds = pool.NextCapacity(); pipe_holds > 0) {
+    buffer = buffer.first(std::min(buffer.size(), static_cast<size_t>(pipe_holds)));
+  }
   const ssize_t in = recv(from_, buffer.data(), buffer.size(), 0);
   if (in == 0) {
     eof_ = true;
@@ -61,15 +68,16 @@ std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
   }
   bytes_ += static_cast<uint64_t>(out);
   if (out < in) {
-    // The destination is full: park the rest in a pipe (empty, and at least as
-    // large as the buffer, so one write takes it all) and wait for POLLOUT.
+    // The destination is full: park the rest in a pipe (empty, and the one
+    // NextCapacity() measured, so one write takes it all) and wait for POLLOUT.
     absl::StatusOr<Pipe> pipe = pool.Acquire();
     if (!pipe.ok()) return Fail(EMFILE, /*on_source=*/false);
     pipe_ = *pipe;
     const size_t rest = static_cast<size_t>(in - out);
-    if (write(pipe_.write_fd, buffer.data() + out, rest) != static_cast<ssize_t>(rest)) {
-      return Fail(errno != 0 ? errno : EIO, /*on_source=*/false);
-    }
+    const ssize_t parked = write(pipe_.write_fd, buffer.data() + out, rest);
+    if (parked < 0) return Fail(errno, /*on_source=*/false);
+    // Short only if a pipe held less than its F_GETPIPE_SZ: lost bytes, so an error.
+    if (static_cast<size_t>(parked) != rest) return Fail(EMSGSIZE, /*on_source=*/false);
     pipe_bytes_ = static_cast<uint32_t>(rest);
     return Wait::kWritable;
   }

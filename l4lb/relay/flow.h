@@ -38,8 +38,10 @@ class Flow {
   Flow(int from, int to) : from_(from), to_(to) {}
 
   // Moves bytes until the source is drained, the destination is full, or
-  // max_rounds. `copy_buffer` (the worker's, empty: always splice) must not be
-  // larger than a pipe: bytes the destination refuses are parked in the pipe.
+  // max_rounds. `copy_buffer` is the worker's (empty: always splice); a copied
+  // read takes at most what the pool's next pipe holds (PipePool::NextCapacity),
+  // since bytes the destination refuses are parked in that pipe, and a pipe can
+  // be smaller than asked for (a failed F_SETPIPE_SZ).
   // `source_hup`: the source's poll reported POLLRDHUP (its peer's FIN is in),
   // so the last bytes and the FIN can leave in one segment. Remembered: a FIN
   // stays in, and a later pump (POLLOUT, a queued round) must not wait for a
