@@ -142,8 +142,8 @@ class Worker {
   // Relaying.
   void ArmPoll(relay::Connection& c, ring::Op op);
   void OnReadiness(relay::Connection& c, ring::Op op, const io_uring_cqe& cqe);
-  // source_hup: the poll saw the source's FIN (Flow::Pump).
-  void Pump(relay::Connection& c, bool up, bool source_hup = false);
+  // source_hup, source_urgent: the poll saw the source's FIN, urgent data (Flow::Pump).
+  void Pump(relay::Connection& c, bool up, bool source_hup = false, bool source_urgent = false);
   void RunQueued();
   // Closing.
   void Close(relay::Connection& c, relay::CloseReason reason);

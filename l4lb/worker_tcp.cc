@@ -252,8 +252,9 @@ void Worker::ArmPoll(Connection& c, Op op) {
   if (*armed) return;
   io_uring_sqe* sqe = ring_->GetSqe();
   if (multishot) {
-    // POLLRDHUP: the CQE then tells when the peer's FIN is in (Flow::Pump).
-    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLRDHUP);
+    // POLLRDHUP: the CQE then tells when the peer's FIN is in; POLLPRI: urgent
+    // data, which splice(2) stops at (Flow::Pump).
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLRDHUP | POLLPRI);
   } else {
     io_uring_prep_poll_add(sqe, fd, POLLOUT);
   }
@@ -287,7 +288,8 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   }
   // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
   const bool up = client_side == readable;
-  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP));
+  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP),
+       readable && cqe.res > 0 && (cqe.res & POLLPRI));
   if (c.state != Connection::State::kRelaying) return;
   // A multishot poll can end (the kernel says so by clearing F_MORE): re-arm it
   // while its flow still reads.
@@ -295,11 +297,11 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   if (!c.down.done() && !c.backend_reading) ArmPoll(c, Op::kBackendReadable);
 }
 
-void Worker::Pump(Connection& c, bool up, bool source_hup) {
+void Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urgent) {
   Flow& flow = up ? c.up : c.down;
   const uint64_t before = flow.bytes();
-  const Flow::Wait wait =
-      flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_), source_hup);
+  const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_),
+                                    source_hup, source_urgent);
   const uint64_t moved = flow.bytes() - before;
   if (moved >= kBulkBytes) bulk_pass_ = true;
   if (moved > 0) {

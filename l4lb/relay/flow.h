@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 
@@ -46,8 +48,13 @@ class Flow {
   // so the last bytes and the FIN can leave in one segment. Remembered: a FIN
   // stays in, and a later pump (POLLOUT, a queued round) must not wait for a
   // poll that already reported it.
+  // `source_urgent`: the poll reported POLLPRI, urgent data (MSG_OOB) is pending
+  // on the source. Remembered until the flow has read past it: splice(2) stops at
+  // the urgent mark whatever SO_OOBINLINE says, and a recv() stops before it, so
+  // neither an EAGAIN nor a short read then means the source is drained, nor a 0
+  // from splice an EOF. A recv() (the sockets are SO_OOBINLINE) reads past it.
   Wait Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer = {},
-            bool source_hup = false);
+            bool source_hup = false, bool source_urgent = false);
 
   // Returns the pipe (empty: to the pool; not empty: closed). Called at close.
   void ReleasePipe(PipePool& pool);
@@ -72,6 +79,9 @@ class Flow {
   // One recv + send through `buffer`; nullopt when the read filled the buffer
   // and the rest should be spliced.
   std::optional<Wait> Copy(PipePool& pool, absl::Span<char> buffer);
+  // With the source at its urgent mark and the pipe empty: one recv() (which
+  // reads the urgent byte inline) into the pipe. Returns like recv().
+  ssize_t RecvPastUrgentMark();
 
   int from_ = -1;
   int to_ = -1;
@@ -80,6 +90,7 @@ class Flow {
   bool eof_ = false;         // the source said EOF
   bool done_ = false;        // EOF forwarded
   bool source_hup_ = false;  // the source's FIN is in (POLLRDHUP seen)
+  bool urgent_ = false;      // urgent data pending on the source (POLLPRI seen)
   bool streaming_ = false;   // the last wakeup brought at least a copy buffer's worth
   bool last_ = false;        // OtherDirectionDone()
   bool lowat_set_ = false;   // TCP_NOTSENT_LOWAT set on `to_` (first splice)
