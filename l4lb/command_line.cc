@@ -1,7 +1,12 @@
 #include "l4lb/command_line.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -10,8 +15,16 @@
 namespace l4lb {
 namespace {
 
+// Flag files may name more flag files; this bounds a file that names itself.
+constexpr int kMaxFlagfileDepth = 8;
+
 absl::Status Mistake(absl::string_view flag, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", what));
+}
+
+absl::Status Unexpected(absl::string_view arg) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("unexpected argument \"", arg, "\" (flags look like --listen=...)"));
 }
 
 // What a value of gflags' `type` looks like, for the message about a bad one.
@@ -22,22 +35,38 @@ std::string Want(const std::string& type) {
   return "want an integer";  // int32, uint32, int64, uint64
 }
 
-}  // namespace
+absl::Status ParseArgs(const std::vector<std::string>& args, bool in_file, int depth);
 
-absl::Status ParseCommandLine(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") {
-      if (i + 1 < argc) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unexpected argument \"", argv[i + 1], "\" (flags look like --listen=...)"));
-      }
+// gflags' --flagfile, read here rather than by gflags, which exits 1 on a file
+// it cannot open and ignores the mistakes in one: a flag per line, "#" comments.
+absl::Status ParseFlagfile(const std::string& path, int depth) {
+  if (depth >= kMaxFlagfileDepth) {
+    return Mistake("flagfile", absl::StrCat("\"", path, "\": more than ", kMaxFlagfileDepth,
+                                            " flag files deep (does one name itself?)"));
+  }
+  std::ifstream in(path);
+  if (!in) return Mistake("flagfile", absl::StrCat("\"", path, "\": ", strerror(errno)));
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const absl::string_view flag = absl::StripAsciiWhitespace(line);
+    if (flag.empty() || flag[0] == '#') continue;
+    if (absl::Status s = ParseArgs({std::string(flag)}, /*in_file=*/true, depth + 1); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// `in_file`: a flag file's line, where a value must follow "=" and a line that
+// is not a flag (gflags: a program-name filter) is refused as well.
+absl::Status ParseArgs(const std::vector<std::string>& args, bool in_file, int depth) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--" && !in_file) {
+      if (i + 1 < args.size()) return Unexpected(args[i + 1]);
       break;
     }
-    if (arg.size() < 2 || arg[0] != '-') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument \"", arg, "\" (flags look like --listen=...)"));
-    }
+    if (arg.size() < 2 || arg[0] != '-') return Unexpected(arg);
     arg.remove_prefix(arg[1] == '-' ? 2 : 1);
     const size_t eq = arg.find('=');
     std::string name(arg.substr(0, eq));
@@ -59,19 +88,28 @@ absl::Status ParseCommandLine(int argc, char** argv) {
     } else if (!has_value) {
       if (info.type == "bool") {
         value = "true";
-      } else if (i + 1 < argc && argv[i + 1][0] != '-') {
-        value = argv[++i];  // "--listen 0.0.0.0:80", as gflags allows
+      } else if (!in_file && i + 1 < args.size() && !absl::StartsWith(args[i + 1], "-")) {
+        value = args[++i];  // "--listen 0.0.0.0:80", as gflags allows
       } else {
         return Mistake(name, absl::StrCat("missing its value (--", name, "=VALUE)"));
       }
     }
-    // SetCommandLineOption answers "" for a value gflags cannot parse, and also
-    // runs --flagfile and --fromenv like the parser does.
+    if (name == "flagfile") {
+      if (absl::Status s = ParseFlagfile(value, depth); !s.ok()) return s;
+      continue;
+    }
+    // SetCommandLineOption answers "" for a value gflags cannot parse.
     if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
       return Mistake(name, absl::StrCat("\"", value, "\": ", Want(info.type)));
     }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseCommandLine(int argc, char** argv) {
+  return ParseArgs(std::vector<std::string>(argv + 1, argv + argc), /*in_file=*/false, 0);
 }
 
 }  // namespace l4lb

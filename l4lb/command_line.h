@@ -15,8 +15,9 @@ namespace l4lb {
 // Help flags (--help, --helpon=...) are flags like the others: the caller runs
 // gflags::HandleCommandLineHelpFlags() after a successful parse. Values are
 // checked by gflags itself (gflags::SetCommandLineOption), so what is accepted
-// is exactly what ParseCommandLineFlags would accept. A positional argument is
-// a mistake too: l4lb takes none.
+// is exactly what ParseCommandLineFlags would accept. --flagfile=PATH is read
+// here (a flag per line, "#" comments; a mistake in it is "PATH:LINE: --flag:
+// ..."). A positional argument is a mistake too: l4lb takes none.
 //
 // Thread safety: call once from main, before any thread reads a flag.
 absl::Status ParseCommandLine(int argc, char** argv);

@@ -1,5 +1,8 @@
 #include "l4lb/command_line.h"
 
+#include <stdlib.h>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -64,6 +67,33 @@ TEST_F(ParseCommandLineTest, EachMistakeNamesTheFlag) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
     EXPECT_EQ(status.message(), c.message);
   }
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const char* dir = getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST_F(ParseCommandLineTest, FlagfileLinesAreFlagsAndTheirMistakesSayWhere) {
+  const std::string good = WriteFile("good.flags", "# comment\n\n  --name=from_file\n--enabled\n");
+  ASSERT_TRUE(Parse({"--flagfile=" + good, "--count=2"}).ok());
+  EXPECT_EQ(FLAGS_name, "from_file");
+  EXPECT_TRUE(FLAGS_enabled);
+  EXPECT_EQ(FLAGS_count, 2);
+
+  const std::string bad = WriteFile("bad.flags", "--name=x\n--cuont=3\n");
+  EXPECT_EQ(Parse({"--flagfile=" + bad}).message(),
+            bad + ":2: --cuont: unknown flag (l4lb --help lists them)");
+  const std::string spaced = WriteFile("spaced.flags", "--count\n3\n");
+  EXPECT_EQ(Parse({"--flagfile=" + spaced}).message(),
+            spaced + ":1: --count: missing its value (--count=VALUE)");
+  EXPECT_EQ(Parse({"--flagfile=/nonexistent/l4lb.flags"}).message(),
+            "--flagfile: \"/nonexistent/l4lb.flags\": No such file or directory");
+  const std::string self = WriteFile("self.flags", "");
+  std::ofstream(self) << "--flagfile=" << self << "\n";
+  EXPECT_NE(Parse({"--flagfile=" + self}).message().find("flag files deep"), std::string::npos);
 }
 
 }  // namespace

@@ -119,6 +119,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{kListen, kBackends, "--access_log=maybe"},
                 "l4lb: --access_log: \"maybe\": want true or false"},
         BadFlag{{kListen, kBackends, "--threads=two"}, "l4lb: --threads: \"two\": want an integer"},
+        BadFlag{{"--flagfile=/nonexistent/l4lb.flags"},
+                "l4lb: --flagfile: \"/nonexistent/l4lb.flags\": No such file or directory"},
         BadFlag{{kListen, kBackends, "stray"},
                 "l4lb: unexpected argument \"stray\" (flags look like --listen=...)"},
         BadFlag{{"--listen=udp://127.0.0.1:0,127.0.0.1:0", kBackends},
