@@ -358,8 +358,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.reason = reason;
   services_[c.service].idle.Remove(c);
   if (c.affinity_token != 0) {
-    services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token,
-                                                   now_ns_);
+    services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
     c.affinity_token = 0;
   }
   switch (reason) {

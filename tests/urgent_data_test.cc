@@ -37,8 +37,7 @@ std::string Bytes(uint64_t seed, size_t n) {
 
 // Sends `before`, the urgent byte '!' with MSG_OOB, then `after`.
 bool SendAroundUrgentByte(int fd, const std::string& before, const std::string& after) {
-  return SendAll(fd, before) && send(fd, "!", 1, MSG_OOB | MSG_NOSIGNAL) == 1 &&
-         SendAll(fd, after);
+  return SendAll(fd, before) && send(fd, "!", 1, MSG_OOB | MSG_NOSIGNAL) == 1 && SendAll(fd, after);
 }
 
 class UrgentDataTest : public ::testing::TestWithParam<size_t> {
@@ -48,8 +47,7 @@ class UrgentDataTest : public ::testing::TestWithParam<size_t> {
   const std::string want_ = before_ + "!" + after_;
 };
 
-INSTANTIATE_TEST_SUITE_P(BytesAroundTheMark, UrgentDataTest,
-                         ::testing::Values(100, 4 << 20),
+INSTANTIATE_TEST_SUITE_P(BytesAroundTheMark, UrgentDataTest, ::testing::Values(100, 4 << 20),
                          [](const auto& info) { return absl::StrCat(info.param); });
 
 TEST_P(UrgentDataTest, ClientsUrgentByteIsEchoedInOrderWhileTheConnectionStaysOpen) {

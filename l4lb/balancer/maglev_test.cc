@@ -99,9 +99,9 @@ TEST(MaglevTableTest, WeightsWithinFivePercentOfTheirShare) {
 Backends Weighted(const std::vector<uint32_t>& weights) {
   Backends out;
   for (size_t i = 0; i < weights.size(); ++i) {
-    out.push_back({.name = "10." + std::to_string(i / 254) + ".0." + std::to_string(i % 254 + 1) +
-                           ":80",
-                   .weight = weights[i]});
+    out.push_back(
+        {.name = "10." + std::to_string(i / 254) + ".0." + std::to_string(i % 254 + 1) + ":80",
+         .weight = weights[i]});
   }
   return out;
 }
@@ -144,8 +144,8 @@ TEST_P(MaglevWeightTest, EveryShareIsItsWeightToASlot) {
          slots[worst], want, worst_slots, worst_points);
   if (backends.size() <= 3) {
     for (size_t i = 0; i < backends.size(); ++i) {
-      printf("  %s weight %u: %.3f %% of the table\n", backends[i].name.c_str(),
-             backends[i].weight, 100.0 * slots[i] / table->size());
+      printf("  %s weight %u: %.3f %% of the table\n", backends[i].name.c_str(), backends[i].weight,
+             100.0 * slots[i] / table->size());
     }
   }
   EXPECT_LE(worst_points, 1.0);
@@ -161,8 +161,7 @@ std::vector<uint32_t> Mixed(int n) {
 INSTANTIATE_TEST_SUITE_P(
     Extremes, MaglevWeightTest,
     ::testing::Values(WeightCase{"three_of_10000", {10000, 10000, 10000}},
-                      WeightCase{"1_and_10000", {1, 10000}},
-                      WeightCase{"10000_and_1", {10000, 1}},
+                      WeightCase{"1_and_10000", {1, 10000}}, WeightCase{"10000_and_1", {10000, 1}},
                       WeightCase{"primes", {2, 3, 5, 7, 11, 13, 9973, 9967}},
                       WeightCase{"mixed_300", Mixed(300)},
                       WeightCase{"all_10000_x300", std::vector<uint32_t>(300, 10000)},

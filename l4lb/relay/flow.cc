@@ -114,8 +114,8 @@ ssize_t Flow::RecvPastUrgentMark() {
   return in;
 }
 
-Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer,
-                      bool source_hup, bool source_urgent) {
+Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer, bool source_hup,
+                      bool source_urgent) {
   if (done_) return Wait::kDone;
   source_hup_ |= source_hup;
   urgent_ |= source_urgent;

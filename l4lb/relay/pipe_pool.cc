@@ -43,9 +43,10 @@ absl::StatusOr<Pipe> PipePool::Create() {
   // EPERM past /proc/sys/fs/pipe-max-size, or past pipe-user-pages-soft, for
   // unprivileged users: the pipe works at the size it has, with more wakeups per
   // megabyte. Only the log says so; every user sizes by Pipe::capacity.
-  const int set_errno =
-      options_.pipe_size > 0 && fcntl(pipe.write_fd, F_SETPIPE_SZ, options_.pipe_size) < 0 ? errno
-                                                                                         : 0;
+  int set_errno = 0;
+  if (options_.pipe_size > 0 && fcntl(pipe.write_fd, F_SETPIPE_SZ, options_.pipe_size) < 0) {
+    set_errno = errno;
+  }
   pipe.capacity = fcntl(pipe.write_fd, F_GETPIPE_SZ);
   if (pipe.capacity <= 0) {
     const int err = errno;

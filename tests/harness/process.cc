@@ -185,11 +185,10 @@ L4lb::~L4lb() {
   const int exit_code = process_->Stop(SIGTERM, absl::Seconds(10));
   const std::string log = process_->Log();
   if (expected_exit_.has_value() && exit_code != *expected_exit_) {
-    const std::string how =
-        exit_code == -1  ? "did not exit within 10 s of SIGTERM"
-        : exit_code > 128 ? absl::StrCat("died of signal ", exit_code - 128, " (",
-                                         strsignal(exit_code - 128), ")")
-                          : absl::StrCat("exited with ", exit_code);
+    const std::string how = exit_code == -1   ? "did not exit within 10 s of SIGTERM"
+                            : exit_code > 128 ? absl::StrCat("died of signal ", exit_code - 128,
+                                                             " (", strsignal(exit_code - 128), ")")
+                                              : absl::StrCat("exited with ", exit_code);
     ADD_FAILURE() << "l4lb " << how << "; the test expects exit code " << *expected_exit_
                   << " (L4lb::ExpectExit). Its log:\n"
                   << log;
