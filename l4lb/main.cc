@@ -28,6 +28,7 @@
 #include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/command_line.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/server.h"
@@ -170,7 +171,9 @@ absl::Duration DurationFlag(absl::string_view flag, const std::string& value) {
   return d;
 }
 
-// A config file mistake: "l4lb: FILE:LINE:COL: what is wrong", exit 2.
+// A mistake whose message already says where: "l4lb: FILE:LINE:COL: what is
+// wrong" for a config file, "l4lb: --flag: what is wrong" from ParseCommandLine.
+// Exit 2.
 [[noreturn]] void DieConfig(absl::string_view message) {
   fprintf(stderr, "l4lb: %.*s\n", static_cast<int>(message.size()), message.data());
   exit(2);
@@ -467,11 +470,13 @@ int main(int argc, char** argv) {
       "Relays each client's bytes untouched to a backend picked by consistent hashing "
       "(Maglev) of the client address.");
   gflags::SetVersionString("0.1");
-  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
-  if (argc > 1) {
-    fprintf(stderr, "l4lb: unexpected argument \"%s\" (flags look like --listen=...)\n", argv[1]);
-    return 2;
+  // Not gflags::ParseCommandLineFlags: it exits 1 on a bad command line, and an
+  // operator's mistake here is exit 2 with one line, like every other.
+  gflags::SetArgv(argc, const_cast<const char**>(argv));
+  if (absl::Status parsed = l4lb::ParseCommandLine(argc, argv); !parsed.ok()) {
+    DieConfig(parsed.message());
   }
+  gflags::HandleCommandLineHelpFlags();
   google::InitGoogleLogging(argv[0]);
   const absl::Duration drain_timeout = DurationFlag("drain_timeout", FLAGS_drain_timeout);
   l4lb::Server::Options options = OptionsFromFlags();

@@ -142,9 +142,11 @@ class Worker {
   // Relaying.
   void ArmPoll(relay::Connection& c, ring::Op op);
   void OnReadiness(relay::Connection& c, ring::Op op, const io_uring_cqe& cqe);
-  // source_hup: the poll saw the source's FIN (Flow::Pump). Returns what the
-  // flow waits for, after acting on it (POLLOUT armed, queued, closed).
-  relay::Flow::Wait Pump(relay::Connection& c, bool up, bool source_hup = false);
+  // source_hup, source_urgent: the poll saw the source's FIN, urgent data
+  // (Flow::Pump). Returns what the flow waits for, after acting on it (POLLOUT
+  // armed, queued, closed).
+  relay::Flow::Wait Pump(relay::Connection& c, bool up, bool source_hup = false,
+                         bool source_urgent = false);
   void RunQueued();
   // Closing.
   // One side reset or failed: deliver what it sent to the other, then reset both.

@@ -243,8 +243,7 @@ void Worker::StartRelay(Connection& c) {
   c.state = Connection::State::kRelaying;
   counters_.relayed.Add();
   if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
-    affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
-    c.affinity_held = true;
+    c.affinity_token = affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
   }
   c.up = Flow(c.client_fd, c.backend_fd);
   c.down = Flow(c.backend_fd, c.client_fd);
@@ -286,8 +285,9 @@ void Worker::ArmPoll(Connection& c, Op op) {
   if (*armed) return;
   io_uring_sqe* sqe = ring_->GetSqe();
   if (multishot) {
-    // POLLRDHUP: the CQE then tells when the peer's FIN is in (Flow::Pump).
-    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLRDHUP);
+    // POLLRDHUP: the CQE then tells when the peer's FIN is in; POLLPRI: urgent
+    // data, which splice(2) stops at (Flow::Pump).
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLRDHUP | POLLPRI);
   } else {
     io_uring_prep_poll_add(sqe, fd, POLLOUT);
   }
@@ -329,7 +329,8 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   }
   // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
   const bool up = client_side == readable;
-  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP));
+  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP),
+       readable && cqe.res > 0 && (cqe.res & POLLPRI));
   if (c.state != Connection::State::kRelaying) return;
   // A multishot poll can end (the kernel says so by clearing F_MORE): re-arm it
   // while its flow still reads.
@@ -337,11 +338,11 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   if (!c.down.done() && !c.backend_reading) ArmPoll(c, Op::kBackendReadable);
 }
 
-Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup) {
+Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urgent) {
   Flow& flow = up ? c.up : c.down;
   const uint64_t before = flow.bytes();
-  const Flow::Wait wait =
-      flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_), source_hup);
+  const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_),
+                                    source_hup, source_urgent);
   const uint64_t moved = flow.bytes() - before;
   if (moved >= kBulkBytes) bulk_pass_ = true;
   if (moved > 0) {
@@ -473,9 +474,9 @@ void Worker::Close(Connection& c, CloseReason reason) {
   if (c.state != Connection::State::kFlushing) c.reason = reason;
   c.state = Connection::State::kClosing;
   services_[c.service].idle.Remove(c);
-  if (c.affinity_held) {
-    services_[c.service].options.affinity->Release(c.client.IpBytes16(), now_ns_);
-    c.affinity_held = false;
+  if (c.affinity_token != 0) {
+    services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
+    c.affinity_token = 0;
   }
   if (c.reason != CloseReason::kDone && c.reason != CloseReason::kConnectFailed &&
       c.reason != CloseReason::kNoBackend) {

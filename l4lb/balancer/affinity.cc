@@ -33,17 +33,18 @@ std::optional<AffinityTable::Ip> AffinityTable::Lookup(const Ip& client, int64_t
   return it->second.backend;
 }
 
-void AffinityTable::Acquire(const Ip& client, const Ip& backend, int64_t now_ns) {
+AffinityTable::Token AffinityTable::Acquire(const Ip& client, const Ip& backend, int64_t now_ns) {
   Shard& shard = ShardFor(client);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.entries.find(client);
   if (it != shard.entries.end()) {
     Entry& e = it->second;
-    if (Expired(e, now_ns)) e.live = 0;
+    // An expired entry has no connection left (live == 0): keeping its token
+    // cannot let an older connection release the new one.
     e.backend = backend;
     ++e.live;
     shard.lru.splice(shard.lru.begin(), shard.lru, e.lru);
-    return;
+    return e.token;
   }
   // Room first: expired entries at the cold end go free, then the coldest live one.
   while (!shard.lru.empty() && shard.entries.size() >= max_per_shard_) {
@@ -53,14 +54,18 @@ void AffinityTable::Acquire(const Ip& client, const Ip& backend, int64_t now_ns)
     shard.lru.pop_back();
   }
   shard.lru.push_front(client);
-  shard.entries.emplace(client, Entry{.backend = backend, .live = 1, .lru = shard.lru.begin()});
+  const Token token = ++shard.next_token * kShards + static_cast<Token>(&shard - shards_.get());
+  shard.entries.emplace(
+      client, Entry{.backend = backend, .token = token, .live = 1, .lru = shard.lru.begin()});
+  return token;
 }
 
-void AffinityTable::Release(const Ip& client, int64_t now_ns) {
+void AffinityTable::Release(const Ip& client, Token token, int64_t now_ns) {
   Shard& shard = ShardFor(client);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.entries.find(client);
-  if (it == shard.entries.end()) return;  // evicted meanwhile
+  // Gone, or replaced: the entry this connection counted in was evicted meanwhile.
+  if (it == shard.entries.end() || it->second.token != token) return;
   Entry& e = it->second;
   if (e.live > 0 && --e.live == 0) e.idle_since_ns = now_ns;
   shard.lru.splice(shard.lru.begin(), shard.lru, e.lru);

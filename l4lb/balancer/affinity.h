@@ -46,12 +46,19 @@ class AffinityTable {
   // monotonic clock shared by the callers).
   std::optional<Ip> Lookup(const Ip& client, int64_t now_ns);
 
+  // Names the entry a connection counts in: an entry evicted (or expired) and
+  // created anew for the same client gets another one. Never 0.
+  using Token = uint64_t;
+
   // A connection of `client` to `backend` is established: pins the client to it
   // (replacing an older pin, e.g. when the pinned backend was down) until
-  // Release() of its last connection plus ttl.
-  void Acquire(const Ip& client, const Ip& backend, int64_t now_ns);
-  // One connection of `client` ended.
-  void Release(const Ip& client, int64_t now_ns);
+  // Release() of its last connection plus ttl. The connection keeps the token
+  // for its Release().
+  Token Acquire(const Ip& client, const Ip& backend, int64_t now_ns);
+  // The connection that got `token` from Acquire() ended. A no-op if that entry
+  // is gone: the connection no longer counts in the client's current entry, and
+  // must not shorten the pin of the connections that do.
+  void Release(const Ip& client, Token token, int64_t now_ns);
 
   absl::Duration ttl() const { return absl::Nanoseconds(ttl_ns_); }
   size_t size() const;
@@ -61,6 +68,7 @@ class AffinityTable {
   static constexpr int kShards = 16;
   struct Entry {
     Ip backend{};
+    Token token = 0;            // what Acquire() handed to the connections counted in `live`
     uint32_t live = 0;          // connections open through this pin
     int64_t idle_since_ns = 0;  // when live last dropped to 0
     std::list<Ip>::iterator lru;
@@ -70,6 +78,9 @@ class AffinityTable {
     absl::flat_hash_map<Ip, Entry> entries ABSL_GUARDED_BY(mu);
     std::list<Ip> lru ABSL_GUARDED_BY(mu);  // front: most recently used
     uint64_t evictions ABSL_GUARDED_BY(mu) = 0;
+    // Tokens of this shard: the shard index in the low bits keeps them unique
+    // across shards without a shared counter.
+    Token next_token ABSL_GUARDED_BY(mu) = 0;
   };
 
   Shard& ShardFor(const Ip& client);

@@ -28,13 +28,14 @@ TEST(AffinityTableTest, UnknownClientHasNoPin) {
 TEST(AffinityTableTest, PinLastsWhileConnectionsLiveAndTtlAfterTheLast) {
   AffinityTable table({.ttl = absl::Seconds(10)});
   EXPECT_EQ(table.ttl(), absl::Seconds(10));
-  table.Acquire(Ip(1), Ip(100), 0);
-  table.Acquire(Ip(1), Ip(100), 1 * kSecond);
+  const AffinityTable::Token a = table.Acquire(Ip(1), Ip(100), 0);
+  const AffinityTable::Token b = table.Acquire(Ip(1), Ip(100), 1 * kSecond);
+  EXPECT_EQ(a, b) << "one client, one entry";
   // An hour-long control connection keeps the pin, whatever the ttl.
   EXPECT_EQ(table.Lookup(Ip(1), 3600 * kSecond), Ip(100));
-  table.Release(Ip(1), 3600 * kSecond);
+  table.Release(Ip(1), a, 3600 * kSecond);
   EXPECT_EQ(table.Lookup(Ip(1), 3700 * kSecond), Ip(100));  // one still open
-  table.Release(Ip(1), 3700 * kSecond);
+  table.Release(Ip(1), b, 3700 * kSecond);
   EXPECT_EQ(table.Lookup(Ip(1), 3709 * kSecond), Ip(100));
   EXPECT_FALSE(table.Lookup(Ip(1), 3711 * kSecond).has_value());
   EXPECT_EQ(table.size(), 0u);  // the expired lookup freed it
@@ -42,27 +43,24 @@ TEST(AffinityTableTest, PinLastsWhileConnectionsLiveAndTtlAfterTheLast) {
 
 TEST(AffinityTableTest, NewPinReplacesTheOldOneAndKeepsTheCount) {
   AffinityTable table({.ttl = absl::Seconds(10)});
-  table.Acquire(Ip(1), Ip(100), 0);
+  const AffinityTable::Token first = table.Acquire(Ip(1), Ip(100), 0);
   table.Acquire(Ip(1), Ip(200), 0);  // e.g. 100 was down for this connection
   EXPECT_EQ(table.Lookup(Ip(1), 0), Ip(200));
-  table.Release(Ip(1), 0);
+  table.Release(Ip(1), first, 0);
   EXPECT_EQ(table.Lookup(Ip(1), 20 * kSecond), Ip(200)) << "one connection is still open";
 }
 
 TEST(AffinityTableTest, ExpiredPinStartsAFreshCount) {
   AffinityTable table({.ttl = absl::Seconds(1)});
-  table.Acquire(Ip(1), Ip(100), 0);
-  table.Release(Ip(1), 0);
-  table.Acquire(Ip(1), Ip(200), 5 * kSecond);
-  table.Release(Ip(1), 5 * kSecond);
+  table.Release(Ip(1), table.Acquire(Ip(1), Ip(100), 0), 0);
+  table.Release(Ip(1), table.Acquire(Ip(1), Ip(200), 5 * kSecond), 5 * kSecond);
   EXPECT_FALSE(table.Lookup(Ip(1), 7 * kSecond).has_value());
 }
 
 TEST(AffinityTableTest, BoundedUnderAFloodOfClients) {
   AffinityTable table({.ttl = absl::Seconds(60), .max_clients = 1600});
   for (uint32_t i = 0; i < 100000; ++i) {
-    table.Acquire(Ip(i), Ip(7), i);
-    table.Release(Ip(i), i);
+    table.Release(Ip(i), table.Acquire(Ip(i), Ip(7), i), i);
   }
   EXPECT_LE(table.size(), 1600u);
   EXPECT_GE(table.size(), 1500u);
@@ -75,10 +73,31 @@ TEST(AffinityTableTest, BoundedUnderAFloodOfClients) {
 TEST(AffinityTableTest, ExpiredEntriesMakeRoomWithoutCountingAsEvictions) {
   AffinityTable table({.ttl = absl::Seconds(1), .max_clients = 16});
   for (uint32_t i = 0; i < 1000; ++i) {
-    table.Acquire(Ip(i), Ip(7), int64_t{i} * 2 * kSecond);
-    table.Release(Ip(i), int64_t{i} * 2 * kSecond);
+    const int64_t now = int64_t{i} * 2 * kSecond;
+    table.Release(Ip(i), table.Acquire(Ip(i), Ip(7), now), now);
   }
   EXPECT_EQ(table.evictions(), 0u);
+}
+
+TEST(AffinityTableTest, AConnectionFromBeforeAnEvictionDoesNotReleaseTheNewPin) {
+  // One entry per shard: every other client evicts client 1 sooner or later.
+  AffinityTable table({.ttl = absl::Seconds(10), .max_clients = 16});
+  const AffinityTable::Token old_connection = table.Acquire(Ip(1), Ip(100), 0);
+  for (uint32_t i = 2; i < 1000 && table.Lookup(Ip(1), 0).has_value(); ++i) {
+    table.Acquire(Ip(i), Ip(7), 0);
+  }
+  ASSERT_FALSE(table.Lookup(Ip(1), 0).has_value()) << "client 1 was never evicted";
+  ASSERT_GT(table.evictions(), 0u);
+  // The client connects again: a new entry, counting only the new connection.
+  const AffinityTable::Token new_connection = table.Acquire(Ip(1), Ip(200), kSecond);
+  EXPECT_NE(new_connection, old_connection);
+  // The old connection closes. Counted against the new entry, it would bring it
+  // to no connection, and the pin would expire while the new one is still open.
+  table.Release(Ip(1), old_connection, 2 * kSecond);
+  EXPECT_EQ(table.Lookup(Ip(1), 3600 * kSecond), Ip(200)) << "the live connection lost its pin";
+  table.Release(Ip(1), new_connection, 3600 * kSecond);
+  EXPECT_EQ(table.Lookup(Ip(1), 3609 * kSecond), Ip(200));
+  EXPECT_FALSE(table.Lookup(Ip(1), 3611 * kSecond).has_value());
 }
 
 TEST(AffinityTableTest, ConcurrentWorkers) {
@@ -88,9 +107,9 @@ TEST(AffinityTableTest, ConcurrentWorkers) {
     threads.emplace_back([&table, t] {
       for (uint32_t i = 0; i < 20000; ++i) {
         const auto client = Ip(i % 3000);
-        table.Acquire(client, Ip(t), i);
+        const AffinityTable::Token token = table.Acquire(client, Ip(t), i);
         table.Lookup(client, i);
-        table.Release(client, i);
+        table.Release(client, token, i);
       }
     });
   }

@@ -20,8 +20,11 @@ namespace l4lb::balancer {
 class MaglevTable {
  public:
   struct Backend {
-    std::string name;     // stable identity, e.g. "10.0.0.1:80"; seeds the permutation
-    uint32_t weight = 1;  // relative share of the table; 1..kMaxWeight
+    std::string name;  // stable identity, e.g. "10.0.0.1:80"; seeds the permutation
+    // Relative share of the table, 1..kMaxWeight: weight / (sum of weights) of
+    // the slots, to about a slot (Build() says how), so to well within 1 % of
+    // the table when it has 100 slots per backend or more.
+    uint32_t weight = 1;
   };
 
   struct Options {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -91,6 +92,114 @@ TEST(MaglevTableTest, WeightsWithinFivePercentOfTheirShare) {
            100 * std::abs(share - want) / want);
     EXPECT_NEAR(share, want, 0.05 * want);
   }
+}
+
+// Weighted backends for the extreme cases: `weights[i]` for "10.0.0.<i+1>:80"
+// (more than 254 backends spill into 10.0.<i/254>.x).
+Backends Weighted(const std::vector<uint32_t>& weights) {
+  Backends out;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    out.push_back(
+        {.name = "10." + std::to_string(i / 254) + ".0." + std::to_string(i % 254 + 1) + ":80",
+         .weight = weights[i]});
+  }
+  return out;
+}
+
+struct WeightCase {
+  std::string name;
+  std::vector<uint32_t> weights;
+  // Slots a share may be off. One, unless backends owed under half a slot get
+  // the slot every listed backend has: those come out of the others' shares.
+  double max_slots_off = 1.0;
+};
+
+class MaglevWeightTest : public ::testing::TestWithParam<WeightCase> {};
+
+// Every backend's share of the table is its share of the weights, to a slot:
+// 1/65537 of the table, far inside the 1 % (absolute, of the table) promised
+// for any weights the flags accept. One slot is also the best a table of whole
+// slots can do: a backend owed 6.55 slots gets 6 or 7.
+TEST_P(MaglevWeightTest, EveryShareIsItsWeightToASlot) {
+  const Backends backends = Weighted(GetParam().weights);
+  const absl::StatusOr<MaglevTable> table = MaglevTable::Build(backends, {});
+  ASSERT_TRUE(table.ok()) << table.status();
+  std::vector<int> slots(backends.size());
+  for (uint32_t s = 0; s < table->size(); ++s) ++slots[table->Pick(s)];
+  double total_weight = 0;
+  for (const auto& b : backends) total_weight += b.weight;
+  double worst_slots = 0;
+  double worst_points = 0;  // percentage points of the table
+  size_t worst = 0;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    const double want = table->size() * backends[i].weight / total_weight;
+    const double off = std::abs(slots[i] - want);
+    if (off > worst_slots) worst_slots = off, worst = i;
+    worst_points = std::max(worst_points, 100.0 * off / table->size());
+    EXPECT_GE(slots[i], 1) << backends[i].name << " is listed, so it gets clients";
+  }
+  const double want = table->size() * backends[worst].weight / total_weight;
+  printf("%s: worst %s weight %u: %d slots, want %.2f (%.2f slots, %.4f points off)\n",
+         GetParam().name.c_str(), backends[worst].name.c_str(), backends[worst].weight,
+         slots[worst], want, worst_slots, worst_points);
+  if (backends.size() <= 3) {
+    for (size_t i = 0; i < backends.size(); ++i) {
+      printf("  %s weight %u: %.3f %% of the table\n", backends[i].name.c_str(), backends[i].weight,
+             100.0 * slots[i] / table->size());
+    }
+  }
+  EXPECT_LE(worst_points, 1.0);
+  EXPECT_LE(worst_slots, GetParam().max_slots_off);
+}
+
+std::vector<uint32_t> Mixed(int n) {
+  std::vector<uint32_t> out;
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<uint32_t>(i * 7919 % 10000 + 1));
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Extremes, MaglevWeightTest,
+    ::testing::Values(WeightCase{"three_of_10000", {10000, 10000, 10000}},
+                      WeightCase{"1_and_10000", {1, 10000}}, WeightCase{"10000_and_1", {10000, 1}},
+                      WeightCase{"primes", {2, 3, 5, 7, 11, 13, 9973, 9967}},
+                      WeightCase{"mixed_300", Mixed(300)},
+                      WeightCase{"all_10000_x300", std::vector<uint32_t>(300, 10000)},
+                      WeightCase{"one_light_among_300_heavy",
+                                 [] {
+                                   std::vector<uint32_t> w(300, 10000);
+                                   w[150] = 1;
+                                   return w;
+                                 }()},
+                      // 290 backends owed 0.02 slots get one each: 29 fewer for
+                      // each heavy one (of 6535), 0.04 points of the table.
+                      WeightCase{"290_light_10_heavy",
+                                 [] {
+                                   std::vector<uint32_t> w(300, 1);
+                                   for (int i = 0; i < 300; i += 30) w[i] = 10000;
+                                   return w;
+                                 }(),
+                                 30}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(MaglevTableTest, RemovingOneWeightedBackendMovesLittleMoreThanItsShare) {
+  const Backends all = Weighted({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  Backends fewer = all;
+  fewer.erase(fewer.begin() + 4);  // weight 5 of 55
+  const absl::StatusOr<MaglevTable> before = MaglevTable::Build(all, {});
+  const absl::StatusOr<MaglevTable> after = MaglevTable::Build(fewer, {});
+  ASSERT_TRUE(before.ok() && after.ok());
+  std::mt19937_64 rng(20161);
+  int moved = 0;
+  constexpr int kKeys = 1'000'000;
+  for (int i = 0; i < kKeys; ++i) {
+    const uint64_t key = rng();
+    moved += all[before->Pick(key)].name != fewer[after->Pick(key)].name;
+  }
+  const double moved_over_ideal = (static_cast<double>(moved) / kKeys) / (5.0 / 55);
+  printf("removing weight 5 of 55: moved_over_ideal %.4f\n", moved_over_ideal);
+  EXPECT_LE(moved_over_ideal, 1.5);
+  EXPECT_GE(moved_over_ideal, 0.95);
 }
 
 TEST(MaglevTableTest, SameSetSameTableWhateverTheOrder) {

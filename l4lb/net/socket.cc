@@ -33,8 +33,9 @@ absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port
       (reuse_port && !SetInt(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1).ok())) {
     return Errno("setsockopt on", address, errno);
   }
-  // Accepted sockets inherit it: no setsockopt per client.
+  // Accepted sockets inherit both: no setsockopt per client.
   SetNoDelay(fd.get());
+  SetOobInline(fd.get());
   if (bind(fd.get(), address.sockaddr_ptr(), address.sockaddr_len()) != 0) {
     return Errno("bind", address, errno);
   }
@@ -81,6 +82,7 @@ absl::StatusOr<Fd> OpenTcpClientSocket(int family) {
   Fd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
   SetNoDelay(fd.get());
+  SetOobInline(fd.get());
   return fd;
 }
 
@@ -103,6 +105,8 @@ absl::StatusOr<SocketAddress> PeerAddress(int fd) {
 }
 
 void SetNoDelay(int fd) { (void)SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1); }
+
+void SetOobInline(int fd) { (void)SetInt(fd, SOL_SOCKET, SO_OOBINLINE, 1); }
 
 void SetResetOnClose(int fd) {
   const linger l{.l_onoff = 1, .l_linger = 0};

@@ -36,14 +36,15 @@ class Fd {
   int fd_ = -1;
 };
 
-// A nonblocking TCP listening socket, TCP_NODELAY set (which the sockets it
-// accepts inherit). With `reuse_port` several sockets share the address and the
+// A nonblocking TCP listening socket, TCP_NODELAY and SO_OOBINLINE set (which
+// the sockets it accepts inherit). With `reuse_port` several sockets share the address and the
 // kernel spreads connections over them (one per worker).
 // Errors name the address: `listen 127.0.0.1:80: Address already in use`.
 absl::StatusOr<Fd> OpenTcpListener(const SocketAddress& address, bool reuse_port, int backlog);
 
-// A nonblocking TCP socket for a backend connection, TCP_NODELAY set: the relay
-// forwards what arrives at once, so Nagle would only add latency.
+// A nonblocking TCP socket for a backend connection, TCP_NODELAY set (the relay
+// forwards what arrives at once, so Nagle would only add latency) and
+// SO_OOBINLINE (see SetOobInline).
 absl::StatusOr<Fd> OpenTcpClientSocket(int family);
 
 // A nonblocking UDP socket bound to `address` (SO_REUSEPORT as above: the kernel
@@ -61,6 +62,11 @@ absl::StatusOr<SocketAddress> LocalAddress(int fd);
 absl::StatusOr<SocketAddress> PeerAddress(int fd);
 
 void SetNoDelay(int fd);
+// SO_OOBINLINE: a TCP peer's urgent byte (MSG_OOB: telnet's Synch, FTP's ABOR) is
+// read in stream order like any other, so the relay forwards it as a plain byte
+// where it was sent. Out of line, recv() would skip it (lost) and splice() would
+// stop at it for good (a stall, or an early EOF when the FIN is in too).
+void SetOobInline(int fd);
 // SO_LINGER {1, 0}: the next close() sends RST, so a reset on one side of a relayed
 // connection reaches the other side as a reset, not as a clean FIN.
 void SetResetOnClose(int fd);

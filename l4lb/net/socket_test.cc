@@ -23,7 +23,7 @@ TEST(SocketTest, PortZeroResolvesAndReusePortSharesIt) {
   EXPECT_TRUE(second.ok()) << second.status();
 }
 
-TEST(SocketTest, AcceptedSocketsInheritNoDelay) {
+TEST(SocketTest, AcceptedSocketsInheritNoDelayAndUrgentDataInline) {
   absl::StatusOr<Fd> listener =
       OpenTcpListener(*SocketAddress::Parse("127.0.0.1:0"), /*reuse_port=*/false, 16);
   ASSERT_TRUE(listener.ok()) << listener.status();
@@ -38,6 +38,19 @@ TEST(SocketTest, AcceptedSocketsInheritNoDelay) {
   socklen_t len = sizeof(nodelay);
   ASSERT_EQ(getsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
   EXPECT_EQ(nodelay, 1) << "the worker no longer sets it per client";
+  int oob_inline = 0;
+  len = sizeof(oob_inline);
+  ASSERT_EQ(getsockopt(accepted.get(), SOL_SOCKET, SO_OOBINLINE, &oob_inline, &len), 0);
+  EXPECT_EQ(oob_inline, 1) << "a client's urgent byte would be skipped, or stall a splice";
+}
+
+TEST(SocketTest, BackendSocketsReadUrgentDataInline) {
+  absl::StatusOr<Fd> fd = OpenTcpClientSocket(AF_INET);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  int oob_inline = 0;
+  socklen_t len = sizeof(oob_inline);
+  ASSERT_EQ(getsockopt(fd->get(), SOL_SOCKET, SO_OOBINLINE, &oob_inline, &len), 0);
+  EXPECT_EQ(oob_inline, 1);
 }
 
 TEST(SocketTest, AddressInUseNamesTheAddress) {

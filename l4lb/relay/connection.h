@@ -73,12 +73,14 @@ struct Connection {
   bool client_writing = false;   // one-shot POLLOUT armed on client_fd
   bool backend_writing = false;  // one-shot POLLOUT armed on backend_fd
   bool queued = false;           // in the worker's list of flows to pump again
-  bool affinity_held = false;    // counted in the service's AffinityTable until close
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   int connect_error = 0;         // errno of the last failed connect, for the log
   int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
   uint32_t tried[kMaxAttempts] = {};
   uint64_t key = 0;  // flow key, fixed at accept
+  // AffinityTable::Acquire's token while the connection counts in the service's
+  // affinity table (released at close); 0: it does not.
+  uint64_t affinity_token = 0;
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless

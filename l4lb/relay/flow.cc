@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace l4lb::relay {
 namespace {
 
@@ -40,6 +42,11 @@ Flow::Wait Flow::ForwardEof(PipePool& pool) {
 }
 
 std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
+  // What a full destination refuses must fit in one pipe, and a pipe can be
+  // smaller than the buffer (a failed F_SETPIPE_SZ): read no more than it holds.
+  if (const int pipe_holds = pool.NextCapacity(); pipe_holds > 0) {
+    buffer = buffer.first(std::min(buffer.size(), static_cast<size_t>(pipe_holds)));
+  }
   const ssize_t in = recv(from_, buffer.data(), buffer.size(), 0);
   if (in == 0) {
     eof_ = true;
@@ -49,10 +56,11 @@ std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
     if (errno == EAGAIN) return Wait::kReadable;
     return Fail(errno, /*on_source=*/true);
   }
-  // A short read emptied the socket; with the FIN already in, these are the last
-  // bytes. MSG_MORE holds them for the shutdown below, which sends data and FIN
-  // in one segment: one packet and one ACK fewer per connection.
-  const bool last = source_hup_ && static_cast<size_t>(in) < buffer.size();
+  // A short read emptied the socket (unless it stopped at an urgent mark); with
+  // the FIN already in, these are the last bytes. MSG_MORE holds them for the
+  // shutdown below, which sends data and FIN in one segment: one packet and one
+  // ACK fewer per connection.
+  const bool last = source_hup_ && !urgent_ && static_cast<size_t>(in) < buffer.size();
   ssize_t out =
       send(to_, buffer.data(), static_cast<size_t>(in), MSG_NOSIGNAL | (last ? MSG_MORE : 0));
   if (out < 0) {
@@ -61,15 +69,16 @@ std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
   }
   bytes_ += static_cast<uint64_t>(out);
   if (out < in) {
-    // The destination is full: park the rest in a pipe (empty, and at least as
-    // large as the buffer, so one write takes it all) and wait for POLLOUT.
+    // The destination is full: park the rest in a pipe (empty, and the one
+    // NextCapacity() measured, so one write takes it all) and wait for POLLOUT.
     absl::StatusOr<Pipe> pipe = pool.Acquire();
     if (!pipe.ok()) return Fail(EMFILE, /*on_source=*/false);
     pipe_ = *pipe;
     const size_t rest = static_cast<size_t>(in - out);
-    if (write(pipe_.write_fd, buffer.data() + out, rest) != static_cast<ssize_t>(rest)) {
-      return Fail(errno != 0 ? errno : EIO, /*on_source=*/false);
-    }
+    const ssize_t parked = write(pipe_.write_fd, buffer.data() + out, rest);
+    if (parked < 0) return Fail(errno, /*on_source=*/false);
+    // Short only if a pipe held less than its F_GETPIPE_SZ: lost bytes, so an error.
+    if (static_cast<size_t>(parked) != rest) return Fail(EMSGSIZE, /*on_source=*/false);
     pipe_bytes_ = static_cast<uint32_t>(rest);
     return Wait::kWritable;
   }
@@ -77,15 +86,39 @@ std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
     eof_ = true;
     return ForwardEof(pool);
   }
-  if (static_cast<size_t>(in) < buffer.size()) return Wait::kReadable;  // socket emptied
+  if (static_cast<size_t>(in) < buffer.size()) {
+    // Emptied, or stopped at the urgent mark: the splice rounds get past it.
+    if (urgent_) return std::nullopt;
+    return Wait::kReadable;
+  }
   streaming_ = true;
   return std::nullopt;
 }
 
-Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer,
-                      bool source_hup) {
+ssize_t Flow::RecvPastUrgentMark() {
+  // A page: every pipe holds at least one, and this one is empty.
+  char buffer[4096];
+  const ssize_t in = recv(from_, buffer, sizeof(buffer), 0);
+  if (in < 0) {
+    // EAGAIN: nothing at all to read, so no mark either (already read past).
+    if (errno == EAGAIN) urgent_ = false;
+    return in;
+  }
+  urgent_ = false;  // this read took the urgent byte: splice goes on from here
+  if (in == 0) return 0;
+  const ssize_t parked = write(pipe_.write_fd, buffer, static_cast<size_t>(in));
+  if (parked != in) {
+    errno = parked < 0 ? errno : EMSGSIZE;
+    return -1;
+  }
+  return in;
+}
+
+Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer, bool source_hup,
+                      bool source_urgent) {
   if (done_) return Wait::kDone;
   source_hup_ |= source_hup;
+  urgent_ |= source_urgent;
   if (!streaming_ && !eof_ && pipe_bytes_ == 0 && !copy_buffer.empty()) {
     if (std::optional<Wait> wait = Copy(pool, copy_buffer)) return *wait;
   }
@@ -105,19 +138,26 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
         if (!pipe.ok()) return Fail(EMFILE, /*on_source=*/false);
         pipe_ = *pipe;
       }
-      const ssize_t in = splice(from_, nullptr, pipe_.write_fd, nullptr, kChunk, kSpliceFlags);
+      ssize_t in = splice(from_, nullptr, pipe_.write_fd, nullptr, kChunk, kSpliceFlags);
+      int err = in < 0 ? errno : 0;
+      if (urgent_ && (in == 0 || err == EAGAIN)) {
+        // Maybe stopped at the urgent mark, where splice(2) stays. A recv gets
+        // past it, into the pipe, so the pipe must be empty first.
+        in = pipe_was_empty ? RecvPastUrgentMark() : -1;
+        err = in < 0 ? (pipe_was_empty ? errno : EAGAIN) : 0;
+      }
       if (in > 0) {
         pipe_bytes_ += static_cast<uint32_t>(in);
       } else if (in == 0) {
         eof_ = true;
-      } else if (errno == EAGAIN) {
+      } else if (err == EAGAIN) {
         // With an empty pipe this means the source is drained. With bytes in the
         // pipe the pipe may just be full: drain it and ask again, because a
         // multishot poll reports only NEW data and would never wake us for bytes
         // already queued on the socket.
         source_drained = pipe_was_empty;
       } else {
-        return Fail(errno, /*on_source=*/true);
+        return Fail(err, /*on_source=*/true);
       }
     }
     if (pipe_bytes_ == 0) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 
@@ -38,14 +40,21 @@ class Flow {
   Flow(int from, int to) : from_(from), to_(to) {}
 
   // Moves bytes until the source is drained, the destination is full, or
-  // max_rounds. `copy_buffer` (the worker's, empty: always splice) must not be
-  // larger than a pipe: bytes the destination refuses are parked in the pipe.
+  // max_rounds. `copy_buffer` is the worker's (empty: always splice); a copied
+  // read takes at most what the pool's next pipe holds (PipePool::NextCapacity),
+  // since bytes the destination refuses are parked in that pipe, and a pipe can
+  // be smaller than asked for (a failed F_SETPIPE_SZ).
   // `source_hup`: the source's poll reported POLLRDHUP (its peer's FIN is in),
   // so the last bytes and the FIN can leave in one segment. Remembered: a FIN
   // stays in, and a later pump (POLLOUT, a queued round) must not wait for a
   // poll that already reported it.
+  // `source_urgent`: the poll reported POLLPRI, urgent data (MSG_OOB) is pending
+  // on the source. Remembered until the flow has read past it: splice(2) stops at
+  // the urgent mark whatever SO_OOBINLINE says, and a recv() stops before it, so
+  // neither an EAGAIN nor a short read then means the source is drained, nor a 0
+  // from splice an EOF. A recv() (the sockets are SO_OOBINLINE) reads past it.
   Wait Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer = {},
-            bool source_hup = false);
+            bool source_hup = false, bool source_urgent = false);
 
   // Returns the pipe (empty: to the pool; not empty: closed). Called at close.
   void ReleasePipe(PipePool& pool);
@@ -75,6 +84,9 @@ class Flow {
   // One recv + send through `buffer`; nullopt when the read filled the buffer
   // and the rest should be spliced.
   std::optional<Wait> Copy(PipePool& pool, absl::Span<char> buffer);
+  // With the source at its urgent mark and the pipe empty: one recv() (which
+  // reads the urgent byte inline) into the pipe. Returns like recv().
+  ssize_t RecvPastUrgentMark();
 
   int from_ = -1;
   int to_ = -1;
@@ -83,6 +95,7 @@ class Flow {
   bool eof_ = false;         // the source said EOF
   bool done_ = false;        // EOF forwarded
   bool source_hup_ = false;  // the source's FIN is in (POLLRDHUP seen)
+  bool urgent_ = false;      // urgent data pending on the source (POLLPRI seen)
   bool streaming_ = false;   // the last wakeup brought at least a copy buffer's worth
   bool last_ = false;        // OtherDirectionDone()
   bool lowat_set_ = false;   // TCP_NOTSENT_LOWAT set on `to_` (first splice)

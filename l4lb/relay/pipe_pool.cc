@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "glog/logging.h"
 
@@ -15,26 +16,49 @@ PipePool::~PipePool() {
 }
 
 absl::StatusOr<Pipe> PipePool::Acquire() {
-  if (!idle_.empty()) {
-    const Pipe pipe = idle_.back();
-    idle_.pop_back();
-    peak_in_use_ = std::max(peak_in_use_, ++in_use_);
-    return pipe;
+  if (idle_.empty()) {
+    absl::StatusOr<Pipe> pipe = Create();
+    if (!pipe.ok()) return pipe.status();
+    idle_.push_back(*pipe);
   }
+  const Pipe pipe = idle_.back();
+  idle_.pop_back();
+  peak_in_use_ = std::max(peak_in_use_, ++in_use_);
+  return pipe;
+}
+
+int PipePool::NextCapacity() {
+  if (idle_.empty()) {
+    absl::StatusOr<Pipe> pipe = Create();
+    if (!pipe.ok()) return 0;
+    idle_.push_back(*pipe);
+  }
+  return idle_.back().capacity;
+}
+
+absl::StatusOr<Pipe> PipePool::Create() {
   int fds[2];
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-  const Pipe pipe{.read_fd = fds[0], .write_fd = fds[1]};
-  if (options_.pipe_size > 0) {
-    // EPERM past /proc/sys/fs/pipe-max-size for unprivileged users: the default
-    // size still works, only with more wakeups per megabyte.
-    if (fcntl(pipe.write_fd, F_SETPIPE_SZ, options_.pipe_size) < 0) {
-      LOG_EVERY_T(WARNING, 60.0) << "F_SETPIPE_SZ " << options_.pipe_size << ": " << strerror(errno)
-                                 << "; using the kernel default";
-    }
+  Pipe pipe{.read_fd = fds[0], .write_fd = fds[1]};
+  // EPERM past /proc/sys/fs/pipe-max-size, or past pipe-user-pages-soft, for
+  // unprivileged users: the pipe works at the size it has, with more wakeups per
+  // megabyte. Only the log says so; every user sizes by Pipe::capacity.
+  int set_errno = 0;
+  if (options_.pipe_size > 0 && fcntl(pipe.write_fd, F_SETPIPE_SZ, options_.pipe_size) < 0) {
+    set_errno = errno;
   }
-  const int size = fcntl(pipe.write_fd, F_GETPIPE_SZ);
-  if (size > 0) capacity_ = size;
-  peak_in_use_ = std::max(peak_in_use_, ++in_use_);
+  pipe.capacity = fcntl(pipe.write_fd, F_GETPIPE_SZ);
+  if (pipe.capacity <= 0) {
+    const int err = errno;
+    Discard(pipe);
+    return absl::ErrnoToStatus(err, "F_GETPIPE_SZ");
+  }
+  if (set_errno != 0) {
+    LOG_EVERY_T(WARNING, 60.0) << "F_SETPIPE_SZ " << options_.pipe_size << ": "
+                               << strerror(set_errno) << "; this pipe holds " << pipe.capacity
+                               << " bytes";
+  }
+  capacity_ = pipe.capacity;
   return pipe;
 }
 

@@ -12,6 +12,7 @@ namespace l4lb::relay {
 struct Pipe {
   int read_fd = -1;   // splice out of the pipe from here
   int write_fd = -1;  // splice into the pipe here
+  int capacity = 0;   // bytes it holds, as the kernel reports it (F_GETPIPE_SZ)
   bool valid() const { return read_fd >= 0; }
 };
 
@@ -24,7 +25,8 @@ class PipePool {
  public:
   struct Options {
     // F_SETPIPE_SZ; the kernel rounds up to a power-of-two number of pages. 0 keeps
-    // the kernel default (64 KiB).
+    // the kernel default (64 KiB). What a pipe really holds may be less (see
+    // NextCapacity()): callers size by Pipe::capacity, never by this.
     int pipe_size = 0;
     // Empty pipes kept for reuse; beyond that they are closed.
     size_t max_idle = 256;
@@ -50,10 +52,19 @@ class PipePool {
 
   size_t idle() const { return idle_.size(); }
   size_t in_use() const { return in_use_; }
-  // Bytes one pipe holds, as the kernel reports it (F_GETPIPE_SZ of the first pipe).
+  // Bytes one pipe holds, as the kernel reports it (F_GETPIPE_SZ of the last new pipe).
   int capacity() const { return capacity_; }
 
+  // Bytes the pipe that the next Acquire() returns holds: a caller that must fit
+  // what it has read into that pipe (the copy path) reads at most this much.
+  // With no idle pipe it creates that pipe now and keeps it idle, because a new
+  // pipe can be smaller than the last one: past /proc/sys/fs/pipe-user-pages-soft
+  // an unprivileged user's new pipes get 2 pages and F_SETPIPE_SZ fails (EPERM).
+  // 0 if no pipe can be created (EMFILE): the next Acquire() fails too.
+  int NextCapacity();
+
  private:
+  absl::StatusOr<Pipe> Create();
   static void Discard(Pipe pipe);
 
   Options options_;

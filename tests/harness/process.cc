@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -162,6 +163,7 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
   if (!WaitFor(absl::Seconds(10),
                [&] { return access(ready.c_str(), F_OK) == 0 || !l4lb->process_->Running(); }) ||
       access(ready.c_str(), F_OK) != 0) {
+    l4lb->expected_exit_.reset();  // the status says it all
     return absl::InternalError(absl::StrCat("l4lb did not start: ", l4lb->process_->Log()));
   }
   for (absl::string_view line : absl::StrSplit(ReadFile(ready), '\n', absl::SkipEmpty())) {
@@ -169,6 +171,7 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
     const bool known = absl::StartsWith(line, "tcp ") || absl::StartsWith(line, "udp ");
     uint32_t port = 0;
     if (!known || !absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port) || port > 65535) {
+      l4lb->expected_exit_.reset();
       return absl::InternalError(absl::StrCat("bad ready file line: ", line));
     }
     l4lb->ports_.push_back(static_cast<uint16_t>(port));
@@ -177,8 +180,19 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
 }
 
 L4lb::~L4lb() {
-  process_->Stop(SIGTERM, absl::Seconds(10));
+  // Already exited (the test stopped it, or it died on its own): Stop() only
+  // reports how.
+  const int exit_code = process_->Stop(SIGTERM, absl::Seconds(10));
   const std::string log = process_->Log();
+  if (expected_exit_.has_value() && exit_code != *expected_exit_) {
+    const std::string how = exit_code == -1   ? "did not exit within 10 s of SIGTERM"
+                            : exit_code > 128 ? absl::StrCat("died of signal ", exit_code - 128,
+                                                             " (", strsignal(exit_code - 128), ")")
+                                              : absl::StrCat("exited with ", exit_code);
+    ADD_FAILURE() << "l4lb " << how << "; the test expects exit code " << *expected_exit_
+                  << " (L4lb::ExpectExit). Its log:\n"
+                  << log;
+  }
   for (const char* report : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
                              "ERROR: LeakSanitizer", "runtime error:"}) {
     if (log.find(report) != std::string::npos) ADD_FAILURE() << "l4lb: " << report << "\n" << log;

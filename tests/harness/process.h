@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,12 +65,19 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout);
 
 // l4lb started with `flags` plus --ready_file; Start() returns once it listens.
-// The destructor fails the running test if l4lb's log holds a sanitizer report
+// The destructor stops l4lb (SIGTERM, unless the test stopped it already) and
+// fails the running test unless l4lb exited 0 within 10 s, or with what
+// ExpectExit() said: a CHECK failure or a crash in the drain path must not pass
+// in silence. It also fails the test if l4lb's log holds a sanitizer report
 // (tests built with --config=asan or --config=tsan build l4lb the same way).
 class L4lb {
  public:
   ~L4lb();
   static absl::StatusOr<std::unique_ptr<L4lb>> Start(const std::vector<std::string>& flags);
+
+  // The exit code this test expects of l4lb, however it ends (128 + N: killed
+  // by signal N). 0 unless told otherwise.
+  void ExpectExit(int code) { expected_exit_ = code; }
 
   // Bound listen ports, in --listen order (hosts are what --listen said).
   const std::vector<uint16_t>& ports() const { return ports_; }
@@ -91,6 +99,8 @@ class L4lb {
  private:
   std::unique_ptr<Process> process_;
   std::vector<uint16_t> ports_;
+  // nullopt: not checked (a Start() that failed already said why).
+  std::optional<int> expected_exit_ = 0;
 };
 
 }  // namespace l4lb::testing
