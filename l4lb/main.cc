@@ -31,6 +31,7 @@
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/server.h"
+#include "l4lb/udp/session_bound.h"
 
 DEFINE_string(
     config, "",
@@ -418,6 +419,43 @@ void CheckOpenFilesLimit() {
   }
 }
 
+// The UDP session bound of each udp:// service (udp/session_bound.h): what the
+// open-files limit and the local port range allow, the flag or config key only
+// lower. Read here, once: a worker never reads /proc.
+void BoundUdpSessions(Server::Options& options) {
+  l4lb::udp::SessionBoundInputs in{.workers = static_cast<uint32_t>(options.threads)};
+  rlimit limit{};
+  in.open_files = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 0;
+  in.reserved_fds = 100;  // as in CheckOpenFilesLimit, plus every worker's listeners
+  in.udp_services = 0;
+  for (const Server::Service& service : options.services) {
+    in.reserved_fds += service.listen.size() * options.threads;
+    if (service.protocol == Server::Protocol::kUdp) {
+      ++in.udp_services;
+    } else {
+      in.tcp_services = true;
+    }
+  }
+  if (in.udp_services == 0) return;
+  if (const absl::StatusOr<net::PortRange> range = net::LocalPortRange(); range.ok()) {
+    in.local_ports = range->size();
+  } else {
+    LOG(WARNING) << range.status().message() << ": udp sessions bounded by fds alone";
+  }
+  const l4lb::udp::SessionBound bound = l4lb::udp::DeriveSessionBound(in);
+  for (Server::Service& service : options.services) {
+    if (service.protocol != Server::Protocol::kUdp) continue;
+    const uint32_t configured = service.udp_max_sessions;
+    service.udp_max_sessions = bound.Apply(configured);
+    LOG(INFO) << "udp sessions of "
+              << (service.name.empty() ? service.listen[0].ToString() : service.name)
+              << ": at most " << service.udp_max_sessions << " per worker (udp_max_sessions "
+              << configured << "; " << bound.ToString(in)
+              << "); past it, or when no socket can be had, the least recently active "
+                 "session makes room";
+  }
+}
+
 // One bound listener and the service it belongs to.
 struct Bound {
   const Server::Service* service;
@@ -497,6 +535,7 @@ int main(int argc, char** argv) {
     unlink(tmp.c_str());
   }
   CheckOpenFilesLimit();
+  BoundUdpSessions(options);
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) {
     const absl::string_view message = server.status().message();
