@@ -168,7 +168,13 @@ class Worker {
   void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
   void CloseUdpSession(udp::Session& s, const char* reason);
   void OnUdpSessionSettled(udp::Session& s);
-  void EvictOldestUdpSession(uint16_t service);
+  // Ends s now and gives back its fd and local port at once, for a new session.
+  void EvictUdpSession(udp::Session& s);
+  // The least recently active session of any service, or null.
+  udp::Session* OldestUdpSession() const;
+  // After an ECONNREFUSED on s's socket: true if the ICMP behind it answers
+  // s's last datagram (udp/refusal.h), so it may count against the backend.
+  bool RefusalAnswersSession(udp::Session& s);
   void ExpireUdpSessions();
   // A multishot recvmsg on fd into the worker's provided buffers, tagged `tag`.
   void PrepUdpRecv(int fd, uint64_t tag);
