@@ -105,20 +105,21 @@ TEST(UdpFloodTest, NewClientsAreAnsweredDuringAndAfterAFloodOfFiveTimesThePortRa
       max_fds = std::max(max_fds, l4lb->FdCount());
     }
   }
-  int after = 0;
+  int after = 0, after_tried = 0;
   constexpr int kAfter = 20;
-  for (int i = 1; i <= kAfter && absl::Now() < deadline; ++i) {
+  for (int i = 1; i <= kAfter && absl::Now() < deadline; ++i, ++after_tried) {
     after += Answered(absl::StrCat("127.3.0.", i), *l4lb, absl::StrCat("after ", i));
     max_fds = std::max(max_fds, l4lb->FdCount());
   }
   const int64_t rss_peak = StatusKib(pid, "VmHWM");
   printf(
       "flood of %d clients (%d not sent) in %s: %d of %d new clients answered during it, %d of "
-      "%d after; %d datagrams echoed; l4lb fds %d at start, up to %d; RSS %lld KiB at start, "
+      "%d after (of %d); %d datagrams echoed; l4lb fds %d at start, up to %d; RSS %lld KiB at "
+      "start, "
       "peak %lld KiB\n",
       kFlood, unsent, absl::FormatDuration(absl::Now() - start).c_str(), during, during_tried,
-      after, kAfter, echo.data(), fds_start, max_fds, static_cast<long long>(rss_start),
-      static_cast<long long>(rss_peak));
+      after, after_tried, kAfter, echo.data(), fds_start, max_fds,
+      static_cast<long long>(rss_start), static_cast<long long>(rss_peak));
   EXPECT_EQ(unsent, 0);
   EXPECT_EQ(during_tried, kFlood / kEvery) << "the flood ran out of time";
   EXPECT_EQ(during, during_tried);
