@@ -138,8 +138,9 @@ DEFINE_string(udp_idle_timeout, "30s",
               "udp:// listeners: end a client's session (its own socket to the backend) after "
               "this long without a datagram either way.");
 DEFINE_uint32(udp_max_sessions, 100000,
-              "udp:// listeners: live sessions per worker (1..10000000); the oldest idle one "
-              "makes room for a new client.");
+              "udp:// listeners: live sessions per worker (1..10000000); the least recently "
+              "active one makes room for a new client. Only lowers the bound that the open-files "
+              "limit and ip_local_port_range allow (logged at start-up).");
 DEFINE_uint32(max_responses, 0,
               "udp:// listeners: end a session after this many replies from the backend (0: no "
               "limit; 1 suits DNS).");
