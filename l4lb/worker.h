@@ -27,6 +27,7 @@
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/udp/buffer_ring.h"
+#include "l4lb/udp/refusal.h"
 #include "l4lb/udp/session_table.h"
 
 struct io_uring_cqe;
@@ -172,9 +173,9 @@ class Worker {
   void EvictUdpSession(udp::Session& s);
   // The least recently active session of any service, or null.
   udp::Session* OldestUdpSession() const;
-  // After an ECONNREFUSED on s's socket: true if the ICMP behind it answers
-  // s's last datagram (udp/refusal.h), so it may count against the backend.
-  bool RefusalAnswersSession(udp::Session& s);
+  // What errno `err` of a send or receive on s's socket means (udp/refusal.h):
+  // only kRefused, an ICMP answering s's last datagram, counts against the backend.
+  udp::SocketError SessionSocketError(udp::Session& s, int err);
   void ExpireUdpSessions();
   // A multishot recvmsg on fd into the worker's provided buffers, tagged `tag`.
   void PrepUdpRecv(int fd, uint64_t tag);

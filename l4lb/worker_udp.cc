@@ -187,13 +187,16 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
   for (;;) {
     if (send(s->fd, data, len, MSG_DONTWAIT) >= 0) break;
     const int err = errno;
-    if (err == ECONNREFUSED && !RefusalAnswersSession(*s) && !resent) {
-      // Forged or stale: not the backend's doing. Reading the error queue
-      // cleared the socket's error, so this datagram can go out after all.
+    // A full buffer is only that; any other error may be an ICMP's, pending.
+    const udp::SocketError why =
+        err == EAGAIN || err == ENOBUFS ? udp::SocketError::kLocal : SessionSocketError(*s, err);
+    if (why == udp::SocketError::kIcmp && !resent) {
+      // Forged, stale or about the path: not the backend refusing. Reading the
+      // error queue cleared the socket's error, so this datagram can go out.
       resent = true;
       continue;
     }
-    if (err == ECONNREFUSED && tried_count < 2) {
+    if (why == udp::SocketError::kRefused && tried_count < 2) {
       // An ICMP port unreachable quoting this session's last datagram: the
       // backend is not serving. Tell the checker and try this one elsewhere.
       ReportBackendFailure(service_index, s->backend, client);
@@ -314,15 +317,17 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     }
   }
   if (more) return;
-  if (cqe.res == -ECONNREFUSED) {
-    if (RefusalAnswersSession(s)) {
-      // An ICMP port unreachable for what we sent: nothing serves there now.
-      ReportBackendFailure(s.service, s.backend, s.client);
-      return CloseUdpSession(s, "backend_refused");
-    }
-    return ArmUdpSessionRecv(s);  // forged or stale: the session goes on
-  }
   if (cqe.res < 0 && cqe.res != -ENOBUFS) {
+    switch (SessionSocketError(s, -cqe.res)) {
+      case udp::SocketError::kRefused:
+        // An ICMP port unreachable for what we sent: nothing serves there now.
+        ReportBackendFailure(s.service, s.backend, s.client);
+        return CloseUdpSession(s, "backend_refused");
+      case udp::SocketError::kIcmp:
+        return ArmUdpSessionRecv(s);  // forged, stale or about the path: the session goes on
+      case udp::SocketError::kLocal:
+        break;
+    }
     LOG_EVERY_T(WARNING, 1.0) << "udp recv from backend " << s.target.ToString() << ": "
                               << strerror(-cqe.res);
     return CloseUdpSession(s, "error");
@@ -396,8 +401,10 @@ void Worker::OnUdpSessionSettled(Session& s) {
   sessions_->Free(s);
 }
 
-bool Worker::RefusalAnswersSession(Session& s) {
-  if (udp::DrainRefusals(s.fd, s.last_sent, now_ns_, kRefusalWindowNs)) return true;
+udp::SocketError Worker::SessionSocketError(Session& s, int err) {
+  const udp::SocketError why =
+      udp::ClassifySocketError(s.fd, err, s.last_sent, now_ns_, kRefusalWindowNs);
+  if (err != ECONNREFUSED || why == udp::SocketError::kRefused) return why;
   counters_.udp_refusals_ignored.Add();
   LOG_EVERY_T(WARNING, 1.0) << "udp backend " << s.target.ToString() << " (client "
                             << s.client.ToString()
@@ -405,7 +412,7 @@ bool Worker::RefusalAnswersSession(Session& s) {
                                "there: not counted against the backend; "
                             << counters_.udp_refusals_ignored.Get() << " so far on worker "
                             << options_.id;
-  return false;
+  return why;
 }
 
 Session* Worker::OldestUdpSession() const {

@@ -1,5 +1,6 @@
 #include "l4lb/udp/refusal.h"
 
+#include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -28,9 +29,9 @@ bool RefusalMatches(const IcmpError& error, const LastSent& sent, int64_t now_ns
   return memcmp(error.quoted.data(), sent.prefix.data(), n) == 0;
 }
 
-bool DrainRefusals(int fd, const LastSent& sent, int64_t now_ns, int64_t window_ns,
-                   int max_entries) {
-  bool matched = false;
+SocketError ClassifySocketError(int fd, int err, const LastSent& sent, int64_t now_ns,
+                                int64_t window_ns, int max_entries) {
+  bool icmp = false, matched = false;
   for (int i = 0; i < max_entries; ++i) {
     char quoted[LastSent::kPrefix];
     iovec iov{.iov_base = quoted, .iov_len = sizeof(quoted)};
@@ -50,6 +51,7 @@ bool DrainRefusals(int fd, const LastSent& sent, int64_t now_ns, int64_t window_
       if (!v4 && !v6) continue;
       sock_extended_err ee;
       memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+      icmp = icmp || ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
       error.port_unreachable =
           (ee.ee_origin == SO_EE_ORIGIN_ICMP && ee.ee_type == ICMP_DEST_UNREACH &&
            ee.ee_code == ICMP_PORT_UNREACH) ||
@@ -58,7 +60,8 @@ bool DrainRefusals(int fd, const LastSent& sent, int64_t now_ns, int64_t window_
     }
     matched = matched || RefusalMatches(error, sent, now_ns, window_ns);
   }
-  return matched;
+  if (err == ECONNREFUSED) return matched ? SocketError::kRefused : SocketError::kIcmp;
+  return icmp ? SocketError::kIcmp : SocketError::kLocal;
 }
 
 }  // namespace l4lb::udp

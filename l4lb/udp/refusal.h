@@ -46,10 +46,18 @@ struct IcmpError {
 bool RefusalMatches(const IcmpError& error, const LastSent& sent, int64_t now_ns,
                     int64_t window_ns);
 
-// Reads and empties fd's error queue (at most `max_entries` entries; the rest,
-// if any, stay for the next refusal) and says whether any entry matches `sent`.
-// Nonblocking. Reading the queue also clears the socket's pending error.
-bool DrainRefusals(int fd, const LastSent& sent, int64_t now_ns, int64_t window_ns,
-                   int max_entries = 8);
+// What an error on a session socket means, judged by the ICMP behind it.
+enum class SocketError {
+  kRefused,  // a port unreachable for the session's last datagram: counts against the backend
+  kIcmp,     // another ICMP: forged, stale or about the path; the session goes on
+  kLocal,    // no ICMP behind it: the socket's own trouble
+};
+
+// Classifies errno `err` from a send or receive on fd (IP_RECVERR set) after
+// reading and emptying its error queue (at most `max_entries` entries; the rest,
+// if any, stay for the next error). Nonblocking. Reading the queue also clears
+// the socket's pending error, so a send may be tried again.
+SocketError ClassifySocketError(int fd, int err, const LastSent& sent, int64_t now_ns,
+                                int64_t window_ns, int max_entries = 8);
 
 }  // namespace l4lb::udp

@@ -59,7 +59,7 @@ TEST(RefusalMatchesTest, AnEmptyDatagramMatchesAnEmptyQuoteOnly) {
 }
 
 // A real port unreachable from the loopback kernel, read from the error queue.
-TEST(DrainRefusalsTest, ReadsTheKernelsPortUnreachableAndEmptiesTheQueue) {
+TEST(ClassifySocketErrorTest, ReadsTheKernelsPortUnreachableAndEmptiesTheQueue) {
   // A port nobody listens on: bind one, note it, close it.
   const int probe = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in closed{};
@@ -83,13 +83,18 @@ TEST(DrainRefusalsTest, ReadsTheKernelsPortUnreachableAndEmptiesTheQueue) {
 
   LastSent answered = sent;
   answered.OnReply();
-  EXPECT_FALSE(DrainRefusals(fd, answered, kSecond + 1, kSecond)) << "answered since";
+  EXPECT_EQ(ClassifySocketError(fd, ECONNREFUSED, answered, kSecond + 1, kSecond),
+            SocketError::kIcmp)
+      << "answered since";
   // The queue and the pending error are read: the next send goes out (it would
   // fail with ECONNREFUSED otherwise), and its refusal, unanswered, matches.
   ASSERT_EQ(send(fd, datagram.data(), datagram.size(), 0), static_cast<ssize_t>(datagram.size()))
       << strerror(errno);
   ASSERT_EQ(poll(&p, 1, 2000), 1);
-  EXPECT_TRUE(DrainRefusals(fd, sent, kSecond + 1, kSecond));
+  EXPECT_EQ(ClassifySocketError(fd, ECONNREFUSED, sent, kSecond + 1, kSecond),
+            SocketError::kRefused);
+  // Nothing queued now: an error without an ICMP behind it is the socket's own.
+  EXPECT_EQ(ClassifySocketError(fd, EPERM, sent, kSecond + 1, kSecond), SocketError::kLocal);
   close(fd);
 }
 
