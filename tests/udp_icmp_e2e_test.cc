@@ -42,12 +42,12 @@ uint16_t InternetChecksum(const std::vector<uint8_t>& bytes) {
   return static_cast<uint16_t>(~sum);
 }
 
-// From 127.0.0.2, as the backend's host would: an ICMP port unreachable for a
-// datagram 127.0.0.1:session_port -> 127.0.0.2:backend_port carrying `payload`.
-// The kernel delivers it to the socket connected on those ports, as it would a
-// real one.
-bool ForgePortUnreachable(uint16_t session_port, uint16_t backend_port,
-                          const std::string& payload) {
+// From 127.0.0.2, as the backend's host would: an ICMP destination unreachable
+// (`code`: ICMP_PORT_UNREACH, ICMP_HOST_UNREACH, ...) for a datagram
+// 127.0.0.1:session_port -> 127.0.0.2:backend_port carrying `payload`. The
+// kernel delivers it to the socket connected on those ports, as a real one.
+bool ForgeUnreachable(uint8_t code, uint16_t session_port, uint16_t backend_port,
+                      const std::string& payload) {
   ip inner{};
   inner.ip_v = 4;
   inner.ip_hl = 5;
@@ -63,7 +63,7 @@ bool ForgePortUnreachable(uint16_t session_port, uint16_t backend_port,
 
   std::vector<uint8_t> message(8);  // type, code, checksum, 4 unused bytes
   message[0] = ICMP_DEST_UNREACH;
-  message[1] = ICMP_PORT_UNREACH;
+  message[1] = code;
   const auto append = [&](const void* p, size_t n) {
     message.insert(message.end(), static_cast<const uint8_t*>(p),
                    static_cast<const uint8_t*>(p) + n);
@@ -111,10 +111,15 @@ TEST(UdpRefusalTest, ForgedPortUnreachablesNeitherEndTheSessionNorCountButARealO
   const uint16_t session_port = echo.last_peer_port();
   ASSERT_NE(session_port, 0);
 
-  // One quoting a datagram the backend has answered already, one quoting bytes
-  // l4lb never sent: neither is the backend refusing what l4lb sent.
-  ASSERT_TRUE(ForgePortUnreachable(session_port, kEchoPort, "hello")) << strerror(errno);
-  ASSERT_TRUE(ForgePortUnreachable(session_port, kEchoPort, "forged bytes")) << strerror(errno);
+  // A port unreachable quoting a datagram the backend has answered already, one
+  // quoting bytes l4lb never sent, and a host unreachable: none is the backend
+  // refusing what l4lb sent.
+  ASSERT_TRUE(ForgeUnreachable(ICMP_PORT_UNREACH, session_port, kEchoPort, "hello"))
+      << strerror(errno);
+  ASSERT_TRUE(ForgeUnreachable(ICMP_PORT_UNREACH, session_port, kEchoPort, "forged bytes"))
+      << strerror(errno);
+  ASSERT_TRUE(ForgeUnreachable(ICMP_HOST_UNREACH, session_port, kEchoPort, "hello"))
+      << strerror(errno);
   EXPECT_TRUE(
       WaitFor(absl::Seconds(2),
               [&] { return l4lb->HasLine("answers no datagram l4lb sent", "not counted"); }))
@@ -123,6 +128,7 @@ TEST(UdpRefusalTest, ForgedPortUnreachablesNeitherEndTheSessionNorCountButARealO
   EXPECT_EQ(RoundTrip(fd, *l4lb, "still there"), "still there");
   EXPECT_EQ(echo.last_peer_port(), session_port) << "the session was replaced";
   EXPECT_TRUE(SessionLines(*l4lb, {"backend_refused"}).empty()) << l4lb->Log();
+  EXPECT_TRUE(SessionLines(*l4lb, {"error"}).empty()) << l4lb->Log();
   // The checker takes passive reports every 100 ms: give a wrong one time to show.
   EXPECT_FALSE(WaitFor(absl::Milliseconds(500), [&] { return l4lb->HasLine(backend, "is DOWN"); }))
       << l4lb->Log();
