@@ -67,12 +67,17 @@ TEST(UdpFloodTest, NewClientsAreAnsweredDuringAndAfterAFloodOfFiveTimesThePortRa
                   .ok());
   UdpEcho echo("127.0.0.2", kEchoPort);
   ASSERT_TRUE(echo.ok());
-  std::vector<int> held;
+  struct Held {  // closed on every way out, failures too
+    std::vector<int> fds;
+    ~Held() {
+      for (const int fd : fds) close(fd);
+    }
+  } held;
   for (int i = 0; i < kHeldPorts; ++i) {
     uint16_t port = kRangeFirst + i;
     const int fd = BindUdp("0.0.0.0", &port);
     ASSERT_GE(fd, 0) << "port " << port;
-    held.push_back(fd);
+    held.fds.push_back(fd);
   }
   // The default --udp_max_sessions: the bound must come from the range. No
   // session idles out within the test: room can only come from evictions.
@@ -147,7 +152,6 @@ TEST(UdpFloodTest, NewClientsAreAnsweredDuringAndAfterAFloodOfFiveTimesThePortRa
   EXPECT_GE(evicted, sessions - (kRangeSize - kHeldPorts));
   EXPECT_GT(no_socket, 0) << "with 200 ports held, sockets ran out before the bound";
   EXPECT_GT(l4lb->CountLines("found no socket so far", "makes room"), 0);
-  for (const int fd : held) close(fd);
 }
 
 }  // namespace
