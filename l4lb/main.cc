@@ -420,15 +420,12 @@ void CheckOpenFilesLimit() {
   }
 }
 
-// The UDP session bound of each udp:// service (udp/session_bound.h): what the
-// open-files limit and the local port range allow, the flag or config key only
-// lower. Read here, once: a worker never reads /proc.
+// Each udp:// service's session bound (udp/session_bound.h): what fds and local
+// ports allow; the flag or config key only lowers it. Read once, here.
 void BoundUdpSessions(Server::Options& options) {
-  l4lb::udp::SessionBoundInputs in{.workers = static_cast<uint32_t>(options.threads)};
-  rlimit limit{};
-  in.open_files = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 0;
-  in.reserved_fds = 100;  // as in CheckOpenFilesLimit, plus every worker's listeners
-  in.udp_services = 0;
+  l4lb::udp::SessionBoundInputs in{.reserved_fds = 100,  // as above, plus the listeners
+                                   .workers = static_cast<uint32_t>(options.threads),
+                                   .udp_services = 0};
   for (const Server::Service& service : options.services) {
     in.reserved_fds += service.listen.size() * options.threads;
     if (service.protocol == Server::Protocol::kUdp) {
@@ -438,10 +435,8 @@ void BoundUdpSessions(Server::Options& options) {
     }
   }
   if (in.udp_services == 0) return;
-  if (const absl::StatusOr<net::PortRange> range = net::LocalPortRange(); range.ok()) {
-    in.local_ports = range->size();
-  } else {
-    LOG(WARNING) << range.status().message() << ": udp sessions bounded by fds alone";
+  if (absl::Status range = l4lb::udp::ReadHostLimits(in); !range.ok()) {
+    LOG(WARNING) << range.message() << ": udp sessions bounded by fds alone";
   }
   const l4lb::udp::SessionBound bound = l4lb::udp::DeriveSessionBound(in);
   for (Server::Service& service : options.services) {

@@ -1,9 +1,13 @@
 #include "l4lb/udp/session_bound.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+
+#include "l4lb/net/socket.h"
 
 namespace l4lb::udp {
 
@@ -18,6 +22,14 @@ SessionBound DeriveSessionBound(const SessionBoundInputs& in) {
   bound.by_ports = in.local_ports == 0 ? static_cast<uint32_t>(kMax)
                                        : static_cast<uint32_t>(in.local_ports / shares);
   return bound;
+}
+
+absl::Status ReadHostLimits(SessionBoundInputs& in) {
+  rlimit limit{};
+  in.open_files = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 0;
+  const absl::StatusOr<net::PortRange> range = net::LocalPortRange();
+  in.local_ports = range.ok() ? range->size() : 0;
+  return range.status();
 }
 
 uint32_t SessionBound::Apply(uint32_t configured) const {

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace l4lb::udp {
 
 // How many UDP sessions one worker may hold for one service. Each session holds
@@ -31,5 +33,10 @@ struct SessionBound {
 };
 
 SessionBound DeriveSessionBound(const SessionBoundInputs& in);
+
+// Fills in the host's side: open_files from RLIMIT_NOFILE (soft) and local_ports
+// from ip_local_port_range (net/socket.h). Reads /proc: at start-up only, never on
+// a worker. An unreadable range leaves local_ports 0 and is the error returned.
+absl::Status ReadHostLimits(SessionBoundInputs& in);
 
 }  // namespace l4lb::udp

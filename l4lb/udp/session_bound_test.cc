@@ -41,5 +41,13 @@ TEST(SessionBoundTest, AnUnknownRangeIsNoBoundAndNothingLeftIsStillOne) {
   EXPECT_EQ(none.Apply(100000), 1u) << "a session needs at least one socket to exist";
 }
 
+TEST(SessionBoundTest, ReadHostLimitsFindsTheOpenFilesLimitAndThePortRange) {
+  SessionBoundInputs in;
+  const absl::Status status = ReadHostLimits(in);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_GT(in.open_files, 0u);
+  EXPECT_GT(in.local_ports, 0u);
+}
+
 }  // namespace
 }  // namespace l4lb::udp
