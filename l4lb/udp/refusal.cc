@@ -60,8 +60,10 @@ SocketError ClassifySocketError(int fd, int err, const LastSent& sent, int64_t n
     }
     matched = matched || RefusalMatches(error, sent, now_ns, window_ns);
   }
-  if (err == ECONNREFUSED) return matched ? SocketError::kRefused : SocketError::kIcmp;
-  return icmp ? SocketError::kIcmp : SocketError::kLocal;
+  // By what is queued, not by `err`: the socket keeps one pending error, the
+  // last ICMP's, and a forged one right after a real refusal would replace it.
+  if (matched) return SocketError::kRefused;
+  return icmp || err == ECONNREFUSED ? SocketError::kIcmp : SocketError::kLocal;
 }
 
 }  // namespace l4lb::udp

@@ -53,10 +53,10 @@ enum class SocketError {
   kLocal,    // no ICMP behind it: the socket's own trouble
 };
 
-// Classifies errno `err` from a send or receive on fd (IP_RECVERR set) after
-// reading and emptying its error queue (at most `max_entries` entries; the rest,
-// if any, stay for the next error). Nonblocking. Reading the queue also clears
-// the socket's pending error, so a send may be tried again.
+// Classifies errno `err` from a send or receive on fd (IP_RECVERR set) by what
+// its error queue holds, reading and emptying it (at most `max_entries`
+// entries; the rest, if any, stay for the next error). Nonblocking. Reading the
+// queue also clears the socket's pending error, so a send may be tried again.
 SocketError ClassifySocketError(int fd, int err, const LastSent& sent, int64_t now_ns,
                                 int64_t window_ns, int max_entries = 8);
 
