@@ -32,6 +32,7 @@
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/server.h"
+#include "l4lb/udp/session_bound.h"
 
 DEFINE_string(
     config, "",
@@ -138,8 +139,9 @@ DEFINE_string(udp_idle_timeout, "30s",
               "udp:// listeners: end a client's session (its own socket to the backend) after "
               "this long without a datagram either way.");
 DEFINE_uint32(udp_max_sessions, 100000,
-              "udp:// listeners: live sessions per worker (1..10000000); the oldest idle one "
-              "makes room for a new client.");
+              "udp:// listeners: live sessions per worker (1..10000000); the least recently "
+              "active one makes room for a new client. Only lowers the bound that the open-files "
+              "limit and ip_local_port_range allow (logged at start-up).");
 DEFINE_uint32(max_responses, 0,
               "udp:// listeners: end a session after this many replies from the backend (0: no "
               "limit; 1 suits DNS).");
@@ -421,6 +423,38 @@ void CheckOpenFilesLimit() {
   }
 }
 
+// Each udp:// service's session bound (udp/session_bound.h): what fds and local
+// ports allow; the flag or config key only lowers it. Read once, here.
+void BoundUdpSessions(Server::Options& options) {
+  l4lb::udp::SessionBoundInputs in{.reserved_fds = 100,  // as above, plus the listeners
+                                   .workers = static_cast<uint32_t>(options.threads),
+                                   .udp_services = 0};
+  for (const Server::Service& service : options.services) {
+    in.reserved_fds += service.listen.size() * options.threads;
+    if (service.protocol == Server::Protocol::kUdp) {
+      ++in.udp_services;
+    } else {
+      in.tcp_services = true;
+    }
+  }
+  if (in.udp_services == 0) return;
+  if (absl::Status range = l4lb::udp::ReadHostLimits(in); !range.ok()) {
+    LOG(WARNING) << range.message() << ": udp sessions bounded by fds alone";
+  }
+  const l4lb::udp::SessionBound bound = l4lb::udp::DeriveSessionBound(in);
+  for (Server::Service& service : options.services) {
+    if (service.protocol != Server::Protocol::kUdp) continue;
+    const uint32_t configured = service.udp_max_sessions;
+    service.udp_max_sessions = bound.Apply(configured);
+    LOG(INFO) << "udp sessions of "
+              << (service.name.empty() ? service.listen[0].ToString() : service.name)
+              << ": at most " << service.udp_max_sessions << " per worker (udp_max_sessions "
+              << configured << "; " << bound.ToString(in)
+              << "); past it, or when no socket can be had, the least recently active "
+                 "session makes room";
+  }
+}
+
 // One bound listener and the service it belongs to.
 struct Bound {
   const Server::Service* service;
@@ -502,6 +536,7 @@ int main(int argc, char** argv) {
     unlink(tmp.c_str());
   }
   CheckOpenFilesLimit();
+  BoundUdpSessions(options);
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) {
     const absl::string_view message = server.status().message();

@@ -27,6 +27,7 @@
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/udp/buffer_ring.h"
+#include "l4lb/udp/refusal.h"
 #include "l4lb/udp/session_table.h"
 
 struct io_uring_cqe;
@@ -176,7 +177,13 @@ class Worker {
   void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
   void CloseUdpSession(udp::Session& s, const char* reason);
   void OnUdpSessionSettled(udp::Session& s);
-  void EvictOldestUdpSession(uint16_t service);
+  // Ends s now and gives back its fd and local port at once, for a new session.
+  void EvictUdpSession(udp::Session& s);
+  // The least recently active session of any service, or null.
+  udp::Session* OldestUdpSession() const;
+  // What errno `err` of a send or receive on s's socket means (udp/refusal.h):
+  // only kRefused, an ICMP answering s's last datagram, counts against the backend.
+  udp::SocketError SessionSocketError(udp::Session& s, int err);
   void ExpireUdpSessions();
   // A multishot recvmsg on fd into the worker's provided buffers, tagged `tag`.
   void PrepUdpRecv(int fd, uint64_t tag);

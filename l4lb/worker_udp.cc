@@ -10,6 +10,12 @@
 // through the listener's socket, so the client sees them come from the address
 // it sent to. A datagram that cannot be sent at once (full socket buffer) is
 // dropped and counted, as a router would: UDP promises no more.
+//
+// Sessions are bounded (udp_max_sessions, which main lowers to what the fds and
+// the local port range allow), and when a socket cannot be had all the same
+// (other processes hold ports or fds too) the least recently active session
+// gives its own back at once, so a flood of new source addresses pushes out old
+// sessions instead of locking out new clients.
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,6 +25,7 @@
 
 #include "glog/logging.h"
 
+#include "l4lb/udp/refusal.h"
 #include "l4lb/worker.h"
 
 namespace l4lb {
@@ -36,6 +43,13 @@ constexpr size_t kUdpBufferSize = 65536 + 128;
 // completions handled in one pass.
 constexpr uint32_t kUdpBuffers = 128;
 constexpr uint16_t kUdpBufferGroup = 0;
+// An ICMP port unreachable comes back one round trip after the datagram it
+// answers: one arriving later than this answers nothing l4lb sent (udp/refusal.h).
+constexpr int64_t kRefusalWindowNs = 2'000'000'000;
+// Sessions evicted for one new session whose socket could not be had. One gives
+// back an fd and a port; a second covers a port another process took first.
+// More would only empty the table when the shortage is not ours to fix.
+constexpr int kEvictionsPerNewSession = 2;
 
 // The destination of a datagram to a wildcard listener (IP_PKTINFO /
 // IPV6_PKTINFO, which OpenUdpListener turns on only for those), or an empty
@@ -169,11 +183,21 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
       return;
     }
   }
+  bool resent = false;
   for (;;) {
     if (send(s->fd, data, len, MSG_DONTWAIT) >= 0) break;
     const int err = errno;
-    if (err == ECONNREFUSED && tried_count < 2) {
-      // An earlier datagram of this session drew an ICMP port unreachable: the
+    // A full buffer is only that; any other error may be an ICMP's, pending.
+    const udp::SocketError why =
+        err == EAGAIN || err == ENOBUFS ? udp::SocketError::kLocal : SessionSocketError(*s, err);
+    if (why == udp::SocketError::kIcmp && !resent) {
+      // Forged, stale or about the path: not the backend refusing. Reading the
+      // error queue cleared the socket's error, so this datagram can go out.
+      resent = true;
+      continue;
+    }
+    if (why == udp::SocketError::kRefused && tried_count < 2) {
+      // An ICMP port unreachable quoting this session's last datagram: the
       // backend is not serving. Tell the checker and try this one elsewhere.
       ReportBackendFailure(service_index, s->backend, client);
       tried[tried_count++] = static_cast<uint32_t>(s->backend);
@@ -194,6 +218,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
   }
   // A client writing to another of our addresses gets its replies from that one.
   if (local.family() != 0) s->local = local;
+  s->last_sent.OnSent(data, len, now_ns_);
   ++s->datagrams_up;
   s->bytes_up += len;
   counters_.udp_datagrams_up.Add();
@@ -217,15 +242,25 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
     LOG_EVERY_T(WARNING, 5.0) << "udp " << listener.address.ToString() << ": " << max
                               << " sessions (udp_max_sessions) on worker " << options_.id
                               << ": the least recently active ones make room";
-    EvictOldestUdpSession(listener.service);
+    EvictUdpSession(*sessions_->Oldest(listener.service));
   }
   net::SocketAddress target = service.snapshot->backends()[backend].address;
   if (target.port() == 0) target.set_port(listener.address.port());
   absl::StatusOr<net::Fd> fd = net::OpenUdpClientSocket(target);
-  if (!fd.ok() && absl::IsResourceExhausted(fd.status()) &&
-      sessions_->Oldest(listener.service) != nullptr) {
-    // Out of fds: the oldest session's socket is worth less than a new client's.
-    EvictOldestUdpSession(listener.service);
+  for (int i = 0; i < kEvictionsPerNewSession && !fd.ok() && absl::IsResourceExhausted(fd.status());
+       ++i) {
+    // Out of fds or local ports: the least recently active session's socket is
+    // worth less than a new client's. Any service's: fds are the process's and
+    // ports the host's.
+    Session* oldest = OldestUdpSession();
+    if (oldest == nullptr) break;
+    if (i == 0) counters_.udp_no_socket.Add();
+    LOG_EVERY_T(WARNING, 1.0) << "udp backend " << target.ToString() << ": "
+                              << fd.status().message() << ": the least recently active session ("
+                              << oldest->client.ToString() << ") makes room; "
+                              << counters_.udp_no_socket.Get()
+                              << " new session(s) found no socket so far on worker " << options_.id;
+    EvictUdpSession(*oldest);
     fd = net::OpenUdpClientSocket(target);
   }
   if (!fd.ok()) {
@@ -266,6 +301,7 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     const size_t len = d ? d->len : 0;
     const ssize_t sent = d ? SendToClient(s, d->data, len) : -1;
     RecycleUdpBuffer(cqe);
+    s.last_sent.OnReply();
     if (sent < 0) {
       counters_.udp_dropped.Add();
     } else {
@@ -281,12 +317,17 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     }
   }
   if (more) return;
-  if (cqe.res == -ECONNREFUSED) {
-    // ICMP port unreachable for what we sent: nothing serves there now.
-    ReportBackendFailure(s.service, s.backend, s.client);
-    return CloseUdpSession(s, "backend_refused");
-  }
   if (cqe.res < 0 && cqe.res != -ENOBUFS) {
+    switch (SessionSocketError(s, -cqe.res)) {
+      case udp::SocketError::kRefused:
+        // An ICMP port unreachable for what we sent: nothing serves there now.
+        ReportBackendFailure(s.service, s.backend, s.client);
+        return CloseUdpSession(s, "backend_refused");
+      case udp::SocketError::kIcmp:
+        return ArmUdpSessionRecv(s);  // forged, stale or about the path: the session goes on
+      case udp::SocketError::kLocal:
+        break;
+    }
     LOG_EVERY_T(WARNING, 1.0) << "udp recv from backend " << s.target.ToString() << ": "
                               << strerror(-cqe.res);
     return CloseUdpSession(s, "error");
@@ -360,9 +401,44 @@ void Worker::OnUdpSessionSettled(Session& s) {
   sessions_->Free(s);
 }
 
-void Worker::EvictOldestUdpSession(uint16_t service) {
+udp::SocketError Worker::SessionSocketError(Session& s, int err) {
+  const udp::SocketError why =
+      udp::ClassifySocketError(s.fd, err, s.last_sent, now_ns_, kRefusalWindowNs);
+  if (err != ECONNREFUSED || why == udp::SocketError::kRefused) return why;
+  counters_.udp_refusals_ignored.Add();
+  LOG_EVERY_T(WARNING, 1.0) << "udp backend " << s.target.ToString() << " (client "
+                            << s.client.ToString()
+                            << "): an ICMP port unreachable that answers no datagram l4lb sent "
+                               "there: not counted against the backend; "
+                            << counters_.udp_refusals_ignored.Get() << " so far on worker "
+                            << options_.id;
+  return why;
+}
+
+Session* Worker::OldestUdpSession() const {
+  Session* oldest = nullptr;
+  for (uint16_t i = 0; i < services_.size(); ++i) {
+    Session* s = sessions_->Oldest(i);
+    if (s != nullptr && (oldest == nullptr || s->last_active_ns < oldest->last_active_ns)) {
+      oldest = s;
+    }
+  }
+  return oldest;
+}
+
+void Worker::EvictUdpSession(Session& s) {
   counters_.udp_evicted.Add();
-  CloseUdpSession(*sessions_->Oldest(service), "evicted");
+  CloseUdpSession(s, "evicted");
+  if (s.state != Session::State::kClosing || s.fd < 0) return;  // freed already
+  // Its receive and the cancel just queued hold the socket until their CQEs are
+  // back, a pass or more from now; the new client should not wait for that.
+  // Submit first, so no queued SQE still names the fd number (the kernel looks
+  // it up at submission); the requests in flight hold their own reference to the
+  // socket, which no longer has a port or an fd number.
+  io_uring_submit(ring_->raw());
+  net::ReleaseUdpPort(s.fd);
+  close(s.fd);
+  s.fd = -1;
 }
 
 void Worker::ExpireUdpSessions() {

@@ -8,15 +8,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -28,19 +25,6 @@ namespace l4lb::testing {
 namespace {
 
 const std::vector<std::string>& kHosts = kUdpBackendHosts;
-
-// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1.
-int64_t StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (!absl::StartsWith(line, field + ":")) continue;
-    int64_t kib = -1;
-    const absl::string_view value =
-        absl::StripAsciiWhitespace(absl::string_view(line).substr(field.size() + 1));
-    return absl::SimpleAtoi(value.substr(0, value.find(' ')), &kib) ? kib : -1;
-  }
-  return -1;
-}
 
 // ---------------------------------------------------------------------------
 // Echo: UdpEcho backends, clients on plain sockets.

@@ -21,7 +21,8 @@ bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affi
 # sessions) and the parsers: ASan + UBSan over their unit tests and the relay
 # and UDP end-to-end tests (those fail on any sanitizer report of the l4lb child).
 bazel test --config=asan --keep_going //l4lb/... //health/... //conf/... //tests:relay_test \
-  //tests:udp_e2e_test //tests:dns_e2e_test "$@" 2>&1 | tee -a "$log"
+  //tests:udp_e2e_test //tests:dns_e2e_test //tests:udp_flood_e2e_test //tests:udp_icmp_e2e_test \
+  "$@" 2>&1 | tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 
 # Bazel's per-target summary lines: "//pkg:target   PASSED in 1.2s", "FAILED in",

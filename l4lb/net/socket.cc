@@ -6,7 +6,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace l4lb::net {
 namespace {
@@ -14,6 +22,24 @@ namespace {
 absl::Status Errno(absl::string_view what, const SocketAddress& address, int err) {
   return absl::Status(absl::ErrnoToStatusCode(err),
                       absl::StrCat(what, " ", address.ToString(), ": ", strerror(err)));
+}
+
+// For a session socket: fds or local ports ran out (ResourceExhausted, which the
+// caller answers by closing an old one), or something else (the errno's code).
+absl::Status LocalShortage(absl::string_view what, const SocketAddress& address, int err) {
+  const absl::Status status = Errno(what, address, err);
+  switch (err) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case EAGAIN:  // connect's autobind found no free port in the range
+    case EADDRNOTAVAIL:
+    case EADDRINUSE:
+      return absl::ResourceExhaustedError(status.message());
+    default:
+      return status;
+  }
 }
 
 absl::Status SetInt(int fd, int level, int name, int value) {
@@ -71,11 +97,43 @@ absl::StatusOr<Fd> OpenUdpListener(const SocketAddress& address, bool reuse_port
 
 absl::StatusOr<Fd> OpenUdpClientSocket(const SocketAddress& target) {
   Fd fd(socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
+  if (!fd.valid()) return LocalShortage("socket for", target, errno);
+  // The ICMP behind an ECONNREFUSED, kept so a forged one can be told apart.
+  if (!(target.is_v4() ? SetInt(fd.get(), IPPROTO_IP, IP_RECVERR, 1)
+                       : SetInt(fd.get(), IPPROTO_IPV6, IPV6_RECVERR, 1))
+           .ok()) {
+    return Errno("setsockopt on a socket for", target, errno);
+  }
   if (connect(fd.get(), target.sockaddr_ptr(), target.sockaddr_len()) != 0) {
-    return Errno("connect", target, errno);
+    return LocalShortage("connect", target, errno);
   }
   return fd;
+}
+
+void ReleaseUdpPort(int fd) {
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  (void)connect(fd, &unspec, sizeof(unspec));
+}
+
+absl::StatusOr<PortRange> ParsePortRange(absl::string_view text) {
+  const std::vector<absl::string_view> fields =
+      absl::StrSplit(text, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
+  uint32_t first = 0, last = 0;
+  if (fields.size() != 2 || !absl::SimpleAtoi(fields[0], &first) ||
+      !absl::SimpleAtoi(fields[1], &last) || first == 0 || last > 65535 || first > last) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ip_local_port_range \"", absl::CEscape(text), "\": want FIRST LAST"));
+  }
+  return PortRange{.first = static_cast<uint16_t>(first), .last = static_cast<uint16_t>(last)};
+}
+
+absl::StatusOr<PortRange> LocalPortRange() {
+  constexpr char kPath[] = "/proc/sys/net/ipv4/ip_local_port_range";
+  std::ifstream in(kPath);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return absl::ErrnoToStatus(errno, kPath);
+  return ParsePortRange(text);
 }
 
 absl::StatusOr<Fd> OpenTcpClientSocket(int family) {

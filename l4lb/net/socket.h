@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #include "l4lb/net/address.h"
 
@@ -54,8 +56,30 @@ absl::StatusOr<Fd> OpenUdpListener(const SocketAddress& address, bool reuse_port
 
 // A nonblocking UDP socket connected to `target`: the kernel delivers only the
 // target's datagrams to it, and an ICMP port unreachable comes back as
-// ECONNREFUSED on the next send or receive.
+// ECONNREFUSED on the next send or receive, with the ICMP itself in the socket's
+// error queue (IP_RECVERR / IPV6_RECVERR: udp/refusal.h reads it). Out of fds or
+// local ports (EMFILE, ENFILE, ENOBUFS, ENOMEM at socket; EAGAIN, EADDRNOTAVAIL,
+// EADDRINUSE at connect, which binds a port from net.ipv4.ip_local_port_range) is
+// ResourceExhausted: closing another socket of ours makes room.
 absl::StatusOr<Fd> OpenUdpClientSocket(const SocketAddress& target);
+
+// Gives up the local port of a UDP socket that OpenUdpClientSocket connected
+// (connect AF_UNSPEC unbinds a port the kernel chose), at once, even while a
+// request in flight still holds the socket open.
+void ReleaseUdpPort(int fd);
+
+// net.ipv4.ip_local_port_range: the ports the kernel binds a socket to when no
+// port is asked for (every connected UDP session holds one). Shared by IPv6.
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  uint32_t size() const { return last >= first ? last - first + 1u : 0u; }
+};
+// "32768\t60999\n" -> {32768, 60999}; InvalidArgument names what is wrong.
+absl::StatusOr<PortRange> ParsePortRange(absl::string_view text);
+// Reads /proc/sys/net/ipv4/ip_local_port_range (of the caller's network
+// namespace). File I/O: at start-up only, never on a worker.
+absl::StatusOr<PortRange> LocalPortRange();
 
 // What the kernel says the socket is bound to / connected to.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "gtest/gtest.h"
@@ -72,6 +73,34 @@ TEST(SocketTest, FdClosesOnDestruction) {
     ASSERT_GE(raw, 0);
   }
   EXPECT_EQ(fcntl(raw, F_GETFD), -1);
+}
+
+// Eviction gives a session's port back at once, while io_uring still holds the
+// socket: another socket can bind that port, without SO_REUSEADDR.
+TEST(SocketTest, ReleaseUdpPortFreesThePortOfAStillOpenSocket) {
+  absl::StatusOr<Fd> echo = OpenUdpListener(*SocketAddress::Parse("127.0.0.1:0"), false);
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  absl::StatusOr<Fd> session = OpenUdpClientSocket(*LocalAddress(echo->get()));
+  ASSERT_TRUE(session.ok()) << session.status();
+  const SocketAddress local = *LocalAddress(session->get());
+  ASSERT_NE(local.port(), 0);
+
+  Fd taker(socket(AF_INET, SOCK_DGRAM, 0));
+  ASSERT_NE(bind(taker.get(), local.sockaddr_ptr(), local.sockaddr_len()), 0) << "port is held";
+  ReleaseUdpPort(session->get());
+  EXPECT_EQ(bind(taker.get(), local.sockaddr_ptr(), local.sockaddr_len()), 0) << strerror(errno);
+}
+
+TEST(SocketTest, ParsePortRange) {
+  const absl::StatusOr<PortRange> range = ParsePortRange("32768\t60999\n");
+  ASSERT_TRUE(range.ok()) << range.status();
+  EXPECT_EQ(range->first, 32768);
+  EXPECT_EQ(range->size(), 28232u);
+  EXPECT_EQ(ParsePortRange("40000 40999")->size(), 1000u);
+  for (const char* bad : {"", "40000", "40999 40000", "0 10", "1 70000", "a b"}) {
+    EXPECT_FALSE(ParsePortRange(bad).ok()) << bad;
+  }
+  EXPECT_TRUE(LocalPortRange().ok()) << LocalPortRange().status();
 }
 
 }  // namespace

@@ -28,6 +28,8 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.udp_datagrams_up += w->udp_datagrams_up.Get();
     t.udp_datagrams_down += w->udp_datagrams_down.Get();
     t.udp_dropped += w->udp_dropped.Get();
+    t.udp_no_socket += w->udp_no_socket.Get();
+    t.udp_refusals_ignored += w->udp_refusals_ignored.Get();
   }
   return t;
 }
@@ -41,7 +43,8 @@ std::string Totals::ToString() const {
       " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
       " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,
       " udp_evicted=", udp_evicted, " udp_datagrams_up=", udp_datagrams_up,
-      " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped);
+      " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped,
+      " udp_no_socket=", udp_no_socket, " udp_refusals_ignored=", udp_refusals_ignored);
 }
 
 }  // namespace l4lb::stats

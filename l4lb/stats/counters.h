@@ -44,10 +44,14 @@ struct WorkerCounters {
   // UDP.
   Counter udp_sessions;        // sessions created
   Counter udp_idle_expired;    // ended by udp_idle_timeout
-  Counter udp_evicted;         // ended to make room (udp_max_sessions or out of fds)
+  Counter udp_evicted;         // ended to make room (udp_max_sessions, out of fds or ports)
   Counter udp_datagrams_up;    // client -> backend, forwarded
   Counter udp_datagrams_down;  // backend -> client, forwarded
   Counter udp_dropped;         // datagrams not forwarded (no backend, full buffers, ...)
+  // New sessions whose socket found no fd or local port; evictions made room.
+  Counter udp_no_socket;
+  // ECONNREFUSEDs whose ICMP answers no datagram sent there: not held against the backend.
+  Counter udp_refusals_ignored;
 };
 
 struct Totals {
@@ -55,7 +59,7 @@ struct Totals {
            connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
            accept_errors = 0, local_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
            udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,
-           udp_dropped = 0;
+           udp_dropped = 0, udp_no_socket = 0, udp_refusals_ignored = 0;
   std::string ToString() const;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 
 #include "l4lb/net/address.h"
+#include "l4lb/udp/refusal.h"
 
 namespace l4lb::udp {
 
@@ -36,6 +37,8 @@ struct Session {
   // The address the client sent to, when the listener is a wildcard (from
   // IP_PKTINFO): replies must leave from it. Family 0: the listener's own.
   net::SocketAddress local;
+  // What an ICMP port unreachable must quote to count against the backend.
+  LastSent last_sent;
   Session* prev = nullptr;  // the service's LRU list, oldest first
   Session* next = nullptr;
 };

@@ -7,10 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 
 #include "tests/harness/sockets.h"
@@ -112,6 +116,31 @@ void UdpEcho::Loop() {
     }
     sendto(fd_, buf.data(), n, 0, reinterpret_cast<sockaddr*>(&from), len);
   }
+}
+
+int64_t ExitTotal(const L4lb& l4lb, const std::string& counter) {
+  for (absl::string_view line : absl::StrSplit(l4lb.Log(), '\n')) {
+    if (!absl::StrContains(line, "exiting: ")) continue;
+    for (absl::string_view field : absl::StrSplit(line, ' ')) {
+      int64_t value = -1;
+      if (absl::ConsumePrefix(&field, counter + "=") && absl::SimpleAtoi(field, &value)) {
+        return value;
+      }
+    }
+  }
+  return -1;
+}
+
+int64_t StatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (!absl::StartsWith(line, field + ":")) continue;
+    int64_t kib = -1;
+    const absl::string_view value =
+        absl::StripAsciiWhitespace(absl::string_view(line).substr(field.size() + 1));
+    return absl::SimpleAtoi(value.substr(0, value.find(' ')), &kib) ? kib : -1;
+  }
+  return -1;
 }
 
 int Client(const std::string& host) {

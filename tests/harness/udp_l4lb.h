@@ -4,6 +4,8 @@
 // started on a udp:// listener, backends on 127.0.0.2-4, a UDP echo server in
 // the test process, client sockets, and readers of l4lb's session log lines.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -75,6 +77,13 @@ class UdpEcho {
   uint16_t last_peer_port_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
+
+// A counter from the totals l4lb logs as it exits ("exiting: ... udp_evicted=N
+// ..."), or -1 before that line is there.
+int64_t ExitTotal(const L4lb& l4lb, const std::string& counter);
+
+// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1.
+int64_t StatusKib(pid_t pid, const std::string& field);
 
 // A client socket on `host` (port picked by the kernel) with room for bursts.
 int Client(const std::string& host = "127.0.0.1");
