@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 
 #include "health/checker.h"
+#include "l4lb/admission/admission.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
@@ -54,6 +55,9 @@ class Server {
     absl::Duration udp_idle_timeout = absl::Seconds(30);
     uint32_t udp_max_sessions = 100000;
     uint32_t max_responses = 0;
+    // Who may connect, and how the real client address arrives and leaves
+    // (allow/deny, limits, bans, PROXY protocol): README "Access control".
+    admission::AdmissionOptions admission;
   };
   struct Options {
     std::vector<Service> services;

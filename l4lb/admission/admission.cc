@@ -1,6 +1,25 @@
 #include "l4lb/admission/admission.h"
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
 namespace l4lb::admission {
+
+absl::StatusOr<double> ParseRate(absl::string_view text) {
+  const size_t slash = text.find('/');
+  double count = 0;
+  if (slash == absl::string_view::npos || !absl::SimpleAtod(text.substr(0, slash), &count) ||
+      !(count > 0) || count > 1e9) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\": want a rate like 20/s, 600/m or 3600/h"));
+  }
+  const absl::string_view unit = text.substr(slash + 1);
+  if (unit == "s") return count;
+  if (unit == "m") return count / 60;
+  if (unit == "h") return count / 3600;
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", text, "\": the unit after / must be s, m or h"));
+}
 
 const char* RefusalName(Refusal refusal) {
   switch (refusal) {

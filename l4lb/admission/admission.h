@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 #include "l4lb/admission/acl.h"
@@ -21,8 +23,20 @@ struct AdmissionOptions {
   std::vector<Cidr> allow;  // allow + allow_file; empty: everyone
   std::vector<Cidr> deny;   // deny + deny_file; wins over allow
   uint32_t max_connections = 0;  // the service's live connections; 0: no bound
-  ClientLimits::Options client;  // client_max_connections, client_rate, bans, ...
+  // client_max_connections, client_rate (+ client_burst), client_prefix_v4/v6,
+  // ban_after, ban_window, ban_time, client_table_size.
+  ClientLimits::Options client;
+  // PROXY protocol (admission/proxy_protocol.h): the header sent to backends
+  // before any client byte, and the peers that must send one (their header's
+  // source address is then the client for everything above).
+  enum class SendProxy : uint8_t { kOff, kV1, kV2 };
+  SendProxy send_proxy = SendProxy::kOff;
+  std::vector<Cidr> accept_proxy_from;
+  absl::Duration proxy_timeout = absl::Seconds(3);  // a whole header within this
 };
+
+// "20/s", "600/m", "3600/h": connections per second. Errors quote the text.
+absl::StatusOr<double> ParseRate(absl::string_view text);
 
 // Why a client was turned away; printed in the access log as close=<name>.
 enum class Refusal : uint8_t { kNone, kDenied, kLimited, kBanned };

@@ -51,5 +51,16 @@ TEST(AdmissionTest, BansAreTheirOwnRefusal) {
   EXPECT_STREQ(RefusalName(Refusal::kBanned), "banned");
 }
 
+TEST(AdmissionTest, ParseRate) {
+  EXPECT_DOUBLE_EQ(*ParseRate("20/s"), 20);
+  EXPECT_DOUBLE_EQ(*ParseRate("600/m"), 10);
+  EXPECT_DOUBLE_EQ(*ParseRate("3600/h"), 1);
+  EXPECT_DOUBLE_EQ(*ParseRate("0.5/s"), 0.5);
+  for (const char* bad : {"", "20", "20/", "/s", "0/s", "-1/s", "20/d", "x/s", "nan/s", "1e99/s"}) {
+    EXPECT_FALSE(ParseRate(bad).ok()) << bad;
+  }
+  EXPECT_EQ(ParseRate("20/d").status().message(), "\"20/d\": the unit after / must be s, m or h");
+}
+
 }  // namespace
 }  // namespace l4lb::admission
