@@ -26,6 +26,7 @@
 #include "conf/config.h"
 #include "health/checker.h"
 #include "health/probe.h"
+#include "l4lb/admission_flags.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
@@ -328,14 +329,20 @@ Server::Service ServiceFromFlags() {
   }
   service.udp_max_sessions = FLAGS_udp_max_sessions;
   service.max_responses = FLAGS_max_responses;
+  absl::StatusOr<l4lb::admission::AdmissionOptions> admission = l4lb::AdmissionFromFlags();
+  if (!admission.ok()) DieConfig(admission.status().message());
+  service.admission = *std::move(admission);
   return service;
 }
 
 // --config=FILE: the services, or one line naming the file, line and column.
 std::vector<Server::Service> ServicesFromConfig() {
-  for (const char* flag : kServiceFlags) {
-    if (FlagSet(flag)) {
-      Die(flag, "cannot be combined with --config (set it per service in the file)");
+  for (absl::Span<const char* const> flags : {absl::MakeConstSpan(kServiceFlags),
+                                               l4lb::AdmissionServiceFlags()}) {
+    for (const char* flag : flags) {
+      if (FlagSet(flag)) {
+        Die(flag, "cannot be combined with --config (set it per service in the file)");
+      }
     }
   }
   absl::StatusOr<std::vector<Server::Service>> services = l4lb::conf::LoadConfig(FLAGS_config);
@@ -537,6 +544,10 @@ int main(int argc, char** argv) {
   }
   CheckOpenFilesLimit();
   BoundUdpSessions(options);
+  options.max_connections = l4lb::MaxConnectionsFromFlag(
+      /*reserved_fds=*/100 + options.services.size() * options.threads,
+      std::any_of(options.services.begin(), options.services.end(),
+                  [](const Server::Service& s) { return s.protocol == Server::Protocol::kUdp; }));
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) {
     const absl::string_view message = server.status().message();

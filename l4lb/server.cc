@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     server->publishers_.push_back(
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
     server->passive_.push_back(std::make_unique<backend::PassiveHealth>(service.backends.size()));
+    server->admission_.push_back(std::make_unique<admission::Admission>(service.admission));
     health::HealthOptions health = service.health;
     const bool port_from_listener =
         std::any_of(service.backends.begin(), service.backends.end(),
@@ -66,7 +67,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                         .affinity = affinity,
                         .udp_idle_timeout = service.udp_idle_timeout,
                         .udp_max_sessions = service.udp_max_sessions,
-                        .max_responses = service.max_responses});
+                        .max_responses = service.max_responses,
+                        .admission = server->admission_.back().get()});
     const bool udp = service.protocol == Protocol::kUdp;
     for (const net::SocketAddress& address : service.listen) {
       absl::StatusOr<ListenerSockets> sockets =
@@ -89,6 +91,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       }
     }
   }
+  if (options.max_connections > 0) {
+    server->global_admission_ = std::make_unique<admission::Admission>(
+        admission::AdmissionOptions{.max_connections = options.max_connections});
+  }
   for (int w = 0; w < options.threads; ++w) {
     server->workers_.push_back(std::make_unique<Worker>(Worker::Options{
         .id = w,
@@ -99,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
         .copy_bytes = options.copy_bytes,
         .backend_congestion = options.backend_congestion,
         .busy_poll = options.busy_poll,
+        .global_admission = server->global_admission_.get(),
     }));
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));

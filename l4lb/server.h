@@ -74,6 +74,8 @@ class Server {
     std::string backend_congestion;
     // Worker::Options::busy_poll.
     absl::Duration busy_poll = absl::ZeroDuration();
+    // Live TCP connections of all services together; 0: no bound.
+    uint32_t max_connections = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
@@ -99,6 +101,8 @@ class Server {
   Options options_;
   std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
   std::vector<std::unique_ptr<backend::PassiveHealth>> passive_;         // per service
+  std::vector<std::unique_ptr<admission::Admission>> admission_;        // per service
+  std::unique_ptr<admission::Admission> global_admission_;              // --max_connections
   std::unique_ptr<health::HealthChecker> checker_;
   // One per affinity group, shared by its services' workers.
   std::map<std::string, std::unique_ptr<balancer::AffinityTable>> affinity_;

@@ -67,6 +67,8 @@ class Worker {
     absl::Duration udp_idle_timeout = absl::Seconds(30);
     uint32_t udp_max_sessions = 100000;
     uint32_t max_responses = 0;
+    // Who may connect (shared by the service's workers; not owned); null: anyone.
+    admission::Admission* admission = nullptr;
   };
   struct Listener {
     net::Fd fd;  // this worker's SO_REUSEPORT socket
@@ -90,6 +92,8 @@ class Worker {
     // After a pass that moved bulk data, poll the ring this long before sleeping
     // (worker.cc); zero: always sleep at once.
     absl::Duration busy_poll = absl::ZeroDuration();
+    // The process-wide --max_connections (not owned); null: no bound.
+    admission::Admission* global_admission = nullptr;
     // How often idle connections are swept and failed accepts re-armed.
     absl::Duration tick = absl::Milliseconds(100);
   };
@@ -134,6 +138,13 @@ class Worker {
   void ArmAccept(uint32_t index);
   void OnAccept(uint32_t index, const io_uring_cqe& cqe);
   void OnNewClient(int fd, uint32_t index);
+  // Asks the service's and the process's gates about `client` (admission/);
+  // kNone admits and fills the passes, which Leave() gives back. `global` null:
+  // not under --max_connections (UDP sessions).
+  admission::Refusal Admit(uint16_t service, const net::SocketAddress& client,
+                           admission::Admission::Pass* pass, admission::Admission::Pass* global);
+  void Leave(uint16_t service, admission::Admission::Pass* pass,
+             admission::Admission::Pass* global);
   // Connecting.
   void Connect(relay::Connection& c);
   // The backend c's client is pinned to (affinity), if it is up and untried; else kNone.
@@ -169,8 +180,11 @@ class Worker {
                         const net::SocketAddress& local, const char* data, size_t len);
   // A session for `client` on a backend not in `tried`, its receive armed; null
   // (and logged) when no backend is left or no socket can be had.
+  // `pass`: the client's place under the service's limits (admitted, or moved
+  // from its previous session); the new session takes it, or it goes back.
   udp::Session* NewUdpSession(uint32_t index, const net::SocketAddress& client,
-                              const net::SocketAddress& local, absl::Span<const uint32_t> tried);
+                              const net::SocketAddress& local, absl::Span<const uint32_t> tried,
+                              admission::Admission::Pass& pass);
   // Sends a backend's reply to s's client from the address it wrote to.
   ssize_t SendToClient(const udp::Session& s, const void* data, size_t len);
   void ArmUdpSessionRecv(udp::Session& s);

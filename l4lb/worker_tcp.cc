@@ -121,9 +121,53 @@ void Worker::OnNewClient(int fd, uint32_t index) {
     return Close(c, CloseReason::kClientReset);
   }
   c.client = *peer;
+  switch (Admit(c.service, c.client, &c.pass, &c.global_pass)) {
+    case admission::Refusal::kNone:
+      break;
+    case admission::Refusal::kDenied:
+      return Close(c, CloseReason::kDenied);
+    case admission::Refusal::kLimited:
+      return Close(c, CloseReason::kLimited);
+    case admission::Refusal::kBanned:
+      return Close(c, CloseReason::kBanned);
+  }
   c.key = backend::FlowKey(c.client, service.options.hash_key);
   // TCP_NODELAY comes from the listening socket (accepted sockets inherit it).
   Connect(c);
+}
+
+admission::Refusal Worker::Admit(uint16_t service, const net::SocketAddress& client,
+                                 admission::Admission::Pass* pass,
+                                 admission::Admission::Pass* global) {
+  admission::Admission* gate = services_[service].options.admission;
+  const std::array<uint8_t, 16> ip = client.IpBytes16();
+  admission::Refusal refusal = admission::Refusal::kNone;
+  if (gate != nullptr && !gate->open()) refusal = gate->Decide(ip, now_ns_, pass);
+  if (refusal == admission::Refusal::kNone && global != nullptr &&
+      options_.global_admission != nullptr) {
+    refusal = options_.global_admission->Decide(ip, now_ns_, global);
+    if (refusal != admission::Refusal::kNone && gate != nullptr) gate->Leave(*pass);
+  }
+  if (refusal == admission::Refusal::kNone) return refusal;
+  stats::Counter& counter = refusal == admission::Refusal::kDenied    ? counters_.refused_denied
+                            : refusal == admission::Refusal::kBanned ? counters_.refused_banned
+                                                                       : counters_.refused_limited;
+  counter.Add();
+  // A flood must not flood the log: a line a second per worker, with the totals.
+  LOG_EVERY_T(WARNING, 1.0) << "refused client " << client.ToString() << " ("
+                            << admission::RefusalName(refusal) << "); worker " << options_.id
+                            << " has refused " << counters_.refused_denied.Get() << " denied, "
+                            << counters_.refused_limited.Get() << " limited, "
+                            << counters_.refused_banned.Get() << " banned";
+  return refusal;
+}
+
+void Worker::Leave(uint16_t service, admission::Admission::Pass* pass,
+                   admission::Admission::Pass* global) {
+  if (admission::Admission* gate = services_[service].options.admission) gate->Leave(*pass);
+  if (global != nullptr && options_.global_admission != nullptr) {
+    options_.global_admission->Leave(*global);
+  }
 }
 
 // --- Connecting --------------------------------------------------------------
@@ -474,6 +518,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
   if (c.state != Connection::State::kFlushing) c.reason = reason;
   c.state = Connection::State::kClosing;
   services_[c.service].idle.Remove(c);
+  Leave(c.service, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
     c.affinity_token = 0;
@@ -482,7 +527,8 @@ void Worker::Close(Connection& c, CloseReason reason) {
       c.reason != CloseReason::kNoBackend) {
     // Cut, not finished: both sides get a reset, never a FIN that could pass for
     // the end of a complete transfer. (Connect failures relayed nothing: the
-    // client gets a plain close.)
+    // client gets a plain close. A refused client gets a reset: no TIME_WAIT
+    // socket on l4lb for each connection of a flood.)
     net::SetResetOnClose(c.client_fd);
     if (c.backend_fd >= 0) net::SetResetOnClose(c.backend_fd);
   }
@@ -508,6 +554,9 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kNone:
     case CloseReason::kDone:
     case CloseReason::kError:
+    case CloseReason::kDenied:  // counted in Admit
+    case CloseReason::kLimited:
+    case CloseReason::kBanned:
       break;
   }
   c.up.ReleasePipe(pipes_);

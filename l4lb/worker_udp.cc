@@ -166,18 +166,26 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
   Session* s = sessions_->Find(service_index, client);
   uint32_t tried[2];
   size_t tried_count = 0;
+  // The client's place under the service's limits: a moving session keeps it.
+  admission::Admission::Pass pass;
   if (s != nullptr && !service.snapshot->healthy(s->backend)) {
     // Its backend went DOWN: the session moves on this datagram.
     tried[tried_count++] = static_cast<uint32_t>(s->backend);
+    std::swap(pass, s->pass);
     CloseUdpSession(*s, "backend_down");
     s = nullptr;
+  } else if (s == nullptr && !draining_ &&
+             Admit(service_index, client, &pass, /*global=*/nullptr) !=
+                 admission::Refusal::kNone) {
+    counters_.udp_dropped.Add();  // denied, limited or banned: no session
+    return;
   }
   if (s == nullptr) {
     if (draining_) {  // a drain keeps sessions, it takes no new ones
       counters_.udp_dropped.Add();
       return;
     }
-    s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
+    s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count), pass);
     if (s == nullptr) {
       counters_.udp_dropped.Add();
       return;
@@ -201,8 +209,9 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
       // backend is not serving. Tell the checker and try this one elsewhere.
       ReportBackendFailure(service_index, s->backend, client);
       tried[tried_count++] = static_cast<uint32_t>(s->backend);
+      std::swap(pass, s->pass);
       CloseUdpSession(*s, "backend_refused");
-      s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count));
+      s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count), pass);
       if (s == nullptr) {
         counters_.udp_dropped.Add();
         return;
@@ -227,7 +236,8 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
 }
 
 Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
-                               const net::SocketAddress& local, absl::Span<const uint32_t> tried) {
+                               const net::SocketAddress& local, absl::Span<const uint32_t> tried,
+                               admission::Admission::Pass& pass) {
   const Listener& listener = udp_listeners_[index].listener;
   ServiceState& service = services_[listener.service];
   const int backend =
@@ -235,6 +245,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   if (backend == backend::BackendSnapshot::kNone) {
     LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for udp client " << client.ToString() << " on "
                             << listener.address.ToString() << ": datagram dropped";
+    Leave(listener.service, &pass, nullptr);  // no session: the client's place goes back
     return nullptr;
   }
   const uint32_t max = std::max<uint32_t>(1, service.options.udp_max_sessions);
@@ -265,6 +276,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   }
   if (!fd.ok()) {
     LOG_EVERY_T(ERROR, 1.0) << "udp backend " << target.ToString() << ": " << fd.status().message();
+    Leave(listener.service, &pass, nullptr);
     return nullptr;
   }
   Session* s = sessions_->Create(listener.service, client, now_ns_);
@@ -273,6 +285,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   s->target = target;
   s->local = local;
   s->fd = fd->Release();
+  std::swap(s->pass, pass);  // the session holds the client's place now
   counters_.udp_sessions.Add();
   ArmUdpSessionRecv(*s);
   return s;
@@ -378,6 +391,7 @@ void Worker::CloseUdpSession(Session& s, const char* reason) {
   if (s.state != Session::State::kLive) return;
   s.reason = reason;
   sessions_->Unlink(s);
+  Leave(s.service, &s.pass, nullptr);
   if (options_.access_log) {
     LOG(INFO) << "udp session client=" << s.client.ToString()
               << " listener=" << udp_listeners_[s.listener].listener.address.ToString()

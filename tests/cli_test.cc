@@ -147,7 +147,27 @@ INSTANTIATE_TEST_SUITE_P(
                 "file)"},
         BadFlag{{"--config=/nonexistent/l4lb.toml", "--health_passive=false"},
                 "l4lb: --health_passive: cannot be combined with --config (set it per service "
-                "in the file)"}));
+                "in the file)"},
+        // Access control (README "Access control").
+        BadFlag{{kListen, kBackends, "--deny=10.0.0.1/8"},
+                "l4lb: --deny: \"10.0.0.1/8\": host bits set past /8 (did you mean /32?)"},
+        BadFlag{{kListen, kBackends, "--allow=10.0.0.0/8,example.com"},
+                "l4lb: --allow: \"example.com\": not an IPv4 or IPv6 address"},
+        BadFlag{{kListen, kBackends, "--deny_file=/nonexistent/deny.txt"},
+                "l4lb: --deny_file: /nonexistent/deny.txt: No such file or directory"},
+        BadFlag{{kListen, kBackends, "--client_rate=5/d"},
+                "l4lb: --client_rate: \"5/d\": the unit after / must be s, m or h"},
+        BadFlag{{kListen, kBackends, "--ban_after=3"},
+                "l4lb: --ban_after: needs --client_rate (bans count refusals by the rate)"},
+        BadFlag{{kListen, kBackends, "--client_burst=4"},
+                "l4lb: --client_burst: needs --client_rate"},
+        BadFlag{{kListen, kBackends, "--client_rate=5/s", "--ban_time=1h"},
+                "l4lb: --ban_time: needs --ban_after"},
+        BadFlag{{kListen, kBackends, "--client_prefix_v4=33"},
+                "l4lb: --client_prefix_v4: 33: want 0..32"},
+        BadFlag{{"--config=/nonexistent/l4lb.toml", "--deny=10.0.0.0/8"},
+                "l4lb: --deny: cannot be combined with --config (set it per service in the "
+                "file)"}));
 
 TEST(CliTest, ListenAddressInUseIsNamed) {
   uint16_t port = 0;

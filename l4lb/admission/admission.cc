@@ -1,5 +1,7 @@
 #include "l4lb/admission/admission.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -19,6 +21,12 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
   if (unit == "h") return count / 3600;
   return absl::InvalidArgumentError(
       absl::StrCat("\"", text, "\": the unit after / must be s, m or h"));
+}
+
+uint32_t ConnectionBudget(uint64_t open_files, uint64_t reserved_fds, bool udp_services) {
+  uint64_t fds = open_files > reserved_fds ? open_files - reserved_fds : 0;
+  if (udp_services) fds /= 2;
+  return static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(fds / 3, 1), UINT32_MAX));
 }
 
 const char* RefusalName(Refusal refusal) {

@@ -38,6 +38,14 @@ struct AdmissionOptions {
 // "20/s", "600/m", "3600/h": connections per second. Errors quote the text.
 absl::StatusOr<double> ParseRate(absl::string_view text);
 
+// The default process-wide bound on live TCP connections: what `open_files`
+// allows after `reserved_fds` (listeners, rings, logs) and, with UDP services,
+// the half they keep for sessions (udp/session_bound.h). A connection holds two
+// sockets, and a pipe (two fds) per direction only while bytes wait in it:
+// three fds each covers half of them streaming at once. Past that a worker
+// meets EMFILE and backs off (worker_tcp.cc) instead of failing.
+uint32_t ConnectionBudget(uint64_t open_files, uint64_t reserved_fds, bool udp_services);
+
 // Why a client was turned away; printed in the access log as close=<name>.
 enum class Refusal : uint8_t { kNone, kDenied, kLimited, kBanned };
 const char* RefusalName(Refusal refusal);

@@ -51,6 +51,12 @@ TEST(AdmissionTest, BansAreTheirOwnRefusal) {
   EXPECT_STREQ(RefusalName(Refusal::kBanned), "banned");
 }
 
+TEST(AdmissionTest, ConnectionBudgetLeavesRoomForPipes) {
+  EXPECT_EQ(ConnectionBudget(20'000, 100, false), 6633u);
+  EXPECT_EQ(ConnectionBudget(20'000, 100, true), 3316u) << "UDP sessions keep half";
+  EXPECT_EQ(ConnectionBudget(50, 100, false), 1u) << "never 0: that would refuse everyone";
+}
+
 TEST(AdmissionTest, ParseRate) {
   EXPECT_DOUBLE_EQ(*ParseRate("20/s"), 20);
   EXPECT_DOUBLE_EQ(*ParseRate("600/m"), 10);

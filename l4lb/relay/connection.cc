@@ -26,6 +26,12 @@ const char* CloseReasonName(CloseReason reason) {
       return "error";
     case CloseReason::kBackendDown:
       return "backend_down";
+    case CloseReason::kDenied:
+      return "denied";
+    case CloseReason::kLimited:
+      return "limited";
+    case CloseReason::kBanned:
+      return "banned";
   }
   return "unknown";
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "l4lb/admission/admission.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
 #include "l4lb/relay/flow.h"
@@ -22,6 +23,10 @@ enum class CloseReason : uint8_t {
   kDrain,          // still open when the drain timeout ran out
   kBackendDown,    // its backend went DOWN and --kill_on_down is set
   kError,          // a local failure (out of fds, ...)
+  // Refused at accept (admission/admission.h), before any backend was tried.
+  kDenied,   // the service's deny list, or not on its allow list
+  kLimited,  // a connection bound or the client's rate
+  kBanned,   // the client is banned
 };
 const char* CloseReasonName(CloseReason reason);
 
@@ -87,6 +92,9 @@ struct Connection {
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;
+  // Places held under the service's and the process's bounds (admission).
+  admission::Admission::Pass pass;
+  admission::Admission::Pass global_pass;
   net::SocketAddress target;  // the backend address connected to (port filled in)
   std::shared_ptr<const backend::BackendSnapshot> snapshot;  // the one `backend` indexes
   Flow up;                                                   // client -> backend

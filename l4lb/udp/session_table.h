@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
+#include "l4lb/admission/admission.h"
 #include "l4lb/net/address.h"
 #include "l4lb/udp/refusal.h"
 
@@ -39,6 +40,7 @@ struct Session {
   net::SocketAddress local;
   // What an ICMP port unreachable must quote to count against the backend.
   LastSent last_sent;
+  admission::Admission::Pass pass;  // its client's place under the service's limits
   Session* prev = nullptr;  // the service's LRU list, oldest first
   Session* next = nullptr;
 };
