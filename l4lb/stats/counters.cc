@@ -27,6 +27,7 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.udp_datagrams_up += w->udp_datagrams_up.Get();
     t.udp_datagrams_down += w->udp_datagrams_down.Get();
     t.udp_dropped += w->udp_dropped.Get();
+    t.access_log_dropped += w->access_log_dropped.Get();
   }
   return t;
 }
@@ -40,7 +41,8 @@ std::string Totals::ToString() const {
       " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
       " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,
       " udp_evicted=", udp_evicted, " udp_datagrams_up=", udp_datagrams_up,
-      " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped);
+      " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped,
+      " access_log_dropped=", access_log_dropped);
 }
 
 }  // namespace l4lb::stats

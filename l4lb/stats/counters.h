@@ -47,6 +47,9 @@ struct WorkerCounters {
   Counter udp_datagrams_up;    // client -> backend, forwarded
   Counter udp_datagrams_down;  // backend -> client, forwarded
   Counter udp_dropped;         // datagrams not forwarded (no backend, full buffers, ...)
+  // Access-log lines not written: the worker's queue to the logging thread was
+  // full (log/access_log.h).
+  Counter access_log_dropped;
 };
 
 struct Totals {
@@ -54,7 +57,7 @@ struct Totals {
            connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
            accept_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
            udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,
-           udp_dropped = 0;
+           udp_dropped = 0, access_log_dropped = 0;
   std::string ToString() const;
 };
 
