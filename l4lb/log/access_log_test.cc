@@ -174,22 +174,30 @@ TEST(AccessLogQueueTest, ConsumerOnAnotherThreadGetsEveryLineInOrder) {
 
 TEST(AccessLogTest, ThreadWritesEveryWorkersLinesAndStopFlushesWhatIsQueued) {
   Sink sink;
-  // An hour between polls: only Stop()'s flush can write these lines.
+  // An hour between polls: once the thread has found its queues empty, only
+  // Stop()'s flush can write what comes next.
   AccessLog log(2, sink.Options({.poll = absl::Hours(1)}));
   stats::Counter dropped[2];
+  AccessLine(*log.queue(0), dropped[0]) << "first";
   log.Start({&dropped[0], &dropped[1]});
-  for (int i = 0; i < 100; ++i) {
+  // Written in the thread's first pass; the next pass finds nothing and sleeps.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (sink.lines().empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(sink.lines(), std::vector<std::string>{"first"});
+  // More than one pass takes from a queue (256), fewer than it holds (1,024).
+  for (int i = 0; i < 1000; ++i) {
     AccessLine(*log.queue(0), dropped[0]) << "line " << i;
-    AccessLine(*log.queue(1), dropped[1]) << "line " << (1000 + i);
+    AccessLine(*log.queue(1), dropped[1]) << "line " << (10000 + i);
   }
   log.Stop();
-  const std::vector<std::string> lines = sink.lines();
-  ASSERT_EQ(lines.size(), 200u);
+  std::vector<std::string> lines = sink.lines();
+  lines.erase(lines.begin());  // "first"
+  ASSERT_EQ(lines.size(), 2000u);
   // Each worker's lines in its order; the two interleave.
   std::vector<std::string> first, second;
-  for (const std::string& line : lines) (line.size() < 9 ? first : second).push_back(line);
-  EXPECT_EQ(first, Numbered(0, 100));
-  EXPECT_EQ(second, Numbered(1000, 100));
+  for (const std::string& line : lines) (line.size() < 10 ? first : second).push_back(line);
+  EXPECT_EQ(first, Numbered(0, 1000));
+  EXPECT_EQ(second, Numbered(10000, 1000));
   EXPECT_TRUE(sink.reports().empty());
 }
 
