@@ -19,38 +19,57 @@ constexpr size_t kFlushLinesPerPass = 16;
 
 }  // namespace
 
-AccessLogQueue::AccessLogQueue(size_t lines)
-    : slots_(new Slot[std::bit_ceil(std::max<size_t>(lines, 1))]),
-      mask_(std::bit_ceil(std::max<size_t>(lines, 1)) - 1) {}
+AccessLogQueue::AccessLogQueue(size_t bytes)
+    : ring_(new char[std::bit_ceil(std::max(bytes, kMinBytes))]),
+      mask_(std::bit_ceil(std::max(bytes, kMinBytes)) - 1) {}
 
-char* AccessLogQueue::Claim() {
-  const uint64_t head = head_.load(std::memory_order_relaxed);
-  if (head - tail_seen_ > mask_) {
+bool AccessLogQueue::Push(absl::string_view line) {
+  const size_t len = std::min(line.size(), kLineBytes);
+  const uint64_t need = RecordBytes(len);
+  uint64_t head = head_.load(std::memory_order_relaxed);
+  // A line is never split at the ring's end: it goes to offset 0 instead, and
+  // a kWrap marker tells the consumer (records are 4-aligned, so it fits).
+  const uint64_t to_end = capacity() - (head & mask_);
+  const uint64_t skip = to_end < need ? to_end : 0;
+  if (head + skip + need - tail_seen_ > capacity()) {
     // Full as far as we last knew: look at what the consumer has freed since.
     tail_seen_ = tail_.load(std::memory_order_acquire);
-    if (head - tail_seen_ > mask_) return nullptr;
+    if (head + skip + need - tail_seen_ > capacity()) return false;
   }
-  return slots_[head & mask_].text;
+  if (skip > 0) {
+    memcpy(&ring_[head & mask_], &kWrap, sizeof(kWrap));
+    head += skip;
+  }
+  const uint32_t len32 = static_cast<uint32_t>(len);
+  memcpy(&ring_[head & mask_], &len32, sizeof(len32));
+  memcpy(&ring_[(head & mask_) + sizeof(len32)], line.data(), len);
+  head_.store(head + need, std::memory_order_release);  // the bytes are visible with it
+  return true;
 }
 
-void AccessLogQueue::Commit(size_t len) {
-  const uint64_t head = head_.load(std::memory_order_relaxed);
-  slots_[head & mask_].len = static_cast<uint32_t>(std::min(len, kLineBytes));
-  head_.store(head + 1, std::memory_order_release);  // the text and len are visible with it
-}
-
-AccessLine::AccessLine(AccessLogQueue& queue, stats::Counter& dropped)
-    : queue_(queue), text_(queue.Claim()) {
-  if (text_ == nullptr) dropped.Add();
+size_t AccessLogQueue::Queued() const {
+  const uint64_t head = head_.load(std::memory_order_acquire);
+  size_t n = 0;
+  for (uint64_t tail = tail_.load(std::memory_order_relaxed); tail != head;) {
+    const uint64_t at = tail & mask_;
+    uint32_t len;
+    memcpy(&len, &ring_[at], sizeof(len));
+    if (len == kWrap) {
+      tail += capacity() - at;
+      continue;
+    }
+    tail += RecordBytes(len);
+    ++n;
+  }
+  return n;
 }
 
 AccessLine::~AccessLine() {
-  if (text_ != nullptr) queue_.Commit(len_);
+  if (!queue_.Push(absl::string_view(text_, len_))) dropped_.Add();
 }
 
 AccessLine& AccessLine::operator<<(absl::string_view text) {
-  if (text_ == nullptr) return *this;
-  const size_t n = std::min(text.size(), AccessLogQueue::kLineBytes - len_);
+  const size_t n = std::min(text.size(), sizeof(text_) - len_);
   memcpy(text_ + len_, text.data(), n);
   len_ += n;
   return *this;
@@ -60,7 +79,7 @@ AccessLog::AccessLog(size_t queues, Options options) : options_(std::move(option
   if (!options_.write) options_.write = [](absl::string_view line) { LOG(INFO) << line; };
   if (!options_.report) options_.report = [](absl::string_view line) { LOG(WARNING) << line; };
   for (size_t i = 0; i < queues; ++i) {
-    queues_.push_back(std::make_unique<AccessLogQueue>(options_.queue_lines));
+    queues_.push_back(std::make_unique<AccessLogQueue>(options_.queue_bytes));
   }
 }
 
@@ -107,7 +126,7 @@ void AccessLog::Run() {
   }
   ReportDrops();
   size_t left = 0;
-  for (const std::unique_ptr<AccessLogQueue>& queue : queues_) left += queue->queued();
+  for (const std::unique_ptr<AccessLogQueue>& queue : queues_) left += queue->Queued();
   if (left > 0) {
     options_.report(absl::StrCat("access log: ", left,
                                  " queued line(s) not written: flushing took "

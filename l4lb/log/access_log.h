@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -21,78 +22,81 @@
 namespace l4lb::log {
 
 // AccessLogQueue carries access-log lines from one worker to the logging thread:
-// a ring of fixed-size line slots with one producer (the worker) and one consumer
-// (AccessLog's thread). The worker never waits and never allocates: it formats a
-// line into a free slot, or drops it when none is free (AccessLine counts that).
-// Memory: capacity() x 512 bytes, allocated once.
+// a ring of bytes holding length-prefixed lines, with one producer (the worker)
+// and one consumer (AccessLog's thread). The worker never waits and never
+// allocates: Push() copies the line in, or refuses it when the ring is full
+// (AccessLine counts that). A line takes 4 + its length rounded up to 4 bytes,
+// so 1 MiB holds about 6,000 lines of 170 bytes.
 //
-// Thread safety: Claim() and Commit() from the producer thread only, Drain() and
-// queued() from the consumer thread only; the two sides run concurrently,
-// synchronised by one release/acquire index each, no lock.
+// Thread safety: Push() from the producer thread only; Drain() and Queued()
+// from the consumer thread only. The two sides run concurrently, synchronised
+// by one release/acquire index each, no lock.
 class AccessLogQueue {
  public:
-  // Text bytes per slot; a longer line is cut there. The longest line l4lb writes
-  // (three IPv6 addresses, 20-digit counters, an error text) is about 420 bytes.
-  static constexpr size_t kLineBytes = 508;
+  // Longer lines are cut here. The longest line l4lb writes (three IPv6
+  // addresses, 20-digit counters, an error text) is about 420 bytes.
+  static constexpr size_t kLineBytes = 512;
+  static constexpr size_t kMinBytes = 1024;  // room for the longest line after a wrap
 
-  // Holds `lines` lines, rounded up to a power of two (at least 1).
-  explicit AccessLogQueue(size_t lines);
+  // A ring of `bytes`, rounded up to a power of two, at least kMinBytes.
+  explicit AccessLogQueue(size_t bytes);
   AccessLogQueue(const AccessLogQueue&) = delete;
   AccessLogQueue& operator=(const AccessLogQueue&) = delete;
 
-  size_t capacity() const { return static_cast<size_t>(mask_ + 1); }
+  size_t capacity() const { return static_cast<size_t>(mask_ + 1); }  // bytes
 
-  // Producer: a buffer of kLineBytes in the next free slot, or null when the
-  // queue is full. Commit(len) publishes the line; no other Claim() in between.
-  char* Claim();
-  void Commit(size_t len);
+  // Producer: queues `line` (cut at kLineBytes); false when there is no room.
+  bool Push(absl::string_view line);
 
   // Consumer: hands up to `max` queued lines to write(absl::string_view), oldest
-  // first, each slot freed once write returns. Returns how many it handed over.
+  // first, each one's bytes freed once write returns. Returns how many.
   template <typename Write>
   size_t Drain(size_t max, Write&& write) {
     uint64_t tail = tail_.load(std::memory_order_relaxed);
     const uint64_t head = head_.load(std::memory_order_acquire);
     size_t n = 0;
-    for (; tail != head && n < max; ++n) {
-      const Slot& slot = slots_[tail & mask_];
-      write(absl::string_view(slot.text, slot.len));
-      tail_.store(++tail, std::memory_order_release);  // the producer may reuse it now
+    while (tail != head && n < max) {
+      const uint64_t at = tail & mask_;
+      uint32_t len;
+      memcpy(&len, &ring_[at], sizeof(len));
+      if (len == kWrap) {  // the rest of the ring is unused: the next line is at 0
+        tail += capacity() - at;
+        continue;
+      }
+      write(absl::string_view(&ring_[at + sizeof(len)], len));
+      tail += RecordBytes(len);
+      tail_.store(tail, std::memory_order_release);  // the producer may reuse them now
+      ++n;
     }
     return n;
   }
   // Consumer: lines waiting to be drained.
-  size_t queued() const {
-    return static_cast<size_t>(head_.load(std::memory_order_acquire) -
-                               tail_.load(std::memory_order_relaxed));
-  }
+  size_t Queued() const;
 
  private:
-  struct Slot {
-    uint32_t len = 0;
-    char text[kLineBytes];
-  };
+  static constexpr uint32_t kWrap = 0xFFFFFFFF;  // a length that says "continue at 0"
+  static constexpr uint64_t RecordBytes(size_t len) { return sizeof(uint32_t) + ((len + 3) & ~3u); }
 
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<char[]> ring_;
   const uint64_t mask_;
-  // Indices count lines since construction (never wrap in practice); a slot is
-  // index & mask_. Each side writes its own, on its own cache line.
-  alignas(64) std::atomic<uint64_t> head_{0};  // next slot to fill: the producer's
-  uint64_t tail_seen_ = 0;  // the producer's last read of tail_: most claims skip the load
-  alignas(64) std::atomic<uint64_t> tail_{0};  // next slot to write out: the consumer's
+  // Byte indices since construction (never wrap in practice); the ring offset
+  // is index & mask_. Each side writes its own, on its own cache line.
+  alignas(64) std::atomic<uint64_t> head_{0};  // where the next line goes: the producer's
+  uint64_t tail_seen_ = 0;  // the producer's last read of tail_: most pushes skip the load
+  alignas(64) std::atomic<uint64_t> tail_{0};  // the next line to write out: the consumer's
 };
 
-// AccessLine formats one line straight into a queue slot and publishes it at the
+// AccessLine formats one line (into a buffer on the stack) and queues it at the
 // end of the statement:
 //
 //   log::AccessLine(*queue, counters_.access_log_dropped) << "conn client=" << ...;
 //
-// If the queue is full the line is dropped and `dropped` counted once; the <<
-// calls then do nothing. Strings, characters and integers only (the access
-// log's fields), no allocation. Use on the queue's producer thread, one at a time.
+// If the queue has no room the line is dropped and `dropped` counted once.
+// Strings, characters and integers only (the access log's fields), no
+// allocation. Use on the queue's producer thread.
 class AccessLine {
  public:
-  AccessLine(AccessLogQueue& queue, stats::Counter& dropped);
+  AccessLine(AccessLogQueue& queue, stats::Counter& dropped) : queue_(queue), dropped_(dropped) {}
   ~AccessLine();
   AccessLine(const AccessLine&) = delete;
   AccessLine& operator=(const AccessLine&) = delete;
@@ -110,8 +114,9 @@ class AccessLine {
 
  private:
   AccessLogQueue& queue_;
-  char* text_;  // the claimed slot; null: dropped
+  stats::Counter& dropped_;
   size_t len_ = 0;
+  char text_[AccessLogQueue::kLineBytes];
 };
 
 // AccessLog is the logging thread. It drains every worker's AccessLogQueue and
@@ -126,9 +131,10 @@ class AccessLine {
 class AccessLog {
  public:
   struct Options {
-    size_t queue_lines = 1024;  // per worker: 512 KiB
-    // How long the thread sleeps when every queue is empty. 1,024 lines per 10 ms
-    // is 100,000 lines/s per worker before a burst overflows a queue.
+    // Per worker (AccessLogQueue): how long the log sink may stall, or this
+    // thread wait for a CPU, before lines are dropped (1 MiB: ~6,000 lines).
+    size_t queue_bytes = 1 << 20;
+    // How long the thread sleeps when every queue is empty.
     absl::Duration poll = absl::Milliseconds(10);
     absl::Duration report_interval = absl::Seconds(1);
     // Stop() writes the lines still queued for at most this long.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,23 +20,18 @@
 namespace l4lb::log {
 namespace {
 
-bool Push(AccessLogQueue& queue, absl::string_view line) {
-  char* text = queue.Claim();
-  if (text == nullptr) return false;
-  memcpy(text, line.data(), line.size());
-  queue.Commit(line.size());
-  return true;
-}
-
 std::vector<std::string> DrainAll(AccessLogQueue& queue) {
   std::vector<std::string> lines;
   queue.Drain(queue.capacity(), [&](absl::string_view line) { lines.emplace_back(line); });
   return lines;
 }
 
+// "line 1000000", "line 1000001", ...: 12 characters, 16 bytes in a queue, so
+// a 1,024-byte queue holds exactly 64 of them.
+std::string Line(int i) { return absl::StrCat("line ", 1'000'000 + i); }
 std::vector<std::string> Numbered(int first, int count) {
   std::vector<std::string> lines;
-  for (int i = first; i < first + count; ++i) lines.push_back(absl::StrCat("line ", i));
+  for (int i = first; i < first + count; ++i) lines.push_back(Line(i));
   return lines;
 }
 
@@ -97,33 +93,53 @@ uint64_t DroppedIn(const std::vector<std::string>& reports) {
 }
 
 TEST(AccessLogQueueTest, KeepsOrderUpToCapacityAndRefusesTheNextLine) {
-  AccessLogQueue queue(8);
-  ASSERT_EQ(queue.capacity(), 8u);
-  for (const std::string& line : Numbered(0, 8)) ASSERT_TRUE(Push(queue, line));
-  EXPECT_FALSE(Push(queue, "line 8"));
-  EXPECT_EQ(queue.queued(), 8u);
-  EXPECT_EQ(DrainAll(queue), Numbered(0, 8));
-  // Freed slots are reused: 10 rounds of 5 lines go round the ring 6 times.
+  AccessLogQueue queue(1024);
+  ASSERT_EQ(queue.capacity(), 1024u);
+  for (const std::string& line : Numbered(0, 64)) ASSERT_TRUE(queue.Push(line));
+  EXPECT_FALSE(queue.Push(Line(64)));
+  EXPECT_EQ(queue.Queued(), 64u);
+  EXPECT_EQ(DrainAll(queue), Numbered(0, 64));
+  // Freed bytes are reused: 10 rounds of 40 lines go round the ring 6 times.
   for (int round = 0; round < 10; ++round) {
-    for (const std::string& line : Numbered(round * 5, 5)) ASSERT_TRUE(Push(queue, line));
-    EXPECT_EQ(DrainAll(queue), Numbered(round * 5, 5));
+    for (const std::string& line : Numbered(round * 40, 40)) ASSERT_TRUE(queue.Push(line));
+    EXPECT_EQ(DrainAll(queue), Numbered(round * 40, 40));
   }
-  EXPECT_EQ(queue.queued(), 0u);
+  EXPECT_EQ(queue.Queued(), 0u);
+}
+
+TEST(AccessLogQueueTest, LinesOfEveryLengthCrossTheRingsEndWhole) {
+  AccessLogQueue queue(4096);
+  std::mt19937 rng(12);  // fixed seed: the same wraps every run
+  std::vector<std::string> pushed, drained;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 5; ++i) {
+      const size_t len = rng() % (AccessLogQueue::kLineBytes + 1);  // 0 .. kLineBytes
+      lines.push_back(std::string(len, static_cast<char>('a' + (round + i) % 26)));
+      ASSERT_TRUE(queue.Push(lines.back())) << "round " << round << ", " << len << " bytes";
+    }
+    EXPECT_EQ(queue.Queued(), 5u);
+    EXPECT_EQ(DrainAll(queue), lines) << "round " << round;
+  }
+  // A longer line is cut, not refused.
+  ASSERT_TRUE(queue.Push(std::string(1000, 'x')));
+  EXPECT_EQ(DrainAll(queue),
+            std::vector<std::string>{std::string(AccessLogQueue::kLineBytes, 'x')});
 }
 
 TEST(AccessLogQueueTest, CapacityIsRoundedUpToAPowerOfTwo) {
-  EXPECT_EQ(AccessLogQueue(0).capacity(), 1u);
-  EXPECT_EQ(AccessLogQueue(5).capacity(), 8u);
-  EXPECT_EQ(AccessLogQueue(1024).capacity(), 1024u);
+  EXPECT_EQ(AccessLogQueue(0).capacity(), AccessLogQueue::kMinBytes);
+  EXPECT_EQ(AccessLogQueue(5000).capacity(), 8192u);
+  EXPECT_EQ(AccessLogQueue(1 << 20).capacity(), size_t{1} << 20);
 }
 
-TEST(AccessLineTest, FormatsStringsCharactersAndIntegersAndCutsAtTheSlotSize) {
-  AccessLogQueue queue(4);
+TEST(AccessLineTest, FormatsStringsCharactersAndIntegersAndCutsAtTheLimit) {
+  AccessLogQueue queue(4096);
   stats::Counter dropped;
   AccessLine(queue, dropped) << "conn client=" << std::string("10.0.0.1:5") << ' '
                              << "up=" << uint64_t{18446744073709551615u} << " ms=" << int64_t{-3}
                              << " n=" << 0;
-  AccessLine(queue, dropped) << std::string(1000, 'x');
+  AccessLine(queue, dropped) << std::string(1000, 'x') << "more";
   EXPECT_EQ(dropped.Get(), 0u);
   EXPECT_EQ(DrainAll(queue),
             (std::vector<std::string>{"conn client=10.0.0.1:5 up=18446744073709551615 ms=-3 n=0",
@@ -131,45 +147,44 @@ TEST(AccessLineTest, FormatsStringsCharactersAndIntegersAndCutsAtTheSlotSize) {
 }
 
 TEST(AccessLineTest, AFullQueueDropsAndCountsTheLineInsteadOfWaiting) {
-  AccessLogQueue queue(4);
+  AccessLogQueue queue(1024);
   stats::Counter dropped;
-  for (int i = 0; i < 10; ++i) AccessLine(queue, dropped) << "line " << i;
-  EXPECT_EQ(dropped.Get(), 6u);
+  for (int i = 0; i < 100; ++i) AccessLine(queue, dropped) << "line " << 1'000'000 + i;
+  EXPECT_EQ(dropped.Get(), 36u);
   // The queued lines stay as they were: later ones never overwrite them.
-  EXPECT_EQ(DrainAll(queue), Numbered(0, 4));
-  AccessLine(queue, dropped) << "line " << 10;
-  EXPECT_EQ(DrainAll(queue), Numbered(10, 1));
-  EXPECT_EQ(dropped.Get(), 6u);
+  EXPECT_EQ(DrainAll(queue), Numbered(0, 64));
+  AccessLine(queue, dropped) << "line " << 1'000'100;
+  EXPECT_EQ(DrainAll(queue), Numbered(100, 1));
+  EXPECT_EQ(dropped.Get(), 36u);
 }
 
 // One producer and one consumer thread at once, the producer waiting for room
 // instead of dropping: every line arrives, in order. Run under --config=tsan too.
 TEST(AccessLogQueueTest, ConsumerOnAnotherThreadGetsEveryLineInOrder) {
   constexpr int kLines = 200'000;
-  AccessLogQueue queue(64);
+  AccessLogQueue queue(4096);
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  // Line i is its number padded to 8 + i % 100 characters: lengths vary, so
+  // lines wrap at every offset of the ring.
+  auto line = [](int i) { return absl::StrCat(i, std::string(8 + i % 100, ' ')); };
   std::thread producer([&] {
-    char digits[16];
     for (int i = 0; i < kLines && absl::Now() < deadline; ++i) {
-      const int n = snprintf(digits, sizeof(digits), "%d", i);
-      while (!Push(queue, absl::string_view(digits, n)) && absl::Now() < deadline) {
-        std::this_thread::yield();
-      }
+      const std::string text = line(i);
+      while (!queue.Push(text) && absl::Now() < deadline) std::this_thread::yield();
     }
   });
   int received = 0;
-  int out_of_order = 0;
+  int wrong = 0;
   while (received < kLines && absl::Now() < deadline) {
-    const size_t n = queue.Drain(64, [&](absl::string_view line) {
-      int value = -1;
-      out_of_order += !absl::SimpleAtoi(line, &value) || value != received;
+    const size_t n = queue.Drain(64, [&](absl::string_view text) {
+      wrong += text != line(received);
       ++received;
     });
     if (n == 0) std::this_thread::yield();
   }
   producer.join();
   EXPECT_EQ(received, kLines);
-  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(wrong, 0) << "lines out of order or garbled";
 }
 
 TEST(AccessLogTest, ThreadWritesEveryWorkersLinesAndStopFlushesWhatIsQueued) {
@@ -186,8 +201,8 @@ TEST(AccessLogTest, ThreadWritesEveryWorkersLinesAndStopFlushesWhatIsQueued) {
   ASSERT_EQ(sink.lines(), std::vector<std::string>{"first"});
   // More than one pass takes from a queue (256), fewer than it holds (1,024).
   for (int i = 0; i < 1000; ++i) {
-    AccessLine(*log.queue(0), dropped[0]) << "line " << i;
-    AccessLine(*log.queue(1), dropped[1]) << "line " << (10000 + i);
+    AccessLine(*log.queue(0), dropped[0]) << Line(i);
+    AccessLine(*log.queue(1), dropped[1]) << Line(10000 + i);
   }
   log.Stop();
   std::vector<std::string> lines = sink.lines();
@@ -195,7 +210,7 @@ TEST(AccessLogTest, ThreadWritesEveryWorkersLinesAndStopFlushesWhatIsQueued) {
   ASSERT_EQ(lines.size(), 2000u);
   // Each worker's lines in its order; the two interleave.
   std::vector<std::string> first, second;
-  for (const std::string& line : lines) (line.size() < 10 ? first : second).push_back(line);
+  for (const std::string& line : lines) (line < Line(10000) ? first : second).push_back(line);
   EXPECT_EQ(first, Numbered(0, 1000));
   EXPECT_EQ(second, Numbered(10000, 1000));
   EXPECT_TRUE(sink.reports().empty());
@@ -204,14 +219,14 @@ TEST(AccessLogTest, ThreadWritesEveryWorkersLinesAndStopFlushesWhatIsQueued) {
 TEST(AccessLogTest, ABlockedSinkNeverHoldsUpTheProducerAndItsDropsAreReported) {
   Sink sink;
   sink.Open(false);
-  AccessLog log(1, sink.Options({.queue_lines = 64,
+  AccessLog log(1, sink.Options({.queue_bytes = 1024,
                                  .poll = absl::Milliseconds(1),
                                  .report_interval = absl::Milliseconds(50)}));
   stats::Counter dropped;
   log.Start({&dropped});
-  // The thread takes the first line and hangs in the sink; its slot stays taken
+  // The thread takes the first line and hangs in the sink; its bytes stay taken
   // until the write returns, so exactly 64 lines find room.
-  for (int i = 0; i < 10'000; ++i) AccessLine(*log.queue(0), dropped) << "line " << i;
+  for (int i = 0; i < 10'000; ++i) AccessLine(*log.queue(0), dropped) << Line(i);
   EXPECT_EQ(dropped.Get(), 10'000u - 64);
   sink.Open(true);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -228,8 +243,8 @@ TEST(AccessLogTest, ABlockedSinkNeverHoldsUpTheProducerAndItsDropsAreReported) {
 
 TEST(AccessLogTest, DropsAreReportedAtMostOncePerInterval) {
   Sink sink;
-  // A sink slower than the producer: the 4-line queue overflows all the time.
-  AccessLog::Options options = sink.Options({.queue_lines = 4,
+  // A sink slower than the producer: the smallest queue overflows all the time.
+  AccessLog::Options options = sink.Options({.queue_bytes = AccessLogQueue::kMinBytes,
                                              .poll = absl::Milliseconds(1),
                                              .report_interval = absl::Milliseconds(100)});
   options.write = [&sink](absl::string_view line) {
@@ -242,7 +257,7 @@ TEST(AccessLogTest, DropsAreReportedAtMostOncePerInterval) {
   const absl::Time start = absl::Now();
   int pushed = 0;
   for (; pushed < 1'000'000 && absl::Now() - start < absl::Seconds(1); ++pushed) {
-    AccessLine(*log.queue(0), dropped) << "line " << pushed;
+    AccessLine(*log.queue(0), dropped) << Line(pushed);
     absl::SleepFor(absl::Microseconds(20));
   }
   log.Stop();
