@@ -90,8 +90,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     }
   }
   if (options.access_log) {
-    server->access_log_ =
-        std::make_unique<log::AccessLog>(options.threads, log::AccessLog::Options{});
+    server->access_log_ = std::make_unique<log::AccessLog>(
+        options.threads, log::AccessLog::Options{
+                             .queue_bytes = options.access_log_buffer,
+                         });
   }
   for (int w = 0; w < options.threads; ++w) {
     server->workers_.push_back(std::make_unique<Worker>(Worker::Options{

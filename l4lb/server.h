@@ -62,6 +62,7 @@ class Server {
     // One line per connection and UDP session, written by the logging thread
     // (log/access_log.h): bounded queues, drops counted, never a worker stall.
     bool access_log = true;
+    size_t access_log_buffer = 1 << 20;  // bytes per worker (log::AccessLog::Options)
     int backlog = 4096;
     // F_SETPIPE_SZ of relay pipes (0: the kernel default, 64 KiB).
     int pipe_size = 0;

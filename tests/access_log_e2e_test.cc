@@ -24,8 +24,8 @@
 namespace l4lb::testing {
 namespace {
 
-// Twice what one worker's queue holds (1,024 lines) plus what fits in the pipe:
-// some lines must be dropped, and today's synchronous log stalls long before.
+// Far more lines than the 64 KiB queue (--access_log_buffer, ~480 lines) and the
+// pipe hold: most must be dropped, and a synchronous log stalls long before.
 constexpr int kConnections = 3000;
 
 // Appends what the nonblocking `fd` yields to *out until it holds `needle`
@@ -87,10 +87,10 @@ TEST(AccessLogE2eTest, UnreadStderrStallsNoConnectionAndEveryLineIsWrittenOrCoun
   ASSERT_EQ(pipe2(err, O_CLOEXEC), 0);
   // One page: the pipe is full after a few dozen lines instead of 64 KiB later.
   ASSERT_GE(fcntl(err[0], F_SETPIPE_SZ, 4096), 4096);
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb =
-      L4lb::Start({"--listen=127.0.0.1:0", "--threads=1", "--health_check=none",
-                   absl::StrCat("--backends=127.0.0.2:", backend.port())},
-                  err[1]);
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(
+      {"--listen=127.0.0.1:0", "--threads=1", "--health_check=none", "--access_log_buffer=65536",
+       absl::StrCat("--backends=127.0.0.2:", backend.port())},
+      err[1]);
   close(err[1]);  // l4lb holds the only write end: EOF once it exits
   ASSERT_TRUE(l4lb.ok()) << l4lb.status();
 
