@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -20,12 +22,14 @@
 
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
+#include "tests/harness/udp_l4lb.h"
 
 namespace l4lb::testing {
 namespace {
 
-// Far more lines than the 64 KiB queue (--access_log_buffer, ~480 lines) and the
-// pipe hold: most must be dropped, and a synchronous log stalls long before.
+// Connections (or UDP sessions) per test: far more lines than the 64 KiB queue
+// (--access_log_buffer, ~480 lines) and the pipe hold, so most must be dropped;
+// a synchronous log stalls long before.
 constexpr int kConnections = 3000;
 
 // Appends what the nonblocking `fd` yields to *out until it holds `needle`
@@ -81,25 +85,78 @@ int LinesWith(const std::string& log, absl::string_view what) {
   return n;
 }
 
-TEST(AccessLogE2eTest, UnreadStderrStallsNoConnectionAndEveryLineIsWrittenOrCounted) {
+// l4lb with `flags`, its stderr on a pipe the test holds and does not read.
+class UnreadStderr {
+ public:
+  explicit UnreadStderr(const std::vector<std::string>& flags) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    read_end_ = fds[0];
+    // One page: the pipe is full after a few dozen lines instead of 64 KiB later.
+    if (fcntl(read_end_, F_SETPIPE_SZ, 4096) < 4096) ADD_FAILURE() << "F_SETPIPE_SZ";
+    absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(flags, fds[1]);
+    close(fds[1]);  // l4lb holds the only write end: EOF once it exits
+    if (l4lb.ok()) l4lb_ = *std::move(l4lb);
+    EXPECT_TRUE(l4lb.ok()) << l4lb.status();
+  }
+  ~UnreadStderr() {
+    if (read_end_ >= 0) close(read_end_);
+  }
+  L4lb* l4lb() { return l4lb_.get(); }
+
+  // Reads the pipe at last: the logging thread writes what it queued, then how
+  // many lines found the queue full; then l4lb stops (exit 0). Returns it all.
+  std::string ReadAndStop() {
+    std::string log;
+    EXPECT_EQ(fcntl(read_end_, F_SETFL, O_NONBLOCK), 0);
+    EXPECT_TRUE(ReadPipe(read_end_, &log, " line(s) dropped", absl::Now() + absl::Seconds(10)))
+        << "no drop report; the log's end:\n"
+        << log.substr(log.size() - std::min<size_t>(log.size(), 2000));
+    EXPECT_EQ(l4lb_->process().Stop(SIGTERM, absl::ZeroDuration()), -1) << "l4lb died early";
+    EXPECT_TRUE(ReadPipe(read_end_, &log, "", absl::Now() + absl::Seconds(20)))
+        << "no EOF on stderr";
+    EXPECT_EQ(l4lb_->process().Wait(absl::Seconds(10)), 0);
+    for (const char* report :
+         {"ThreadSanitizer", "AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+      EXPECT_FALSE(absl::StrContains(log, report)) << log;
+    }
+    return log;
+  }
+
+ private:
+  int read_end_ = -1;
+  std::unique_ptr<L4lb> l4lb_;
+};
+
+// Every one of `ended` (connections or sessions, from the exit totals) is a
+// line holding `line` or a counted drop, and the counter is the reports' sum.
+void ExpectEveryLineWrittenOrCounted(const std::string& log, absl::string_view line,
+                                     const std::string& ended) {
+  const int written = LinesWith(log, line);
+  const uint64_t reported = ReportedDrops(log);
+  std::printf(
+      "access log: %d lines written, %llu reported dropped; %s=%lld, access_log_dropped=%lld\n",
+      written, static_cast<unsigned long long>(reported), ended.c_str(),
+      static_cast<long long>(ExitCounter(log, ended)),
+      static_cast<long long>(ExitCounter(log, "access_log_dropped")));
+  EXPECT_GT(reported, 0u);
+  EXPECT_EQ(written + static_cast<int64_t>(reported), ExitCounter(log, ended));
+  EXPECT_EQ(ExitCounter(log, "access_log_dropped"), static_cast<int64_t>(reported));
+}
+
+TEST(AccessLogE2eTest, UnreadStderrStallsNoTcpConnectionAndEveryLineIsWrittenOrCounted) {
   EchoServer backend("127.0.0.2");
-  int err[2];
-  ASSERT_EQ(pipe2(err, O_CLOEXEC), 0);
-  // One page: the pipe is full after a few dozen lines instead of 64 KiB later.
-  ASSERT_GE(fcntl(err[0], F_SETPIPE_SZ, 4096), 4096);
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(
-      {"--listen=127.0.0.1:0", "--threads=1", "--health_check=none", "--access_log_buffer=65536",
-       absl::StrCat("--backends=127.0.0.2:", backend.port())},
-      err[1]);
-  close(err[1]);  // l4lb holds the only write end: EOF once it exits
-  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  UnreadStderr l4lb({"--listen=127.0.0.1:0", "--threads=1", "--health_check=none",
+                     "--access_log_buffer=65536",
+                     absl::StrCat("--backends=127.0.0.2:", backend.port())});
+  ASSERT_NE(l4lb.l4lb(), nullptr);
 
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + absl::Seconds(20);
   int echoed = 0;
   int tried = 0;
   for (; tried < kConnections && absl::Now() < deadline; ++tried) {
-    const int fd = ConnectTcp("127.0.0.1", (*l4lb)->port());
+    const int fd = ConnectTcp("127.0.0.1", l4lb.l4lb()->port());
     if (fd < 0) continue;
     SetRecvTimeout(fd, absl::Seconds(2));
     SendAll(fd, "ping");
@@ -112,34 +169,39 @@ TEST(AccessLogE2eTest, UnreadStderrStallsNoConnectionAndEveryLineIsWrittenOrCoun
               kConnections, seconds);
   EXPECT_EQ(echoed, kConnections) << "tried " << tried << " in 20 s";
 
-  // Reading the pipe at last: the logging thread writes what it queued, then how
-  // many lines found the queue full.
-  ASSERT_EQ(fcntl(err[0], F_SETFL, O_NONBLOCK), 0);
-  std::string log;
-  EXPECT_TRUE(ReadPipe(err[0], &log, " line(s) dropped", absl::Now() + absl::Seconds(10)))
-      << "no drop report; the log's end:\n"
-      << log.substr(log.size() - std::min<size_t>(log.size(), 2000));
-  EXPECT_EQ((*l4lb)->process().Stop(SIGTERM, absl::ZeroDuration()), -1) << "l4lb died early";
-  EXPECT_TRUE(ReadPipe(err[0], &log, "", absl::Now() + absl::Seconds(20))) << "no EOF on stderr";
-  EXPECT_EQ((*l4lb)->process().Wait(absl::Seconds(10)), 0);
-  close(err[0]);
-
-  const int written = LinesWith(log, " conn client=");
-  const uint64_t reported = ReportedDrops(log);
-  std::printf(
-      "access log: %d lines written, %llu reported dropped, exit totals: %s\n", written,
-      static_cast<unsigned long long>(reported),
-      log.substr(log.find("exiting: ") == std::string::npos ? log.size() : log.find("exiting: "))
-          .c_str());
-  EXPECT_GT(reported, 0u);
-  // Every connection is a line or a counted drop, and the counter is the reports' sum.
+  const std::string log = l4lb.ReadAndStop();
   EXPECT_EQ(ExitCounter(log, "accepted"), kConnections);
-  EXPECT_EQ(written + static_cast<int64_t>(reported), ExitCounter(log, "accepted"));
-  EXPECT_EQ(ExitCounter(log, "access_log_dropped"), static_cast<int64_t>(reported));
-  for (const char* report :
-       {"ThreadSanitizer", "AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
-    EXPECT_FALSE(absl::StrContains(log, report)) << log;
+  ExpectEveryLineWrittenOrCounted(log, " conn client=", "accepted");
+}
+
+// One session per datagram (--max_responses=1, as for DNS): a line per query.
+TEST(AccessLogE2eTest, UnreadStderrStallsNoUdpSessionAndEveryLineIsWrittenOrCounted) {
+  UdpEcho backend("127.0.0.2", 0);
+  ASSERT_TRUE(backend.ok());
+  UnreadStderr l4lb({"--listen=udp://127.0.0.1:0", "--threads=1", "--health_check=none",
+                     "--max_responses=1", "--access_log_buffer=65536",
+                     absl::StrCat("--backends=127.0.0.2:", backend.port())});
+  ASSERT_NE(l4lb.l4lb(), nullptr);
+  const int fd = Client();
+  ASSERT_GE(fd, 0);
+
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(20);
+  int answered = 0;
+  int tried = 0;
+  for (; tried < kConnections && absl::Now() < deadline; ++tried) {
+    const std::string query = absl::StrCat("query ", tried);
+    answered += RoundTrip(fd, *l4lb.l4lb(), query) == query;
   }
+  close(fd);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("%d of %d sequential one-datagram sessions answered in %.2f s, stderr unread\n",
+              answered, kConnections, seconds);
+  EXPECT_EQ(answered, kConnections) << "tried " << tried << " in 20 s";
+
+  const std::string log = l4lb.ReadAndStop();
+  EXPECT_EQ(ExitCounter(log, "udp_sessions"), kConnections);
+  ExpectEveryLineWrittenOrCounted(log, " udp session client=", "udp_sessions");
 }
 
 }  // namespace
