@@ -41,7 +41,7 @@ DEFINE_string(
     "listeners, backends and settings; see conf/examples/). The per-service flags "
     "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
     "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
-    "--max_responses) are then refused; --threads, --access_log, --pipe_size, "
+    "--max_responses) are then refused; --threads, --access_log*, --pipe_size, "
     "--copy_bytes, --busy_poll, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
@@ -75,7 +75,11 @@ DEFINE_uint32(maglev_table_size, 65537,
               "fewer clients when backends change; 4 bytes per slot.");
 DEFINE_bool(access_log, true,
             "Log one line per connection at close: client, listener, backend, bytes each way, "
-            "duration, close reason.");
+            "duration, close reason. Written by a logging thread: a slow log drops lines "
+            "(counted, reported once a second), it never stalls a worker.");
+DEFINE_int32(access_log_buffer, 1 << 20,
+             "Bytes of access-log lines each worker can queue for the logging thread (about "
+             "170 per line); a line that finds it full is dropped and counted. 1024..1G.");
 DEFINE_string(ready_file, "",
               "Once listening, write the bound listen addresses here, one per line "
               "(\"tcp 127.0.0.1:9000\"): how scripts learn the port chosen for :0.");
@@ -381,6 +385,10 @@ Server::Options OptionsFromFlags() {
   options.threads =
       FLAGS_threads > 0 ? FLAGS_threads : std::max(1u, std::thread::hardware_concurrency());
   options.access_log = FLAGS_access_log;
+  if (FLAGS_access_log_buffer < 1024 || FLAGS_access_log_buffer > (1 << 30)) {
+    Die("access_log_buffer", absl::StrCat(FLAGS_access_log_buffer, ": want 1024..1G bytes"));
+  }
+  options.access_log_buffer = static_cast<size_t>(FLAGS_access_log_buffer);
   if (FLAGS_pipe_size < 0 || FLAGS_pipe_size > (1 << 30)) {
     Die("pipe_size", absl::StrCat(FLAGS_pipe_size, ": want 0 (kernel default) or 4096..1G"));
   }

@@ -95,12 +95,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     server->global_admission_ = std::make_unique<admission::Admission>(
         admission::AdmissionOptions{.max_connections = options.max_connections});
   }
+  if (options.access_log) {
+    server->access_log_ = std::make_unique<log::AccessLog>(
+        options.threads, log::AccessLog::Options{
+                             .queue_bytes = options.access_log_buffer,
+                         });
+  }
   for (int w = 0; w < options.threads; ++w) {
     server->workers_.push_back(std::make_unique<Worker>(Worker::Options{
         .id = w,
         .services = services,
         .listeners = std::move(listeners[w]),
-        .access_log = options.access_log,
+        .access_log = server->access_log_ ? server->access_log_->queue(w) : nullptr,
         .pipes = {.pipe_size = options.pipe_size},
         .copy_bytes = options.copy_bytes,
         .backend_congestion = options.backend_congestion,
@@ -118,6 +124,11 @@ Server::~Server() {
 }
 
 absl::Status Server::Start() {
+  if (access_log_) {
+    std::vector<const stats::Counter*> dropped;
+    for (const auto& worker : workers_) dropped.push_back(&worker->counters().access_log_dropped);
+    access_log_->Start(std::move(dropped));
+  }
   std::vector<std::future<absl::Status>> ready;
   for (auto& worker : workers_) {
     std::promise<absl::Status> promise;
@@ -150,6 +161,8 @@ void Server::ForceCloseAndJoin() {
   }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  // After the workers: their last lines (connections cut just now) are queued.
+  if (access_log_) access_log_->Stop();
 }
 
 stats::Totals Server::Totals() const {

@@ -16,6 +16,7 @@
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/affinity.h"
 #include "l4lb/listener.h"
+#include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/worker.h"
@@ -62,7 +63,10 @@ class Server {
   struct Options {
     std::vector<Service> services;
     int threads = 1;
+    // One line per connection and UDP session, written by the logging thread
+    // (log/access_log.h): bounded queues, drops counted, never a worker stall.
     bool access_log = true;
+    size_t access_log_buffer = 1 << 20;  // bytes per worker (log::AccessLog::Options)
     int backlog = 4096;
     // F_SETPIPE_SZ of relay pipes (0: the kernel default, 64 KiB).
     int pipe_size = 0;
@@ -106,6 +110,9 @@ class Server {
   std::unique_ptr<health::HealthChecker> checker_;
   // One per affinity group, shared by its services' workers.
   std::map<std::string, std::unique_ptr<balancer::AffinityTable>> affinity_;
+  // The logging thread and the workers' queues to it (null: --access_log=false).
+  // Declared before workers_: it outlives the workers that hold its queues.
+  std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;

@@ -19,6 +19,7 @@
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/affinity.h"
+#include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/relay/connection.h"
@@ -80,7 +81,9 @@ class Worker {
     int id = 0;
     std::vector<Service> services;
     std::vector<Listener> listeners;
-    bool access_log = true;
+    // One line per connection and UDP session at its end, handed to the logging
+    // thread (never written here); null: no access log. Not owned.
+    log::AccessLogQueue* access_log = nullptr;
     relay::PipePool::Options pipes;
     // Splice rounds one flow gets per wakeup before others get a turn.
     int pump_rounds = 16;
@@ -170,7 +173,7 @@ class Worker {
   // Cancels the request `op` of c by its exact tag.
   void Cancel(relay::Connection& c, ring::Op op);
   void OnSettled(relay::Connection& c);
-  void LogClose(const relay::Connection& c) const;
+  void LogClose(const relay::Connection& c);
   // UDP (worker_udp.cc).
   absl::Status StartUdp();
   void ArmUdpRecv(uint32_t index);

@@ -590,16 +590,18 @@ void Worker::OnSettled(Connection& c) {
   connections_.Free(&c);
 }
 
-void Worker::LogClose(const Connection& c) const {
-  LOG(INFO) << "conn client=" << c.client.ToString()
-            << " listener=" << listeners_[c.listener].listener.address.ToString()
-            << " backend=" << (c.backend >= 0 ? c.target.ToString() : std::string("-"))
-            << " up=" << c.up.bytes() << " down=" << c.down.bytes()
-            << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000
-            << " close=" << relay::CloseReasonName(c.reason)
-            << (c.reason == CloseReason::kConnectFailed
-                    ? std::string(" error=\"") + strerror(c.connect_error) + "\""
-                    : std::string());
+void Worker::LogClose(const Connection& c) {
+  // Queued for the logging thread: a slow log must not stall this worker.
+  log::AccessLine(*options_.access_log, counters_.access_log_dropped)
+      << "conn client=" << c.client.ToString()
+      << " listener=" << listeners_[c.listener].listener.address.ToString()
+      << " backend=" << (c.backend >= 0 ? c.target.ToString() : std::string("-"))
+      << " up=" << c.up.bytes() << " down=" << c.down.bytes()
+      << " duration_ms=" << (now_ns_ - c.start_ns) / 1'000'000
+      << " close=" << relay::CloseReasonName(c.reason)
+      << (c.reason == CloseReason::kConnectFailed
+              ? std::string(" error=\"") + strerror(c.connect_error) + "\""
+              : std::string());
 }
 
 void Worker::CloseConnectionsToDownBackends(uint16_t service_index) {

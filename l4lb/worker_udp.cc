@@ -393,12 +393,15 @@ void Worker::CloseUdpSession(Session& s, const char* reason) {
   sessions_->Unlink(s);
   Leave(s.service, &s.pass, nullptr);
   if (options_.access_log) {
-    LOG(INFO) << "udp session client=" << s.client.ToString()
-              << " listener=" << udp_listeners_[s.listener].listener.address.ToString()
-              << " backend=" << s.target.ToString() << " datagrams_up=" << s.datagrams_up
-              << " bytes_up=" << s.bytes_up << " datagrams_down=" << s.datagrams_down
-              << " bytes_down=" << s.bytes_down
-              << " duration_ms=" << (now_ns_ - s.start_ns) / 1'000'000 << " close=" << reason;
+    // Queued for the logging thread: one line per session is one per DNS query
+    // or per spoofed source in a flood, and must not stall this worker.
+    log::AccessLine(*options_.access_log, counters_.access_log_dropped)
+        << "udp session client=" << s.client.ToString()
+        << " listener=" << udp_listeners_[s.listener].listener.address.ToString()
+        << " backend=" << s.target.ToString() << " datagrams_up=" << s.datagrams_up
+        << " bytes_up=" << s.bytes_up << " datagrams_down=" << s.datagrams_down
+        << " bytes_down=" << s.bytes_down << " duration_ms=" << (now_ns_ - s.start_ns) / 1'000'000
+        << " close=" << reason;
   }
   if (s.receiving) {
     io_uring_sqe* sqe = ring_->GetSqe();

@@ -13,8 +13,9 @@ bazel test --keep_going //... "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The health checker publishes snapshots that workers swap in while connections
 # flow: run those tests again under ThreadSanitizer (their targets count twice).
+# The access log hands lines from workers to its own thread through lock-free queues.
 bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affinity_test \
-  //tests:health_e2e_test "$@" 2>&1 |
+  //tests:health_e2e_test //l4lb/log:access_log_test //tests:access_log_e2e_test "$@" 2>&1 |
   tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 # Memory and undefined-behaviour errors in the data plane (TCP relay, UDP
@@ -22,7 +23,7 @@ bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affi
 # and UDP end-to-end tests (those fail on any sanitizer report of the l4lb child).
 bazel test --config=asan --keep_going //l4lb/... //health/... //conf/... //tests:relay_test \
   //tests:udp_e2e_test //tests:dns_e2e_test //tests:udp_flood_e2e_test //tests:udp_icmp_e2e_test \
-  "$@" 2>&1 | tee -a "$log"
+  //tests:access_log_e2e_test //tests:cut_e2e_test //tests:access_e2e_test "$@" 2>&1 | tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 
 # Bazel's per-target summary lines: "//pkg:target   PASSED in 1.2s", "FAILED in",

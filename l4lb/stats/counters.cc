@@ -33,6 +33,7 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.udp_dropped += w->udp_dropped.Get();
     t.udp_no_socket += w->udp_no_socket.Get();
     t.udp_refusals_ignored += w->udp_refusals_ignored.Get();
+    t.access_log_dropped += w->access_log_dropped.Get();
   }
   return t;
 }
@@ -48,7 +49,8 @@ std::string Totals::ToString() const {
       " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,
       " udp_evicted=", udp_evicted, " udp_datagrams_up=", udp_datagrams_up,
       " udp_datagrams_down=", udp_datagrams_down, " udp_dropped=", udp_dropped,
-      " udp_no_socket=", udp_no_socket, " udp_refusals_ignored=", udp_refusals_ignored);
+      " udp_no_socket=", udp_no_socket, " udp_refusals_ignored=", udp_refusals_ignored,
+      " access_log_dropped=", access_log_dropped);
 }
 
 }  // namespace l4lb::stats

@@ -57,6 +57,9 @@ struct WorkerCounters {
   Counter udp_no_socket;
   // ECONNREFUSEDs whose ICMP answers no datagram sent there: not held against the backend.
   Counter udp_refusals_ignored;
+  // Access-log lines not written: the worker's queue to the logging thread was
+  // full (log/access_log.h).
+  Counter access_log_dropped;
 };
 
 struct Totals {
@@ -65,7 +68,8 @@ struct Totals {
            accept_errors = 0, refused_denied = 0, refused_limited = 0, refused_banned = 0,
            local_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
            udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,
-           udp_dropped = 0, udp_no_socket = 0, udp_refusals_ignored = 0;
+           udp_dropped = 0, udp_no_socket = 0, udp_refusals_ignored = 0,
+           access_log_dropped = 0;
   std::string ToString() const;
 };
 

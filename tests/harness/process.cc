@@ -62,13 +62,14 @@ std::string TempDir() {
 }
 
 absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
-                                                        const std::string& log_path) {
+                                                        const std::string& log_path,
+                                                        int stderr_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_adddup2(&actions, stderr_fd >= 0 ? stderr_fd : 1, 2);
   pid_t pid;
   std::vector<char*> args = Argv(argv);
   const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
@@ -152,11 +153,16 @@ CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration ti
 }
 
 absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>& flags) {
+  return Start(flags, /*stderr_fd=*/-1);
+}
+
+absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>& flags,
+                                                  int stderr_fd) {
   const std::string ready = UniquePath("l4lb.ready");
   std::vector<std::string> argv = {L4lbBinary()};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.push_back("--ready_file=" + ready);
-  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(argv, UniquePath("l4lb.log"));
+  absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(argv, UniquePath("l4lb.log"), stderr_fd);
   if (!process.ok()) return process.status();
   std::unique_ptr<L4lb> l4lb(new L4lb());
   l4lb->process_ = *std::move(process);

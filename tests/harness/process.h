@@ -34,8 +34,11 @@ bool WaitFor(absl::Duration timeout, Fn&& done) {
 // The destructor kills it (SIGKILL, by PID) if it is still running.
 class Process {
  public:
+  // stderr_fd >= 0: the child's stderr is that fd instead of the log (e.g. the
+  // write end of a pipe the test holds), so a test controls how fast it drains.
   static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
-                                                        const std::string& log_path);
+                                                        const std::string& log_path,
+                                                        int stderr_fd = -1);
   ~Process();
 
   pid_t pid() const { return pid_; }
@@ -74,6 +77,10 @@ class L4lb {
  public:
   ~L4lb();
   static absl::StatusOr<std::unique_ptr<L4lb>> Start(const std::vector<std::string>& flags);
+  // The same with l4lb's stderr on `stderr_fd` (Process::Start): Log() then holds
+  // stdout only, and the test reads (and checks) what went to stderr itself.
+  static absl::StatusOr<std::unique_ptr<L4lb>> Start(const std::vector<std::string>& flags,
+                                                     int stderr_fd);
 
   // The exit code this test expects of l4lb, however it ends (128 + N: killed
   // by signal N). 0 unless told otherwise.
