@@ -201,6 +201,34 @@ backend be
         return ["haproxy", "-db", "-f", cfg]
 
 
+class HAProxyStick(HAProxy):
+    """HAProxy doing what l4lb-limits does: a stick table tracking every client's
+    concurrent connections and connection rate, checked at accept (never hit)."""
+
+    def argv(self, listen_port, backend_port):
+        argv = super().argv(listen_port, backend_port)
+        cfg = argv[-1]
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace(
+            f"    bind {LISTEN_HOST}:{listen_port}\n",
+            f"    bind {LISTEN_HOST}:{listen_port}\n"
+            "    stick-table type ip size 100k expire 30s store conn_cur,conn_rate(1s)\n"
+            "    tcp-request connection track-sc0 src\n"
+            "    tcp-request connection reject if { sc_conn_cur(0) gt 100000 }\n"
+            "    tcp-request connection reject if { sc_conn_rate(0) gt 1000000 }\n")
+        cfg = os.path.join(self.work, "haproxy-stick.cfg")
+        with open(cfg, "w") as f:
+            f.write(text)
+        return argv[:-1] + [cfg]
+
+
+# What --limits turns on in l4lb: every per-client check on every accept, with
+# bounds no benchmark client reaches (the cost of checking, not of refusing).
+L4LB_LIMITS = ("--client_max_connections=100000 --client_rate=1000000/s "
+               "--client_burst=1000000 --deny=203.0.113.0/24")
+
+
 class NginxStream(Balancer):
     def argv(self, listen_port, backend_port):
         cfg = os.path.join(self.work, "nginx-stream.conf")
@@ -421,6 +449,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--l4lb", required=True, help="path to the l4lb binary (-c opt)")
     ap.add_argument("--l4lb_args", default="", help="more l4lb flags, space-separated")
+    ap.add_argument("--limits", action="store_true",
+                    help="also l4lb-limits (a deny list, per-client rate and connection limits "
+                         "that are never hit) and haproxy-stick (the same with a stick table)")
     ap.add_argument("--l4lb_baseline", default="",
                     help="another l4lb binary (e.g. built from an older commit), measured in the "
                          "same run as column l4lb-base: before and after side by side")
@@ -443,7 +474,13 @@ def main():
     balancers = [Direct("direct", *common), L4lb(args.l4lb, args.l4lb_args, "l4lb", *common)]
     if args.l4lb_baseline:
         balancers.append(L4lb(args.l4lb_baseline, args.l4lb_args, "l4lb-base", *common))
-    balancers += [HAProxy("haproxy", *common), NginxStream("nginx", *common)]
+    if args.limits:
+        balancers.append(L4lb(args.l4lb, (args.l4lb_args + " " + L4LB_LIMITS).strip(),
+                              "l4lb-limits", *common))
+    balancers.append(HAProxy("haproxy", *common))
+    if args.limits:
+        balancers.append(HAProxyStick("haproxy-stick", *common))
+    balancers.append(NginxStream("nginx", *common))
     if args.only:
         balancers = [b for b in balancers if b.name in args.only.split(",")]
     results, commands = {b.name: {} for b in balancers}, {}

@@ -251,7 +251,9 @@ TEST_F(HttpFarm, KillOnDownResetsLiveConnectionsOnlyWhenAsked) {
     const int err = errno;
     if (kill_on_down) {
       EXPECT_TRUE(later <= 0 && (later == 0 || err == ECONNRESET)) << later << " " << err;
-      EXPECT_TRUE(absl::StrContains(l4lb->Log(), "close=backend_down")) << l4lb->Log();
+      EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
+        return l4lb->HasLine("close=backend_down", "");
+      })) << l4lb->Log();
     } else {
       EXPECT_TRUE(n < 0 && later < 0 && err == EAGAIN) << "the connection must stay open";
     }
