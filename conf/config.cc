@@ -1,6 +1,7 @@
 #include "conf/config.h"
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
+#include "conf/admission_keys.h"
 #include "conf/reader.h"
 #include "health/checker.h"
 #include "health/probe.h"
@@ -23,7 +25,8 @@ namespace {
 
 using Protocol = Server::Protocol;
 
-// What a [[service]] (and [defaults]) may hold: every Server::Service field.
+// What a [[service]] (and [defaults]) may hold: every Server::Service field but
+// `admission`, whose keys are AdmissionKeys::Keys().
 constexpr const char* kServiceKeys[] = {"name",
                                         "protocol",
                                         "listen",
@@ -55,6 +58,18 @@ constexpr const char* kRootKeys[] = {"defaults", "service"};
 // enough that a typo (an extra digit or three) is caught before it costs memory.
 constexpr int64_t kMaxUdpSessions = 10'000'000;
 
+// kServiceKeys and the admission keys (admission_keys.h): what CheckKeys takes
+// in a [[service]] and in [defaults].
+absl::Span<const char* const> ServiceKeys() {
+  static const std::vector<const char*>* const keys = [] {
+    auto* all = new std::vector<const char*>(std::begin(kServiceKeys), std::end(kServiceKeys));
+    const absl::Span<const char* const> more = AdmissionKeys::Keys();
+    all->insert(all->end(), more.begin(), more.end());
+    return all;
+  }();
+  return *keys;
+}
+
 bool IsPrime(uint64_t n) {
   if (n < 2) return false;
   for (uint64_t d = 2; d * d <= n; ++d) {
@@ -79,7 +94,7 @@ struct ListenEntry {
 // Loader turns a parsed document into services, through Reader's typed readers.
 class Loader : public Reader {
  public:
-  explicit Loader(std::string file) : Reader(std::move(file)) {}
+  explicit Loader(std::string file) : Reader(file), admission_(file) {}
 
   absl::StatusOr<std::vector<Server::Service>> Load(const toml::table& root);
 
@@ -95,6 +110,7 @@ class Loader : public Reader {
                      const toml::node* group);
   std::string ServiceName(size_t index) const;
 
+  AdmissionKeys admission_;
   std::vector<Server::Service> services_;
   std::vector<toml::source_region> service_at_;  // each service's [[service]] header
   std::vector<ListenEntry> listen_;
@@ -104,7 +120,7 @@ absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& roo
   CheckKeys(root, kRootKeys, "the file (want [defaults] or [[service]])");
   const toml::table* defaults = SubTable(&root, "defaults", "defaults");
   if (defaults != nullptr) {
-    CheckKeys(*defaults, kServiceKeys, "[defaults]");
+    CheckKeys(*defaults, ServiceKeys(), "[defaults]");
     for (const char* key : kNotDefaults) {
       if (const toml::node* node = defaults->get(key)) {
         Fail(node->source(), absl::StrCat(key,
@@ -139,7 +155,7 @@ std::string Loader::ServiceName(size_t index) const {
 }
 
 void Loader::ReadService(const toml::table& table, const toml::table* defaults) {
-  CheckKeys(table, kServiceKeys, "[[service]]");
+  CheckKeys(table, ServiceKeys(), "[[service]]");
   const Scope scope{.own = &table, .defaults = defaults, .prefix = ""};
   Server::Service service;
   if (const toml::node* name = ReadString(scope, "name", &service.name)) {
@@ -194,6 +210,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
   ReadDuration(scope, "udp_idle_timeout", /*zero_ok=*/false, &service.udp_idle_timeout);
   ReadInt(scope, "udp_max_sessions", 1, kMaxUdpSessions, &service.udp_max_sessions);
   ReadInt(scope, "max_responses", 0, UINT32_MAX, &service.max_responses);
+  admission_.Read(*this, scope, service.protocol, &service.admission);
   // A TCP connect says nothing about a UDP server (most listen on UDP alone):
   // UDP services are probed only when told how (check = "udp" or "dns").
   if (service.protocol == Protocol::kUdp)

@@ -105,15 +105,16 @@ const toml::node* Reader::ReadDuration(const Scope& scope, const char* key, bool
   const toml::node* node = Find(scope, key);
   if (node == nullptr) return nullptr;
   if (!node->is_string()) {
-    Fail(node->source(), absl::StrCat(scope.prefix, key, ": want a duration string like \"2s\", got ",
-                                      TypeName(*node)));
+    Fail(node->source(),
+         absl::StrCat(scope.prefix, key, ": want a duration string like \"2s\", got ",
+                      TypeName(*node)));
     return nullptr;
   }
   const std::string& text = node->as_string()->get();
   absl::Duration d;
   if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
-    Fail(node->source(), absl::StrCat(scope.prefix, key, ": \"", text,
-                                      "\": want a duration like 500ms, 2s or 5m"));
+    Fail(node->source(),
+         absl::StrCat(scope.prefix, key, ": \"", text, "\": want a duration like 500ms, 2s or 5m"));
     return nullptr;
   }
   if (!zero_ok && d == absl::ZeroDuration()) {
