@@ -1,11 +1,7 @@
 #include "conf/config.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,9 +12,8 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
-// Header-only, TOML_EXCEPTIONS=0 (tools/deps:toml says why): parse() returns errors.
-#include <toml++/toml.h>
-
+#include "conf/admission_keys.h"
+#include "conf/reader.h"
 #include "health/checker.h"
 #include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
@@ -30,7 +25,8 @@ namespace {
 
 using Protocol = Server::Protocol;
 
-// What a [[service]] (and [defaults]) may hold: every Server::Service field.
+// What a [[service]] (and [defaults]) may hold: every Server::Service field but
+// `admission`, whose keys are AdmissionKeys::Keys().
 constexpr const char* kServiceKeys[] = {"name",
                                         "protocol",
                                         "listen",
@@ -62,34 +58,16 @@ constexpr const char* kRootKeys[] = {"defaults", "service"};
 // enough that a typo (an extra digit or three) is caught before it costs memory.
 constexpr int64_t kMaxUdpSessions = 10'000'000;
 
-const char* TypeName(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::none:
-      return "nothing";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-  }
-  return "a value";
-}
-
-bool Contains(absl::Span<const char* const> keys, std::string_view key) {
-  return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; });
+// kServiceKeys and the admission keys (admission_keys.h): what CheckKeys takes
+// in a [[service]] and in [defaults].
+absl::Span<const char* const> ServiceKeys() {
+  static const std::vector<const char*>* const keys = [] {
+    auto* all = new std::vector<const char*>(std::begin(kServiceKeys), std::end(kServiceKeys));
+    const absl::Span<const char* const> more = AdmissionKeys::Keys();
+    all->insert(all->end(), more.begin(), more.end());
+    return all;
+  }();
+  return *keys;
 }
 
 bool IsPrime(uint64_t n) {
@@ -99,18 +77,6 @@ bool IsPrime(uint64_t n) {
   }
   return true;
 }
-
-std::string At(const toml::source_region& at) {
-  return absl::StrCat(at.begin.line, ":", at.begin.column);
-}
-
-// Where a service looks a key up: its own table, then [defaults] (either may be
-// absent). `prefix` names the level in messages: "" or "health.".
-struct Scope {
-  const toml::table* own = nullptr;
-  const toml::table* defaults = nullptr;
-  const char* prefix = "";
-};
 
 // One `listen` entry, kept to find overlaps with later ones.
 struct ListenEntry {
@@ -125,32 +91,14 @@ struct ListenEntry {
   toml::source_region at;
 };
 
-// Loader turns a parsed document into services. Readers record the first error
-// and the load stops at the end of that service: one error, the first in the file.
-class Loader {
+// Loader turns a parsed document into services, through Reader's typed readers.
+class Loader : public Reader {
  public:
-  explicit Loader(std::string file) : file_(std::move(file)) {}
+  explicit Loader(std::string file) : Reader(file), admission_(file) {}
 
   absl::StatusOr<std::vector<Server::Service>> Load(const toml::table& root);
-  void Fail(const toml::source_region& at, absl::string_view what);
-  const absl::Status& error() const { return error_; }
 
  private:
-  bool ok() const { return error_.ok(); }
-  void CheckKeys(const toml::table& table, absl::Span<const char* const> keys,
-                 absl::string_view where);
-  // parent[key] as a table; null when absent (or not a table: that fails).
-  const toml::table* SubTable(const toml::table* parent, const char* key, absl::string_view label);
-  const toml::node* Find(const Scope& scope, const char* key) const;
-
-  // Each reader leaves *out alone when the key is absent and fails on a bad value;
-  // it returns the node it read (null if absent or bad), for later checks' positions.
-  const toml::node* ReadString(const Scope& scope, const char* key, std::string* out);
-  void ReadDuration(const Scope& scope, const char* key, bool zero_ok, absl::Duration* out);
-  template <typename T>
-  const toml::node* ReadInt(const Scope& scope, const char* key, int64_t lo, int64_t hi, T* out);
-  void ReadBool(const Scope& scope, const char* key, bool* out);
-
   void ReadService(const toml::table& table, const toml::table* defaults);
   void ReadListen(const toml::table& table, Server::Service* service);
   void ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service);
@@ -162,112 +110,17 @@ class Loader {
                      const toml::node* group);
   std::string ServiceName(size_t index) const;
 
-  std::string file_;
-  absl::Status error_;
+  AdmissionKeys admission_;
   std::vector<Server::Service> services_;
   std::vector<toml::source_region> service_at_;  // each service's [[service]] header
   std::vector<ListenEntry> listen_;
 };
 
-void Loader::Fail(const toml::source_region& at, absl::string_view what) {
-  if (!ok()) return;
-  error_ = absl::InvalidArgumentError(absl::StrCat(file_, ":", At(at), ": ", what));
-}
-
-void Loader::CheckKeys(const toml::table& table, absl::Span<const char* const> keys,
-                       absl::string_view where) {
-  for (auto&& [key, value] : table) {
-    if (!Contains(keys, key.str())) {
-      return Fail(key.source(),
-                  absl::StrCat("unknown key \"", std::string(key.str()), "\" in ", where));
-    }
-  }
-}
-
-const toml::table* Loader::SubTable(const toml::table* parent, const char* key,
-                                    absl::string_view label) {
-  if (parent == nullptr) return nullptr;
-  const toml::node* node = parent->get(key);
-  if (node == nullptr) return nullptr;
-  if (!node->is_table()) {
-    Fail(node->source(), absl::StrCat(label, ": want a table, got ", TypeName(*node)));
-    return nullptr;
-  }
-  return node->as_table();
-}
-
-const toml::node* Loader::Find(const Scope& scope, const char* key) const {
-  if (scope.own != nullptr) {
-    if (const toml::node* node = scope.own->get(key)) return node;
-  }
-  return scope.defaults != nullptr ? scope.defaults->get(key) : nullptr;
-}
-
-const toml::node* Loader::ReadString(const Scope& scope, const char* key, std::string* out) {
-  const toml::node* node = Find(scope, key);
-  if (node == nullptr) return nullptr;
-  if (!node->is_string()) {
-    Fail(node->source(), absl::StrCat(scope.prefix, key, ": want a string, got ", TypeName(*node)));
-    return nullptr;
-  }
-  *out = node->as_string()->get();
-  return node;
-}
-
-void Loader::ReadDuration(const Scope& scope, const char* key, bool zero_ok, absl::Duration* out) {
-  const toml::node* node = Find(scope, key);
-  if (node == nullptr) return;
-  if (!node->is_string()) {
-    return Fail(node->source(),
-                absl::StrCat(scope.prefix, key, ": want a duration string like \"2s\", got ",
-                             TypeName(*node)));
-  }
-  const std::string& text = node->as_string()->get();
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
-    return Fail(node->source(), absl::StrCat(scope.prefix, key, ": \"", text,
-                                             "\": want a duration like 500ms, 2s or 5m"));
-  }
-  if (!zero_ok && d == absl::ZeroDuration()) {
-    return Fail(node->source(), absl::StrCat(scope.prefix, key, ": must be above 0"));
-  }
-  *out = d;
-}
-
-template <typename T>
-const toml::node* Loader::ReadInt(const Scope& scope, const char* key, int64_t lo, int64_t hi,
-                                  T* out) {
-  const toml::node* node = Find(scope, key);
-  if (node == nullptr) return nullptr;
-  if (!node->is_integer()) {
-    Fail(node->source(),
-         absl::StrCat(scope.prefix, key, ": want an integer, got ", TypeName(*node)));
-    return nullptr;
-  }
-  const int64_t value = node->as_integer()->get();
-  if (value < lo || value > hi) {
-    Fail(node->source(), absl::StrCat(scope.prefix, key, ": ", value, ": want ", lo, "..", hi));
-    return nullptr;
-  }
-  *out = static_cast<T>(value);
-  return node;
-}
-
-void Loader::ReadBool(const Scope& scope, const char* key, bool* out) {
-  const toml::node* node = Find(scope, key);
-  if (node == nullptr) return;
-  if (!node->is_boolean()) {
-    return Fail(node->source(),
-                absl::StrCat(scope.prefix, key, ": want true or false, got ", TypeName(*node)));
-  }
-  *out = node->as_boolean()->get();
-}
-
 absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& root) {
   CheckKeys(root, kRootKeys, "the file (want [defaults] or [[service]])");
   const toml::table* defaults = SubTable(&root, "defaults", "defaults");
   if (defaults != nullptr) {
-    CheckKeys(*defaults, kServiceKeys, "[defaults]");
+    CheckKeys(*defaults, ServiceKeys(), "[defaults]");
     for (const char* key : kNotDefaults) {
       if (const toml::node* node = defaults->get(key)) {
         Fail(node->source(), absl::StrCat(key,
@@ -292,7 +145,7 @@ absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& roo
   for (size_t i = 0; ok() && i < services->as_array()->size(); ++i) {
     ReadService(*services->as_array()->get(i)->as_table(), defaults);
   }
-  if (!ok()) return error_;
+  if (!ok()) return error();
   return std::move(services_);
 }
 
@@ -302,7 +155,7 @@ std::string Loader::ServiceName(size_t index) const {
 }
 
 void Loader::ReadService(const toml::table& table, const toml::table* defaults) {
-  CheckKeys(table, kServiceKeys, "[[service]]");
+  CheckKeys(table, ServiceKeys(), "[[service]]");
   const Scope scope{.own = &table, .defaults = defaults, .prefix = ""};
   Server::Service service;
   if (const toml::node* name = ReadString(scope, "name", &service.name)) {
@@ -357,6 +210,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
   ReadDuration(scope, "udp_idle_timeout", /*zero_ok=*/false, &service.udp_idle_timeout);
   ReadInt(scope, "udp_max_sessions", 1, kMaxUdpSessions, &service.udp_max_sessions);
   ReadInt(scope, "max_responses", 0, UINT32_MAX, &service.max_responses);
+  admission_.Read(*this, scope, service.protocol, &service.admission);
   // A TCP connect says nothing about a UDP server (most listen on UDP alone):
   // UDP services are probed only when told how (check = "udp" or "dns").
   if (service.protocol == Protocol::kUdp)
@@ -581,16 +435,9 @@ absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view 
 }
 
 absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  std::string text;
-  char buf[16384];
-  ssize_t n = 0;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
-  const int read_errno = errno;
-  close(fd);
-  if (n < 0) return absl::ErrnoToStatus(read_errno, path);
-  return LoadConfigString(text, path);
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return LoadConfigString(*text, path);
 }
 
 }  // namespace l4lb::conf

@@ -33,10 +33,16 @@ namespace l4lb::conf {
 // overlap within or between services of the same protocol. A file that cannot be
 // read is "FILE: <strerror>".
 //
+// The access-control keys (allow, deny, allow_file, deny_file, max_connections,
+// client_*, ban_*, send_proxy, accept_proxy_from, proxy_timeout) fill
+// Service::admission; conf/admission_keys.h has their rules. allow_file and
+// deny_file are read here, at load, relative to FILE's directory.
+//
 // Thread safety: none needed; pure functions, called once at start-up.
 absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path);
 
-// The same from text; `name` stands for FILE in errors.
+// The same from text; `name` stands for FILE in errors and in resolving relative
+// allow_file / deny_file paths ("t.toml": the working directory).
 absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view text,
                                                               const std::string& name);
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -241,6 +242,21 @@ TEST(ConfigTest, ExamplesLoad) {
     ASSERT_TRUE(services.ok()) << services.status();
     EXPECT_FALSE(services->empty()) << path;
   }
+}
+
+// The same for every .toml in conf/examples/, so a new example cannot be
+// forgotten in the list above (files beside them, like deny.txt, are their data).
+TEST(ConfigTest, EveryTomlInExamplesLoads) {
+  int loaded = 0;
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator("conf/examples")) {
+    if (entry.path().extension() != ".toml") continue;
+    absl::StatusOr<std::vector<Server::Service>> services = LoadConfig(entry.path().string());
+    ASSERT_TRUE(services.ok()) << services.status();
+    EXPECT_FALSE(services->empty()) << entry.path();
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 5);  // the four above and ftp_farm_access.toml
 }
 
 TEST(ConfigTest, FtpFarmExampleIsWhatItsCommentsSay) {
