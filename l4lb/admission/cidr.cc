@@ -2,11 +2,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -112,11 +113,31 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrFile(absl::string_view contents,
 }
 
 absl::StatusOr<std::vector<Cidr>> LoadCidrFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": ", strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseCidrFile(ss.str(), path);
+  // open(2) + fstat, not an ifstream: a directory "opens" as a stream and reads
+  // as empty, which for a deny list would silently mean "deny nobody".
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, path);
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = S_ISDIR(st.st_mode) ? EISDIR : errno != 0 ? errno : EINVAL;
+    close(fd);
+    return absl::ErrnoToStatus(err, path);
+  }
+  std::string contents;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      close(fd);
+      return absl::ErrnoToStatus(err, path);
+    }
+    contents.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return ParseCidrFile(contents, path);
 }
 
 }  // namespace l4lb::admission

@@ -64,6 +64,11 @@ TEST(CidrTest, ListAndFile) {
   EXPECT_NE(missing.status().message().find("/nonexistent/deny.txt: No such file"),
             absl::string_view::npos)
       << missing.status();
+  // A directory is not an empty list (that would deny nobody).
+  absl::StatusOr<std::vector<Cidr>> dir = LoadCidrFile("/tmp");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().message().find("/tmp: Is a directory"), absl::string_view::npos)
+      << dir.status();
 }
 
 }  // namespace
