@@ -304,6 +304,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadConfig{"syntax", "[[service]]\nlisten = [\"0.0.0.0:80\"\n",
                   "t.toml:2:24: Error while parsing array: encountered end-of-file"},
+        // Found by fuzz/config_fuzzer: toml++ 3.3.0 asserts (abort) on a table header
+        // whose key starts with a character that cannot start a key.
+        BadConfig{"table_header_not_a_key", "[([service]]\n",
+                  "t.toml:1:2: Error while parsing key: expected bare key starting "
+                  "character or string delimiter, saw '('"},
         BadConfig{"syntax_duplicate_key", kOkService + "listen = [\"0.0.0.0:81\"]\n",
                   "t.toml:4:10: Error while parsing key-value pair: cannot redefine existing array "
                   "'listen'"},

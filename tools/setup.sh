@@ -18,6 +18,9 @@ PACKAGES=(
   # DNS over UDP: dnsmasq-base is the binary without a system service on port 53;
   # bind9-dnsutils has dig
   dnsmasq-base bind9-dnsutils
+  # fuzz/ (tools/fuzz.sh): clang++-14; libclang-rt-14-dev has libFuzzer and the
+  # ASan/UBSan runtimes that -fsanitize=fuzzer,address,undefined links
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
