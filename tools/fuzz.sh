@@ -26,9 +26,10 @@ command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (tools/setup.sh)" >
 declare -A SOURCES=(
   [proxy_protocol]="l4lb/admission/proxy_protocol.cc l4lb/net/address.cc"
   [cidr]="l4lb/admission/cidr.cc"
-  [config]="conf/config.cc health/probe.cc l4lb/backend/backend_set.cc
-            l4lb/backend/snapshot.cc l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc
-            l4lb/net/address.cc"
+  [config]="conf/config.cc conf/reader.cc conf/admission_keys.cc health/probe.cc
+            l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc l4lb/balancer/maglev.cc
+            l4lb/balancer/flow_hash.cc l4lb/net/address.cc l4lb/admission/cidr.cc
+            l4lb/admission/acl.cc l4lb/admission/limits.cc l4lb/admission/admission.cc"
   [flags]="health/probe.cc l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc
            l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc l4lb/net/address.cc"
 )
