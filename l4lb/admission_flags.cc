@@ -34,6 +34,16 @@ DEFINE_uint32(ban_after, 0,
               "0: never.");
 DEFINE_string(ban_window, "10s", "The window --ban_after counts refusals in.");
 DEFINE_string(ban_time, "10m", "How long a ban lasts; banned clients are refused at accept.");
+DEFINE_string(send_proxy, "off",
+              "PROXY protocol header sent to backends before any client byte: v1, v2 or off "
+              "(the backend must expect it: nginx proxy_protocol, HAProxy accept-proxy, "
+              "ProFTPD mod_proxy_protocol).");
+DEFINE_string(accept_proxy_from, "",
+              "Comma-separated CIDRs of upstream balancers that must start each connection "
+              "with a PROXY v1/v2 header; its client address is then the client.");
+DEFINE_string(proxy_timeout, "3s",
+              "How long a peer in --accept_proxy_from may take to send "
+              "its whole PROXY header.");
 DEFINE_uint32(client_table_size, 100000,
               "Clients whose limits are tracked at once (least recently seen go first; "
               "bans last).");
@@ -41,11 +51,22 @@ DEFINE_uint32(client_table_size, 100000,
 namespace l4lb {
 namespace {
 
-constexpr const char* kServiceFlags[] = {
-    "allow",      "deny",           "allow_file",       "deny_file",
-    "client_max_connections",       "client_rate",      "client_burst",
-    "client_prefix_v4",             "client_prefix_v6", "ban_after",
-    "ban_window", "ban_time",       "client_table_size"};
+constexpr const char* kServiceFlags[] = {"allow",
+                                         "deny",
+                                         "allow_file",
+                                         "deny_file",
+                                         "client_max_connections",
+                                         "client_rate",
+                                         "client_burst",
+                                         "client_prefix_v4",
+                                         "client_prefix_v6",
+                                         "ban_after",
+                                         "ban_window",
+                                         "ban_time",
+                                         "client_table_size",
+                                         "send_proxy",
+                                         "accept_proxy_from",
+                                         "proxy_timeout"};
 
 bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
@@ -53,7 +74,8 @@ absl::Status FlagError(absl::string_view flag, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", message));
 }
 
-absl::Status AddCidrs(const char* flag, const std::string& list, std::vector<admission::Cidr>* out) {
+absl::Status AddCidrs(const char* flag, const std::string& list,
+                      std::vector<admission::Cidr>* out) {
   absl::StatusOr<std::vector<admission::Cidr>> cidrs = admission::ParseCidrList(list);
   if (!cidrs.ok()) return FlagError(flag, cidrs.status().message());
   out->insert(out->end(), cidrs->begin(), cidrs->end());
@@ -87,8 +109,8 @@ uint32_t MaxConnectionsFromFlag(uint64_t reserved_fds, bool udp_services) {
   const uint32_t budget = admission::ConnectionBudget(open_files, reserved_fds, udp_services);
   const uint32_t bound = FLAGS_max_connections > 0 ? FLAGS_max_connections : budget;
   if (FLAGS_max_connections > budget) {
-    LOG(WARNING) << "--max_connections=" << FLAGS_max_connections << " is above the "
-                 << budget << " the open-files limit (" << open_files
+    LOG(WARNING) << "--max_connections=" << FLAGS_max_connections << " is above the " << budget
+                 << " the open-files limit (" << open_files
                  << ") covers: accepts may meet EMFILE (then they pause and retry)";
   }
   LOG(INFO) << "at most " << bound << " live TCP connections ("
@@ -135,9 +157,29 @@ absl::StatusOr<admission::AdmissionOptions> AdmissionFromFlags() {
   }
   if (absl::Status s = Duration("ban_time", FLAGS_ban_time, &client.ban_time); !s.ok()) return s;
   if (FLAGS_client_table_size < 16) {
-    return FlagError("client_table_size", absl::StrCat(FLAGS_client_table_size, ": want 16 or more"));
+    return FlagError("client_table_size",
+                     absl::StrCat(FLAGS_client_table_size, ": want 16 or more"));
   }
   client.max_clients = FLAGS_client_table_size;
+  if (FLAGS_send_proxy == "v1") {
+    out.send_proxy = admission::AdmissionOptions::SendProxy::kV1;
+  } else if (FLAGS_send_proxy == "v2") {
+    out.send_proxy = admission::AdmissionOptions::SendProxy::kV2;
+  } else if (FLAGS_send_proxy != "off") {
+    return FlagError("send_proxy", absl::StrCat("\"", FLAGS_send_proxy, "\": want v1, v2 or off"));
+  }
+  if (absl::Status s =
+          AddCidrs("accept_proxy_from", FLAGS_accept_proxy_from, &out.accept_proxy_from);
+      !s.ok()) {
+    return s;
+  }
+  if (Set("proxy_timeout") && out.accept_proxy_from.empty()) {
+    return FlagError("proxy_timeout", "needs --accept_proxy_from");
+  }
+  if (absl::Status s = Duration("proxy_timeout", FLAGS_proxy_timeout, &out.proxy_timeout);
+      !s.ok()) {
+    return s;
+  }
   return out;
 }
 

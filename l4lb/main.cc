@@ -337,6 +337,11 @@ Server::Service ServiceFromFlags() {
   absl::StatusOr<l4lb::admission::AdmissionOptions> admission = l4lb::AdmissionFromFlags();
   if (!admission.ok()) DieConfig(admission.status().message());
   service.admission = *std::move(admission);
+  if (service.protocol == Server::Protocol::kUdp) {
+    for (const char* flag : {"send_proxy", "accept_proxy_from", "proxy_timeout"}) {
+      if (FlagSet(flag)) Die(flag, "only for tcp listeners (a PROXY header is a stream's start)");
+    }
+  }
   return service;
 }
 

@@ -239,6 +239,7 @@ void Worker::OnTick() {
     if (listeners_[i].retry_at_ns > 0 && now_ns_ >= listeners_[i].retry_at_ns) ArmAccept(i);
   }
   ExpireUdpSessions();
+  if (!proxy_handshakes_.empty()) ExpireProxyHandshakes();
   if (now_ns_ - last_pipe_trim_ns_ >= 1'000'000'000) {
     pipes_.Trim();
     last_pipe_trim_ns_ = now_ns_;

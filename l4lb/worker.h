@@ -141,12 +141,21 @@ class Worker {
   void ArmAccept(uint32_t index);
   void OnAccept(uint32_t index, const io_uring_cqe& cqe);
   void OnNewClient(int fd, uint32_t index);
+  // After accept, or after the peer's PROXY header gave the real client:
+  // admission, then the first backend.
+  void AdmitAndConnect(relay::Connection& c);
+  // PROXY protocol (worker_proxy.cc): a peer in accept_proxy_from must send a
+  // header first; send_proxy writes one to the backend before any client byte.
+  void StartProxyHandshake(relay::Connection& c);
+  void OnProxyReadable(relay::Connection& c, const io_uring_cqe& cqe);
+  void ExpireProxyHandshakes();
+  bool SendProxyHeader(relay::Connection& c);
   // Asks the service's and the process's gates about `client` (admission/);
   // kNone admits and fills the passes, which Leave() gives back. `global` null:
   // not under --max_connections (UDP sessions).
   admission::Refusal Admit(uint16_t service, const net::SocketAddress& client,
                            admission::Admission::Pass* pass, admission::Admission::Pass* global);
-  void Leave(uint16_t service, admission::Admission::Pass* pass,
+  void Leave(uint16_t service, const net::SocketAddress& client, admission::Admission::Pass* pass,
              admission::Admission::Pass* global);
   // Connecting.
   void Connect(relay::Connection& c);
@@ -239,6 +248,8 @@ class Worker {
   relay::PipePool pipes_;
   std::vector<char> copy_buffer_;                      // relay/flow.h: the small-message copy path
   std::vector<std::pair<uint32_t, uint32_t>> queued_;  // (slot, generation) to pump again
+  // (slot, generation) of connections waiting for a PROXY header, oldest first.
+  std::vector<std::pair<uint32_t, uint32_t>> proxy_handshakes_;
   // (slot, generation) of kFlushing connections waiting for their survivor's ACKs.
   std::vector<std::pair<uint32_t, uint32_t>> flushing_;
   stats::WorkerCounters counters_;

@@ -121,6 +121,13 @@ void Worker::OnNewClient(int fd, uint32_t index) {
     return Close(c, CloseReason::kClientReset);
   }
   c.client = *peer;
+  admission::Admission* gate = service.options.admission;
+  if (gate != nullptr && gate->ProxyRequired(c.client.IpBytes16())) return StartProxyHandshake(c);
+  AdmitAndConnect(c);
+}
+
+void Worker::AdmitAndConnect(Connection& c) {
+  const ServiceState& service = services_[c.service];
   switch (Admit(c.service, c.client, &c.pass, &c.global_pass)) {
     case admission::Refusal::kNone:
       break;
@@ -146,7 +153,7 @@ admission::Refusal Worker::Admit(uint16_t service, const net::SocketAddress& cli
   if (refusal == admission::Refusal::kNone && global != nullptr &&
       options_.global_admission != nullptr) {
     refusal = options_.global_admission->Decide(ip, now_ns_, global);
-    if (refusal != admission::Refusal::kNone && gate != nullptr) gate->Leave(*pass);
+    if (refusal != admission::Refusal::kNone && gate != nullptr) gate->Leave(ip, *pass);
   }
   if (refusal == admission::Refusal::kNone) return refusal;
   stats::Counter& counter = refusal == admission::Refusal::kDenied    ? counters_.refused_denied
@@ -162,11 +169,15 @@ admission::Refusal Worker::Admit(uint16_t service, const net::SocketAddress& cli
   return refusal;
 }
 
-void Worker::Leave(uint16_t service, admission::Admission::Pass* pass,
-                   admission::Admission::Pass* global) {
-  if (admission::Admission* gate = services_[service].options.admission) gate->Leave(*pass);
+void Worker::Leave(uint16_t service, const net::SocketAddress& client,
+                   admission::Admission::Pass* pass, admission::Admission::Pass* global) {
+  if (pass->ticket.generation == 0 && !pass->counted && (global == nullptr || !global->counted)) {
+    return;  // holds nothing (the common case: no limits configured)
+  }
+  const std::array<uint8_t, 16> ip = client.IpBytes16();
+  if (admission::Admission* gate = services_[service].options.admission) gate->Leave(ip, *pass);
   if (global != nullptr && options_.global_admission != nullptr) {
-    options_.global_admission->Leave(*global);
+    options_.global_admission->Leave(ip, *global);
   }
 }
 
@@ -284,6 +295,12 @@ void Worker::ReportBackendFailure(uint16_t service, int backend,
 }
 
 void Worker::StartRelay(Connection& c) {
+  if (services_[c.service].options.admission != nullptr &&
+      services_[c.service].options.admission->send_proxy() !=
+          admission::AdmissionOptions::SendProxy::kOff &&
+      !SendProxyHeader(c)) {
+    return Close(c, CloseReason::kBackendReset);
+  }
   c.state = Connection::State::kRelaying;
   counters_.relayed.Add();
   if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
@@ -300,7 +317,7 @@ void Worker::StartRelay(Connection& c) {
   // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
   // than a ring round trip later when the poll reports it. The poll is armed
   // after this read, and arming checks readiness, so nothing is missed.
-  Pump(c, /*up=*/true);
+  Pump(c, /*up=*/true, /*source_hup=*/c.client_hup);
 }
 
 // --- Relaying ----------------------------------------------------------------
@@ -349,6 +366,11 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
                               : (readable ? c.backend_reading : c.backend_writing);
     armed = false;
   }
+  if (c.state == Connection::State::kConnecting && client_side && readable && cqe.res > 0 &&
+      (cqe.res & POLLRDHUP)) {
+    c.client_hup = true;  // the client's poll is armed early only for a PROXY header
+  }
+  if (c.proxy_pending && client_side && readable) return OnProxyReadable(c, cqe);
   if (c.state == Connection::State::kFlushing) {
     // Only the surviving side's POLLOUT matters now: the failed side's last
     // bytes wait for room there. The reads were cancelled.
@@ -517,8 +539,9 @@ void Worker::Close(Connection& c, CloseReason reason) {
   // A flush cut short (drain timeout, the survivor failed too) keeps its cause.
   if (c.state != Connection::State::kFlushing) c.reason = reason;
   c.state = Connection::State::kClosing;
+  c.proxy_pending = false;
   services_[c.service].idle.Remove(c);
-  Leave(c.service, &c.pass, &c.global_pass);
+  Leave(c.service, c.client, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
     c.affinity_token = 0;
@@ -557,6 +580,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kDenied:  // counted in Admit
     case CloseReason::kLimited:
     case CloseReason::kBanned:
+    case CloseReason::kBadProxy:  // counted where it was found
       break;
   }
   c.up.ReleasePipe(pipes_);

@@ -245,7 +245,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   if (backend == backend::BackendSnapshot::kNone) {
     LOG_EVERY_T(ERROR, 1.0) << "no healthy backend for udp client " << client.ToString() << " on "
                             << listener.address.ToString() << ": datagram dropped";
-    Leave(listener.service, &pass, nullptr);  // no session: the client's place goes back
+    Leave(listener.service, client, &pass, nullptr);  // no session: the client's place goes back
     return nullptr;
   }
   const uint32_t max = std::max<uint32_t>(1, service.options.udp_max_sessions);
@@ -276,7 +276,7 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   }
   if (!fd.ok()) {
     LOG_EVERY_T(ERROR, 1.0) << "udp backend " << target.ToString() << ": " << fd.status().message();
-    Leave(listener.service, &pass, nullptr);
+    Leave(listener.service, client, &pass, nullptr);
     return nullptr;
   }
   Session* s = sessions_->Create(listener.service, client, now_ns_);
@@ -391,7 +391,7 @@ void Worker::CloseUdpSession(Session& s, const char* reason) {
   if (s.state != Session::State::kLive) return;
   s.reason = reason;
   sessions_->Unlink(s);
-  Leave(s.service, &s.pass, nullptr);
+  Leave(s.service, s.client, &s.pass, nullptr);
   if (options_.access_log) {
     // Queued for the logging thread: one line per session is one per DNS query
     // or per spoofed source in a flood, and must not stall this worker.

@@ -165,6 +165,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "l4lb: --ban_time: needs --ban_after"},
         BadFlag{{kListen, kBackends, "--client_prefix_v4=33"},
                 "l4lb: --client_prefix_v4: 33: want 0..32"},
+        BadFlag{{kListen, kBackends, "--send_proxy=v3"},
+                "l4lb: --send_proxy: \"v3\": want v1, v2 or off"},
+        BadFlag{{"--listen=udp://127.0.0.1:0", kBackends, "--send_proxy=v1"},
+                "l4lb: --send_proxy: only for tcp listeners (a PROXY header is a stream's "
+                "start)"},
+        BadFlag{{kListen, kBackends, "--proxy_timeout=1s"},
+                "l4lb: --proxy_timeout: needs --accept_proxy_from"},
+        BadFlag{{kListen, kBackends, "--accept_proxy_from=10.0.0.0/33"},
+                "l4lb: --accept_proxy_from: \"10.0.0.0/33\": prefix length must be 0..32"},
         BadFlag{{"--config=/nonexistent/l4lb.toml", "--deny=10.0.0.0/8"},
                 "l4lb: --deny: cannot be combined with --config (set it per service in the "
                 "file)"}));

@@ -21,6 +21,9 @@ PACKAGES=(
   # fuzz/ (tools/fuzz.sh): clang++-14; libclang-rt-14-dev has libFuzzer and the
   # ASan/UBSan runtimes that -fsanitize=fuzzer,address,undefined links
   clang-14 libclang-rt-14-dev
+  # PROXY protocol peers (tests/proxy_e2e_test): HAProxy sends it and parses it
+  # strictly; a Debian install starts its service, which the script stops below
+  haproxy
 )
 
 missing=()
@@ -43,8 +46,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx on :80 when it is installed; the tests run their own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
-  systemctl disable nginx >/dev/null 2>&1 || true
-fi
+for service in nginx haproxy; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+    systemctl disable "$service" >/dev/null 2>&1 || true
+  fi
+done
 echo "setup: done"

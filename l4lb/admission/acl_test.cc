@@ -58,8 +58,8 @@ TEST(PrefixSetTest, AgreesWithALinearScanOnRandomPrefixes) {
   const PrefixSet set(prefixes);
   for (int i = 0; i < 4000; ++i) {
     const uint32_t a = static_cast<uint32_t>(rng());
-    const std::array<uint8_t, 16> ip = Ip(absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".",
-                                                       (a >> 8) & 255, ".", a & 255));
+    const std::array<uint8_t, 16> ip =
+        Ip(absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255, ".", a & 255));
     bool linear = false;
     for (const Cidr& c : prefixes) {
       bool match = true;

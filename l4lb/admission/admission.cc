@@ -45,6 +45,9 @@ const char* RefusalName(Refusal refusal) {
 
 Admission::Admission(const AdmissionOptions& options)
     : acl_(options.allow, options.deny),
+      proxy_from_(options.accept_proxy_from),
+      proxy_timeout_(options.proxy_timeout),
+      send_proxy_(options.send_proxy),
       max_connections_(options.max_connections),
       limits_(options.client),
       open_(acl_.allows_all() && options.max_connections == 0 && !limits_.active()) {}
@@ -66,7 +69,7 @@ Refusal Admission::Decide(const std::array<uint8_t, 16>& client, int64_t now_ns,
   if (max_connections_ > 0) {
     if (live_.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
       live_.fetch_sub(1, std::memory_order_relaxed);
-      limits_.Release(pass->ticket);
+      limits_.Release(client, pass->ticket);
       pass->ticket = {};
       return Refusal::kLimited;
     }
@@ -75,8 +78,8 @@ Refusal Admission::Decide(const std::array<uint8_t, 16>& client, int64_t now_ns,
   return Refusal::kNone;
 }
 
-void Admission::Leave(Pass& pass) {
-  limits_.Release(pass.ticket);
+void Admission::Leave(const std::array<uint8_t, 16>& client, Pass& pass) {
+  limits_.Release(client, pass.ticket);
   if (pass.counted) live_.fetch_sub(1, std::memory_order_relaxed);
   pass = Pass{};
 }

@@ -20,8 +20,8 @@ namespace l4lb::admission {
 // control"): the access list, the service's connection bound and the
 // per-client limits and bans.
 struct AdmissionOptions {
-  std::vector<Cidr> allow;  // allow + allow_file; empty: everyone
-  std::vector<Cidr> deny;   // deny + deny_file; wins over allow
+  std::vector<Cidr> allow;       // allow + allow_file; empty: everyone
+  std::vector<Cidr> deny;        // deny + deny_file; wins over allow
   uint32_t max_connections = 0;  // the service's live connections; 0: no bound
   // client_max_connections, client_rate (+ client_burst), client_prefix_v4/v6,
   // ban_after, ban_window, ban_time, client_table_size.
@@ -72,15 +72,25 @@ class Admission {
   // kNone admits and fills `pass`. Checks in order: deny/allow, the client's
   // ban, rate and concurrency, then the service's bound.
   Refusal Decide(const std::array<uint8_t, 16>& client, int64_t now_ns, Pass* pass);
-  void Leave(Pass& pass);
+  // `client`: the address Decide() admitted.
+  void Leave(const std::array<uint8_t, 16>& client, Pass& pass);
 
   // Nothing to check: Decide() would admit everyone (the worker skips it).
   bool open() const { return open_; }
+  // `peer` must send a PROXY header (accept_proxy_from), within proxy_timeout().
+  bool ProxyRequired(const std::array<uint8_t, 16>& peer) const {
+    return !proxy_from_.empty() && proxy_from_.Contains(peer);
+  }
+  absl::Duration proxy_timeout() const { return proxy_timeout_; }
+  AdmissionOptions::SendProxy send_proxy() const { return send_proxy_; }
   ClientLimits& limits() { return limits_; }
   uint32_t live() const { return live_.load(std::memory_order_relaxed); }
 
  private:
   const Acl acl_;
+  const PrefixSet proxy_from_;
+  const absl::Duration proxy_timeout_;
+  const AdmissionOptions::SendProxy send_proxy_;
   const uint32_t max_connections_;
   ClientLimits limits_;
   const bool open_;

@@ -19,7 +19,9 @@ TEST(AdmissionTest, NothingConfiguredIsOpen) {
 }
 
 TEST(AdmissionTest, DenyComesFirstThenLimitsThenTheServiceBound) {
-  Admission gate({.allow = {}, .deny = *ParseCidrList("192.0.2.0/24"), .max_connections = 3,
+  Admission gate({.allow = {},
+                  .deny = *ParseCidrList("192.0.2.0/24"),
+                  .max_connections = 3,
                   .client = {.max_connections = 2}});
   EXPECT_FALSE(gate.open());
   Admission::Pass a, b, c, d, e;
@@ -30,13 +32,13 @@ TEST(AdmissionTest, DenyComesFirstThenLimitsThenTheServiceBound) {
   EXPECT_EQ(gate.Decide(Ip("198.51.100.2"), 0, &c), Refusal::kNone);
   EXPECT_EQ(gate.live(), 3u);
   EXPECT_EQ(gate.Decide(Ip("198.51.100.3"), 0, &d), Refusal::kLimited) << "the service bound";
-  gate.Leave(a);
+  gate.Leave(Ip("198.51.100.1"), a);
   EXPECT_EQ(gate.live(), 2u);
   EXPECT_EQ(gate.Decide(Ip("198.51.100.3"), 0, &d), Refusal::kNone);
   // A refusal by the service bound gives the client's place back.
   EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &e), Refusal::kLimited);
-  gate.Leave(b);
-  gate.Leave(c);
+  gate.Leave(Ip("198.51.100.1"), b);
+  gate.Leave(Ip("198.51.100.2"), c);
   EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &a), Refusal::kNone);
   EXPECT_EQ(gate.Decide(Ip("198.51.100.1"), 0, &b), Refusal::kNone);
 }

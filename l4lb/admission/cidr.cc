@@ -25,9 +25,10 @@ absl::Status Bad(absl::string_view text, absl::string_view why) {
 }  // namespace
 
 std::string Cidr::ToString() const {
-  const bool v4 = length >= 96 && std::all_of(address.begin(), address.begin() + 10,
-                                              [](uint8_t b) { return b == 0; }) &&
-                  address[10] == 0xff && address[11] == 0xff;
+  const bool v4 =
+      length >= 96 &&
+      std::all_of(address.begin(), address.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+      address[10] == 0xff && address[11] == 0xff;
   char buf[INET6_ADDRSTRLEN] = {};
   if (v4) {
     inet_ntop(AF_INET, &address[12], buf, sizeof(buf));
@@ -76,8 +77,7 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   cidr.length = length + offset;
   for (int bit = cidr.length; bit < 128; ++bit) {
     if (cidr.address[bit / 8] & (0x80 >> (bit % 8))) {
-      return Bad(text, absl::StrCat("host bits set past /", length, " (did you mean /",
-                                    max, "?)"));
+      return Bad(text, absl::StrCat("host bits set past /", length, " (did you mean /", max, "?)"));
     }
   }
   return cidr;

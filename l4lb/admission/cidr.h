@@ -35,8 +35,7 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrList(absl::string_view text);
 
 // A file of prefixes, one a line; `#` starts a comment, blank lines are skipped.
 // Errors name `path:LINE`.
-absl::StatusOr<std::vector<Cidr>> ParseCidrFile(absl::string_view contents,
-                                                absl::string_view path);
+absl::StatusOr<std::vector<Cidr>> ParseCidrFile(absl::string_view contents, absl::string_view path);
 // Reads and parses the file at `path` (at start-up or reload, never on a worker).
 absl::StatusOr<std::vector<Cidr>> LoadCidrFile(const std::string& path);
 

@@ -6,8 +6,8 @@ namespace l4lb::admission {
 namespace {
 
 TEST(CidrTest, ParsesV4V6AndBareAddresses) {
-  for (const char* text : {"10.0.0.0/8", "192.0.2.1/32", "0.0.0.0/0", "2001:db8::/32", "::/0",
-                           "::1/128"}) {
+  for (const char* text :
+       {"10.0.0.0/8", "192.0.2.1/32", "0.0.0.0/0", "2001:db8::/32", "::/0", "::1/128"}) {
     absl::StatusOr<Cidr> c = ParseCidr(text);
     ASSERT_TRUE(c.ok()) << text << ": " << c.status();
     EXPECT_EQ(c->ToString(), text);
@@ -57,8 +57,7 @@ TEST(CidrTest, ListAndFile) {
   EXPECT_EQ((*file)[1].ToString(), "192.0.2.1/32");
   absl::StatusOr<std::vector<Cidr>> bad = ParseCidrFile("10.0.0.0/8\n10.0.0.0/99\n", "deny.txt");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().message(),
-            "deny.txt:2: \"10.0.0.0/99\": prefix length must be 0..32");
+  EXPECT_EQ(bad.status().message(), "deny.txt:2: \"10.0.0.0/99\": prefix length must be 0..32");
   absl::StatusOr<std::vector<Cidr>> missing = LoadCidrFile("/nonexistent/deny.txt");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/deny.txt: No such file"),

@@ -27,8 +27,9 @@ bool ClientLimits::active() const {
 }
 
 ClientLimits::Ip ClientLimits::Key(const Ip& client) const {
-  const bool v4 = std::all_of(client.begin(), client.begin() + 10, [](uint8_t b) { return b == 0; }) &&
-                  client[10] == 0xff && client[11] == 0xff;
+  const bool v4 =
+      std::all_of(client.begin(), client.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+      client[10] == 0xff && client[11] == 0xff;
   const int keep = v4 ? 96 + options_.prefix_v4 : options_.prefix_v6;
   Ip key = client;
   for (int bit = keep; bit < 128; ++bit) key[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
@@ -109,7 +110,6 @@ ClientLimits::Verdict ClientLimits::Admit(const Ip& client, int64_t now_ns, Tick
   }
   // A refused attempt costs no token: only admitted connections spend the rate.
   if (options_.rate > 0) e.tokens -= 1.0;
-  ticket->key = key;
   ticket->generation = 0;
   if (options_.max_connections > 0) {
     ++e.live;
@@ -118,11 +118,12 @@ ClientLimits::Verdict ClientLimits::Admit(const Ip& client, int64_t now_ns, Tick
   return Verdict::kAdmit;
 }
 
-void ClientLimits::Release(const Ticket& ticket) {
+void ClientLimits::Release(const Ip& client, const Ticket& ticket) {
   if (ticket.generation == 0) return;
-  Shard& shard = ShardFor(ticket.key);
+  const Ip key = Key(client);
+  Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.entries.find(ticket.key);
+  auto it = shard.entries.find(key);
   if (it == shard.entries.end() || it->second.generation != ticket.generation) return;
   if (it->second.live > 0) --it->second.live;
 }

@@ -44,9 +44,9 @@ class ClientLimits {
 
   enum class Verdict : uint8_t { kAdmit, kLimited, kBanned };
 
-  // What an admitted connection holds; hand it back to Release() at close.
+  // What an admitted connection holds; hand it back to Release() at close with
+  // the same client address. 8 bytes: every live connection carries one.
   struct Ticket {
-    Ip key{};
     uint64_t generation = 0;  // 0: holds nothing (no concurrency bound)
   };
 
@@ -57,8 +57,9 @@ class ClientLimits {
   // A new connection (or UDP session) of `client` at `now_ns` (monotonic).
   // kAdmit fills `ticket`.
   Verdict Admit(const Ip& client, int64_t now_ns, Ticket* ticket);
-  // An admitted connection ended. A no-op if its entry was evicted meanwhile.
-  void Release(const Ticket& ticket);
+  // An admitted connection of `client` ended. A no-op if its entry was evicted
+  // meanwhile (or the ticket holds nothing).
+  void Release(const Ip& client, const Ticket& ticket);
 
   // Bans `client`'s key for `duration` / lifts a ban (admin, tests).
   void Ban(const Ip& client, absl::Duration duration, int64_t now_ns);
@@ -77,11 +78,11 @@ class ClientLimits {
   struct Entry {
     double tokens = 0;
     int64_t refilled_ns = 0;
-    uint32_t live = 0;             // admitted connections not yet released
-    uint32_t violations = 0;       // rate refusals in the current window
+    uint32_t live = 0;        // admitted connections not yet released
+    uint32_t violations = 0;  // rate refusals in the current window
     int64_t window_start_ns = 0;
-    int64_t banned_until_ns = 0;   // 0: not banned
-    uint64_t generation = 0;       // tells this entry from an evicted predecessor
+    int64_t banned_until_ns = 0;  // 0: not banned
+    uint64_t generation = 0;      // tells this entry from an evicted predecessor
     std::list<Ip>::iterator lru;
   };
   struct Shard {

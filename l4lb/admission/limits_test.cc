@@ -41,13 +41,16 @@ TEST(ClientLimitsTest, ConcurrencyBoundCountsLiveConnections) {
   EXPECT_EQ(limits.Admit(V4(1), 0, &a), Verdict::kAdmit);
   EXPECT_EQ(limits.Admit(V4(1), 0, &b), Verdict::kAdmit);
   EXPECT_EQ(limits.Admit(V4(1), 0, &c), Verdict::kLimited);
-  limits.Release(a);
+  limits.Release(V4(1), a);
   EXPECT_EQ(limits.Admit(V4(1), 0, &c), Verdict::kAdmit);
   EXPECT_EQ(limits.Admit(V4(1), 0, &a), Verdict::kLimited);
 }
 
 TEST(ClientLimitsTest, RepeatedRateViolationsBanUntilBanTime) {
-  ClientLimits limits({.rate = 1, .burst = 1, .ban_after = 3, .ban_window = absl::Seconds(10),
+  ClientLimits limits({.rate = 1,
+                       .burst = 1,
+                       .ban_after = 3,
+                       .ban_window = absl::Seconds(10),
                        .ban_time = absl::Seconds(60)});
   ClientLimits::Ticket t;
   EXPECT_EQ(limits.Admit(V4(9), 0, &t), Verdict::kAdmit);
@@ -84,9 +87,9 @@ TEST(ClientLimitsTest, AdminBanAndUnban) {
 TEST(ClientLimitsTest, PrefixesAggregateClients) {
   ClientLimits limits({.max_connections = 1, .prefix_v4 = 24, .prefix_v6 = 64});
   ClientLimits::Ticket t;
-  EXPECT_EQ(limits.Admit(V4(0x0A000001), 0, &t), Verdict::kAdmit);       // 10.0.0.1
-  EXPECT_EQ(limits.Admit(V4(0x0A0000FE), 0, &t), Verdict::kLimited);     // 10.0.0.254: same /24
-  EXPECT_EQ(limits.Admit(V4(0x0A000101), 0, &t), Verdict::kAdmit);       // 10.0.1.1
+  EXPECT_EQ(limits.Admit(V4(0x0A000001), 0, &t), Verdict::kAdmit);    // 10.0.0.1
+  EXPECT_EQ(limits.Admit(V4(0x0A0000FE), 0, &t), Verdict::kLimited);  // 10.0.0.254: same /24
+  EXPECT_EQ(limits.Admit(V4(0x0A000101), 0, &t), Verdict::kAdmit);    // 10.0.1.1
   ClientLimits::Ip v6a{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
   ClientLimits::Ip v6b = v6a;
   v6b[15] = 2;  // same /64
@@ -112,7 +115,7 @@ TEST(ClientLimitsTest, AReleaseAfterEvictionDoesNotFreeTheNewEntry) {
   for (uint32_t a = 2; a < 2000; ++a) limits.Admit(V4(a), 0, &t);  // evicts V4(1)'s entry
   ClientLimits::Ticket fresh;
   ASSERT_EQ(limits.Admit(V4(1), 0, &fresh), Verdict::kAdmit);
-  limits.Release(old_ticket);  // from before the eviction: must not count
+  limits.Release(V4(1), old_ticket);  // from before the eviction: must not count
   EXPECT_EQ(limits.Admit(V4(1), 0, &t), Verdict::kLimited);
 }
 
@@ -130,7 +133,7 @@ TEST(ClientLimitsTest, ManyThreadsKeepTheConcurrencyBound) {
         while (now > p && !peak.compare_exchange_weak(p, now)) {
         }
         --live;
-        limits.Release(t);
+        limits.Release(V4(42), t);
       }
     });
   }

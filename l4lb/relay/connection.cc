@@ -32,6 +32,8 @@ const char* CloseReasonName(CloseReason reason) {
       return "limited";
     case CloseReason::kBanned:
       return "banned";
+    case CloseReason::kBadProxy:
+      return "bad_proxy";
   }
   return "unknown";
 }

@@ -27,6 +27,8 @@ enum class CloseReason : uint8_t {
   kDenied,   // the service's deny list, or not on its allow list
   kLimited,  // a connection bound or the client's rate
   kBanned,   // the client is banned
+  // A peer in accept_proxy_from sent a malformed PROXY header, or none in time.
+  kBadProxy,
 };
 const char* CloseReasonName(CloseReason reason);
 
@@ -34,6 +36,10 @@ const char* CloseReasonName(CloseReason reason);
 // worker drives it through these states (worker_tcp.cc names the verbs):
 //
 //  state        event                          action                           next
+//  kConnecting  peer in accept_proxy_from       multishot POLLIN on the client,  kConnecting
+//  (proxy)                                     peek and parse each arrival:
+//               header complete                strip it, admit its source, pick
+//               malformed, EOF, proxy_timeout  -                                kClosing
 //  kConnecting  connect ok                     multishot POLLIN on both fds     kRelaying
 //  kConnecting  connect error / link timeout   close backend fd, next pick      kConnecting
 //  kConnecting  no untried backend left        close client                     kClosing
@@ -79,6 +85,10 @@ struct Connection {
   bool backend_writing = false;  // one-shot POLLOUT armed on backend_fd
   bool queued = false;           // in the worker's list of flows to pump again
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
+  bool proxy_pending = false;    // kConnecting: waiting for the peer's PROXY header
+  // A poll before the relay saw the client's FIN (POLLRDHUP): the relay's first
+  // pump must know, no later poll reports it again (Flow::Pump's source_hup).
+  bool client_hup = false;
   int connect_error = 0;         // errno of the last failed connect, for the log
   int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
   uint32_t tried[kMaxAttempts] = {};
@@ -89,6 +99,7 @@ struct Connection {
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
+  int64_t proxy_deadline_ns = 0;  // proxy_pending: the whole header by then
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;

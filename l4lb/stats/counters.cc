@@ -21,6 +21,7 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.refused_denied += w->refused_denied.Get();
     t.refused_limited += w->refused_limited.Get();
     t.refused_banned += w->refused_banned.Get();
+    t.bad_proxy += w->bad_proxy.Get();
     t.local_errors += w->local_errors.Get();
     t.affinity_hits += w->affinity_hits.Get();
     t.bytes_up += w->bytes_up.Get();
@@ -44,7 +45,7 @@ std::string Totals::ToString() const {
       " connect_failed=", connect_failed, " connect_retries=", connect_retries,
       " idle_timeouts=", idle_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
       " killed_on_down=", killed_on_down, " accept_errors=", accept_errors, " refused_denied=", refused_denied,
-      " refused_limited=", refused_limited, " refused_banned=", refused_banned, " local_errors=", local_errors,
+      " refused_limited=", refused_limited, " refused_banned=", refused_banned, " bad_proxy=", bad_proxy, " local_errors=", local_errors,
       " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
       " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,
       " udp_evicted=", udp_evicted, " udp_datagrams_up=", udp_datagrams_up,

@@ -42,6 +42,7 @@ struct WorkerCounters {
   Counter refused_denied;
   Counter refused_limited;
   Counter refused_banned;
+  Counter bad_proxy;  // peers in accept_proxy_from whose PROXY header was bad or late
   Counter local_errors;   // l4lb's own limits (local ports, fds, buffers) on a backend connect
   Counter affinity_hits;  // connections sent to the backend their client is pinned to
   Counter bytes_up;       // client -> backend
@@ -65,7 +66,7 @@ struct WorkerCounters {
 struct Totals {
   uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
            connect_retries = 0, idle_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
-           accept_errors = 0, refused_denied = 0, refused_limited = 0, refused_banned = 0,
+           accept_errors = 0, refused_denied = 0, refused_limited = 0, refused_banned = 0, bad_proxy = 0,
            local_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
            udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,
            udp_dropped = 0, udp_no_socket = 0, udp_refusals_ignored = 0,
