@@ -1,0 +1,201 @@
+// Hostile input against the running binary, with real sockets: junk, connections
+// closed at once or reset, idle connections by the thousand, a flood of short
+// connections from one host's distinct source ports, and the open-files limit
+// run out. l4lb must stay up, keep serving others, log boundedly, and return to
+// its baseline fd count and memory afterwards.
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+#include "tests/harness/process.h"
+#include "tests/harness/sockets.h"
+
+namespace l4lb::testing {
+namespace {
+
+std::unique_ptr<L4lb> StartL4lb(const EchoServer& echo, std::vector<std::string> flags) {
+  flags.insert(flags.begin(), {"--listen=127.0.0.1:0", "--threads=2", "--health_check=none",
+                               absl::StrCat("--backends=127.0.0.2:", echo.port())});
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(flags);
+  EXPECT_TRUE(l4lb.ok()) << l4lb.status();
+  return l4lb.ok() ? *std::move(l4lb) : nullptr;
+}
+
+bool Ping(uint16_t port, const std::string& source = "127.0.0.1") {
+  const int fd = ConnectTcp("127.0.0.1", port, source);
+  if (fd < 0) return false;
+  SetRecvTimeout(fd, absl::Seconds(5));
+  SendAll(fd, "ping");
+  shutdown(fd, SHUT_WR);
+  const bool ok = ReadToEof(fd) == "ping";
+  close(fd);
+  return ok;
+}
+
+int64_t RssKib(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kib = 0;
+      std::vector<std::string> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &kib)) return kib;
+    }
+  }
+  return -1;
+}
+
+TEST(HostileTest, JunkResetsAndAbandonedConnectionsLeaveNoTrace) {
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb(echo, {"--idle_timeout=2s"});
+  ASSERT_NE(l4lb, nullptr);
+  ASSERT_TRUE(Ping(l4lb->port()));
+  const int fds_before = l4lb->FdCount();
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 300; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.0.90.", 1 + i % 50));
+    ASSERT_GE(fd, 0) << i;
+    switch (i % 4) {
+      case 0: {  // random bytes, then gone
+        std::string junk(1 + rng() % 4096, 0);
+        for (char& c : junk) c = static_cast<char>(rng());
+        SendAll(fd, junk);
+        close(fd);
+        break;
+      }
+      case 1:  // closed at once
+        close(fd);
+        break;
+      case 2: {  // reset with bytes in flight
+        SendAll(fd, std::string(10000, 'r'));
+        const linger reset{.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        close(fd);
+        break;
+      }
+      case 3:  // half-closed and abandoned: never reads the echo
+        SendAll(fd, "half");
+        shutdown(fd, SHUT_WR);
+        close(fd);
+        break;
+    }
+  }
+  EXPECT_TRUE(Ping(l4lb->port(), "127.0.91.1")) << "others are served throughout";
+  EXPECT_TRUE(WaitFor(absl::Seconds(10), [&] { return l4lb->FdCount() <= fds_before; }))
+      << l4lb->FdCount() << " fds, " << fds_before << " before";
+  EXPECT_TRUE(l4lb->process().Running());
+}
+
+TEST(HostileTest, FiveThousandIdleConnectionsCostBoundedMemoryAndAllGoAway) {
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb(echo, {});
+  ASSERT_NE(l4lb, nullptr);
+  ASSERT_TRUE(Ping(l4lb->port()));
+  const int fds_before = l4lb->FdCount();
+  const int64_t rss_before = RssKib(l4lb->process().pid());
+  std::vector<int> idle;
+  for (int i = 0; i < 5000; ++i) {
+    const int fd =
+        ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.1.", i / 250, ".", 1 + i % 250));
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << strerror(errno);
+    idle.push_back(fd);
+  }
+  ASSERT_TRUE(WaitFor(absl::Seconds(20), [&] { return echo.open_connections() >= 5000; }))
+      << echo.open_connections() << " reached the backend";
+  const int64_t rss_idle = RssKib(l4lb->process().pid());
+  const double per_connection = (rss_idle - rss_before) * 1024.0 / 5000;
+  std::printf("RSS per idle connection: %.0f bytes (%lld -> %lld KiB)\n", per_connection,
+              static_cast<long long>(rss_before), static_cast<long long>(rss_idle));
+  EXPECT_LT(per_connection, 2048) << "more than 2 KiB per idle connection";
+  EXPECT_TRUE(Ping(l4lb->port(), "127.0.92.1")) << "a new client with 5,000 others idle";
+  for (int fd : idle) close(fd);
+  EXPECT_TRUE(WaitFor(absl::Seconds(20), [&] { return l4lb->FdCount() <= fds_before; }))
+      << l4lb->FdCount();
+}
+
+TEST(HostileTest, FloodFromFiftyThousandSourcePortsIsRefusedAndLoggedBoundedly) {
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb(echo, {"--client_rate=50/s", "--ban_after=20", "--ban_time=60s"});
+  ASSERT_NE(l4lb, nullptr);
+  const int fds_before = l4lb->FdCount();
+  const absl::Time start = absl::Now();
+  int connected = 0;
+  // (<=: pipes pooled at the baseline may have been trimmed since.)
+  // One host, a new source port each time (the kernel picks it), as fast as
+  // connect goes: bounded at 50,000 and 60 s.
+  for (int i = 0; i < 50'000 && absl::Now() - start < absl::Seconds(60); ++i) {
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.93.1");
+    if (fd < 0) continue;
+    ++connected;
+    const linger reset{.l_onoff = 1, .l_linger = 0};  // no TIME_WAIT: ports stay free
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    close(fd);
+  }
+  const absl::Duration took = absl::Now() - start;
+  std::printf("%d connects from one host in %s\n", connected, absl::FormatDuration(took).c_str());
+  EXPECT_GT(connected, 10'000);
+  EXPECT_TRUE(Ping(l4lb->port(), "127.0.94.1")) << "other hosts are served";
+  EXPECT_FALSE(Ping(l4lb->port(), "127.0.93.1")) << "the flooding host is banned";
+  EXPECT_TRUE(WaitFor(absl::Seconds(10), [&] { return l4lb->FdCount() <= fds_before; }));
+  // At most a line a second per worker for refusals, whatever the flood's size.
+  const double seconds = absl::ToDoubleSeconds(took) + 2;
+  EXPECT_LE(l4lb->CountLines("refused client", ""), 2 * seconds + 2);
+  l4lb->process().Stop(SIGTERM, absl::Seconds(10));
+  EXPECT_TRUE(l4lb->HasLine("exiting", "refused_banned=")) << l4lb->Log();
+}
+
+TEST(HostileTest, OpenFilesLimitRunOutPausesAcceptsAndRecovers) {
+  EchoServer echo("127.0.0.2");
+  auto l4lb = StartL4lb(echo, {"--threads=1"});
+  ASSERT_NE(l4lb, nullptr);
+  ASSERT_TRUE(Ping(l4lb->port()));
+  // The operator lowers the running l4lb's open-files limit (prlimit(1) does the
+  // same) below what its --max_connections was derived from: accept itself meets
+  // EMFILE. Only the soft limit, so it can be raised back.
+  const pid_t pid = l4lb->process().pid();
+  rlimit saved{};
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &saved), 0);
+  const rlimit low{.rlim_cur = 200, .rlim_max = saved.rlim_max};
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
+  std::vector<int> held;
+  for (int i = 0; i < 150; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.0.95.", 1 + i));
+    if (fd >= 0) held.push_back(fd);
+  }
+  // Past ~90 connections l4lb has no fd left: accept pauses (the rest wait in
+  // the backlog) or a backend socket fails (that client is reset).
+  ASSERT_TRUE(WaitFor(absl::Seconds(10), [&] {
+    return l4lb->HasLine("accept on", "Too many open files") ||
+           l4lb->HasLine("Too many open files", "");
+  })) << l4lb->Log();
+  EXPECT_TRUE(l4lb->process().Running());
+  // The established ones still relay.
+  int echoed = 0;
+  for (int i = 0; i < 20 && i < static_cast<int>(held.size()); ++i) {
+    SetRecvTimeout(held[i], absl::Seconds(5));
+    echoed += SendAll(held[i], "e") && ReadN(held[i], 1) == "e";
+  }
+  EXPECT_EQ(echoed, 20);
+  for (int fd : held) close(fd);
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &saved, nullptr), 0);
+  // Once fds are back, new clients are served again.
+  EXPECT_TRUE(WaitFor(absl::Seconds(10), [&] { return Ping(l4lb->port(), "127.0.96.1"); }));
+  // Bounded log: the EMFILE line is rate-limited.
+  EXPECT_LE(l4lb->CountLines("Too many open files", ""), 30) << l4lb->Log();
+}
+
+}  // namespace
+}  // namespace l4lb::testing
