@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "tests/harness/echo_l4lb.h"
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 #include "tests/harness/udp_l4lb.h"
@@ -21,44 +22,12 @@
 namespace l4lb::testing {
 namespace {
 
-std::unique_ptr<L4lb> StartL4lb(const EchoServer& echo, std::vector<std::string> flags) {
-  flags.insert(flags.begin(), {"--listen=127.0.0.1:0", "--threads=2", "--health_check=none",
-                               absl::StrCat("--backends=127.0.0.2:", echo.port())});
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(flags);
-  EXPECT_TRUE(l4lb.ok()) << l4lb.status();
-  return l4lb.ok() ? *std::move(l4lb) : nullptr;
-}
-
-// One connection from `source`: true if "ping" came back through the backend.
-bool Ping(uint16_t port, const std::string& source) {
-  const int fd = ConnectTcp("127.0.0.1", port, source);
-  if (fd < 0) return false;
-  SetRecvTimeout(fd, absl::Seconds(5));
-  SendAll(fd, "ping");
-  shutdown(fd, SHUT_WR);
-  const bool ok = ReadToEof(fd) == "ping";
-  close(fd);
-  return ok;
-}
-
-// A connection from `source` held open (the echo answered once), or -1.
-int Hold(uint16_t port, const std::string& source) {
-  const int fd = ConnectTcp("127.0.0.1", port, source);
-  if (fd < 0) return -1;
-  SetRecvTimeout(fd, absl::Seconds(5));
-  if (!SendAll(fd, "x") || ReadN(fd, 1) != "x") {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST(AccessTest, DenyAndAllowListsRefuseAtAcceptBeforeAnyBackend) {
   EchoServer echo("127.0.0.2");
   const std::string deny_file = TempDir() + "/deny.txt";
   std::ofstream(deny_file) << "# abusers\n127.0.20.0/24   # a whole network\n\n127.0.21.7\n";
-  auto l4lb =
-      StartL4lb(echo, {"--allow=127.0.0.0/9", "--deny=127.0.9.0/24", "--deny_file=" + deny_file});
+  auto l4lb = StartL4lbBefore(
+      echo, {"--allow=127.0.0.0/9", "--deny=127.0.9.0/24", "--deny_file=" + deny_file});
   ASSERT_NE(l4lb, nullptr);
   EXPECT_TRUE(Ping(l4lb->port(), "127.0.8.1"));
   EXPECT_TRUE(Ping(l4lb->port(), "127.0.21.8"));
@@ -81,7 +50,7 @@ TEST(AccessTest, DenyAndAllowListsRefuseAtAcceptBeforeAnyBackend) {
 
 TEST(AccessTest, PerClientConnectionLimit) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--client_max_connections=2"});
+  auto l4lb = StartL4lbBefore(echo, {"--client_max_connections=2"});
   ASSERT_NE(l4lb, nullptr);
   const int a = Hold(l4lb->port(), "127.0.30.1");
   const int b = Hold(l4lb->port(), "127.0.30.1");
@@ -99,7 +68,7 @@ TEST(AccessTest, PerClientConnectionLimit) {
 
 TEST(AccessTest, PrefixAggregationCountsANetworkAsOneClient) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--client_max_connections=1", "--client_prefix_v4=24"});
+  auto l4lb = StartL4lbBefore(echo, {"--client_max_connections=1", "--client_prefix_v4=24"});
   ASSERT_NE(l4lb, nullptr);
   const int a = Hold(l4lb->port(), "127.0.31.1");
   ASSERT_GE(a, 0);
@@ -110,8 +79,8 @@ TEST(AccessTest, PrefixAggregationCountsANetworkAsOneClient) {
 
 TEST(AccessTest, RateFloodGetsBannedOthersServedAndTheBanExpires) {
   EchoServer echo("127.0.0.2");
-  auto l4lb =
-      StartL4lb(echo, {"--client_rate=10/s", "--client_burst=5", "--ban_after=5", "--ban_time=2s"});
+  auto l4lb = StartL4lbBefore(
+      echo, {"--client_rate=10/s", "--client_burst=5", "--ban_after=5", "--ban_time=2s"});
   ASSERT_NE(l4lb, nullptr);
   // 200 connections as fast as they go from one address: the burst passes, then
   // refusals, then the ban.
@@ -136,7 +105,7 @@ TEST(AccessTest, RateFloodGetsBannedOthersServedAndTheBanExpires) {
 
 TEST(AccessTest, MaxConnectionsRefusesNewClientsAndKeepsTheEstablished) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--max_connections=5"});
+  auto l4lb = StartL4lbBefore(echo, {"--max_connections=5"});
   ASSERT_NE(l4lb, nullptr);
   EXPECT_TRUE(l4lb->HasLine("at most 5 live TCP connections", "--max_connections"));
   std::vector<int> held;
@@ -159,7 +128,7 @@ TEST(AccessTest, MaxConnectionsRefusesNewClientsAndKeepsTheEstablished) {
 
 TEST(AccessTest, DefaultMaxConnectionsComesFromTheOpenFilesLimit) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {});
+  auto l4lb = StartL4lbBefore(echo, {});
   ASSERT_NE(l4lb, nullptr);
   EXPECT_TRUE(l4lb->HasLine("live TCP connections (from the open-files limit)", "at most"))
       << l4lb->Log();

@@ -20,30 +20,12 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
+#include "tests/harness/echo_l4lb.h"
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
 namespace l4lb::testing {
 namespace {
-
-std::unique_ptr<L4lb> StartL4lb(const EchoServer& echo, std::vector<std::string> flags) {
-  flags.insert(flags.begin(), {"--listen=127.0.0.1:0", "--threads=2", "--health_check=none",
-                               absl::StrCat("--backends=127.0.0.2:", echo.port())});
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(flags);
-  EXPECT_TRUE(l4lb.ok()) << l4lb.status();
-  return l4lb.ok() ? *std::move(l4lb) : nullptr;
-}
-
-bool Ping(uint16_t port, const std::string& source = "127.0.0.1") {
-  const int fd = ConnectTcp("127.0.0.1", port, source);
-  if (fd < 0) return false;
-  SetRecvTimeout(fd, absl::Seconds(5));
-  SendAll(fd, "ping");
-  shutdown(fd, SHUT_WR);
-  const bool ok = ReadToEof(fd) == "ping";
-  close(fd);
-  return ok;
-}
 
 int64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
@@ -60,7 +42,7 @@ int64_t RssKib(pid_t pid) {
 
 TEST(HostileTest, JunkResetsAndAbandonedConnectionsLeaveNoTrace) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--idle_timeout=2s"});
+  auto l4lb = StartL4lbBefore(echo, {"--idle_timeout=2s"});
   ASSERT_NE(l4lb, nullptr);
   ASSERT_TRUE(Ping(l4lb->port()));
   const int fds_before = l4lb->FdCount();
@@ -101,7 +83,7 @@ TEST(HostileTest, JunkResetsAndAbandonedConnectionsLeaveNoTrace) {
 
 TEST(HostileTest, FiveThousandIdleConnectionsCostBoundedMemoryAndAllGoAway) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {});
+  auto l4lb = StartL4lbBefore(echo, {});
   ASSERT_NE(l4lb, nullptr);
   ASSERT_TRUE(Ping(l4lb->port()));
   const int fds_before = l4lb->FdCount();
@@ -128,7 +110,7 @@ TEST(HostileTest, FiveThousandIdleConnectionsCostBoundedMemoryAndAllGoAway) {
 
 TEST(HostileTest, FloodFromFiftyThousandSourcePortsIsRefusedAndLoggedBoundedly) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--client_rate=50/s", "--ban_after=20", "--ban_time=60s"});
+  auto l4lb = StartL4lbBefore(echo, {"--client_rate=50/s", "--ban_after=20", "--ban_time=60s"});
   ASSERT_NE(l4lb, nullptr);
   const int fds_before = l4lb->FdCount();
   const absl::Time start = absl::Now();
@@ -159,7 +141,7 @@ TEST(HostileTest, FloodFromFiftyThousandSourcePortsIsRefusedAndLoggedBoundedly) 
 
 TEST(HostileTest, OpenFilesLimitRunOutPausesAcceptsAndRecovers) {
   EchoServer echo("127.0.0.2");
-  auto l4lb = StartL4lb(echo, {"--threads=1"});
+  auto l4lb = StartL4lbBefore(echo, {"--threads=1"});
   ASSERT_NE(l4lb, nullptr);
   ASSERT_TRUE(Ping(l4lb->port()));
   // The operator lowers the running l4lb's open-files limit (prlimit(1) does the
