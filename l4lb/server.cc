@@ -92,8 +92,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     }
   }
   if (options.max_connections > 0) {
-    server->global_admission_ = std::make_unique<admission::Admission>(
-        admission::AdmissionOptions{.max_connections = options.max_connections});
+    admission::AdmissionOptions global;
+    global.max_connections = options.max_connections;
+    server->global_admission_ = std::make_unique<admission::Admission>(global);
   }
   if (options.access_log) {
     server->access_log_ = std::make_unique<log::AccessLog>(
