@@ -24,6 +24,10 @@ PACKAGES=(
   # PROXY protocol peers (tests/proxy_e2e_test): HAProxy sends it and parses it
   # strictly; a Debian install starts its service, which the script stops below
   haproxy
+  # operations (issue 14): the admin endpoint's HTTP server and JSON, sd_notify for
+  # the systemd unit; promtool and a real Prometheus server scrape /metrics in the
+  # tests, headless Chromium renders the status page (their services are stopped below)
+  libcpp-httplib-dev nlohmann-json3-dev libsystemd-dev prometheus chromium
 )
 
 missing=()
@@ -46,7 +50,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx on :80 when it is installed; the tests run their own.
-for service in nginx haproxy; do
+for service in nginx haproxy prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
     systemctl disable "$service" >/dev/null 2>&1 || true
