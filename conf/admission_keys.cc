@@ -26,14 +26,19 @@ constexpr const char* kKeys[] = {"allow",
                                  "ban_window",
                                  "ban_time",
                                  "client_table_size",
+                                 "client_bandwidth",
                                  "send_proxy",
                                  "accept_proxy_from",
                                  "proxy_timeout"};
 // PROXY protocol is a TCP stream header: nothing carries it over UDP here.
-constexpr const char* kTcpOnlyKeys[] = {"send_proxy", "accept_proxy_from", "proxy_timeout"};
+// client_bandwidth bounds what a stream's splices read; a UDP session has no
+// backpressure to apply it with (it could only drop datagrams).
+constexpr const char* kTcpOnlyKeys[] = {"send_proxy", "accept_proxy_from", "proxy_timeout",
+                                        "client_bandwidth"};
 // What makes a per-client table exist: without one of these the client's prefix
 // and the table's size describe nothing.
-constexpr const char* kClientLimitKeys[] = {"client_max_connections", "client_rate"};
+constexpr const char* kClientLimitKeys[] = {"client_max_connections", "client_rate",
+                                            "client_bandwidth"};
 
 // Bounds that catch a typo (a digit too many) before it costs memory or means
 // "no limit" in disguise; far above any real farm.
@@ -77,6 +82,7 @@ void AdmissionKeys::Read(Reader& reader, const Scope& scope, Server::Protocol pr
         reader.Fail(node->source(), absl::StrCat(key, ": only for protocol = \"tcp\""));
       }
     }
+    out->client.bandwidth = 0;
     return;  // from [defaults] they are meant for the TCP services
   }
   ReadProxy(reader, scope, out);
@@ -145,6 +151,15 @@ void AdmissionKeys::ReadClient(Reader& reader, const Scope& scope,
       return reader.Fail(node->source(), absl::StrCat("client_rate: ", parsed.status().message()));
     }
     out->rate = *parsed;
+  }
+  std::string bandwidth;
+  if (const toml::node* node = reader.ReadString(scope, "client_bandwidth", &bandwidth)) {
+    absl::StatusOr<uint64_t> parsed = admission::ParseBandwidth(bandwidth);
+    if (!parsed.ok()) {
+      return reader.Fail(node->source(),
+                         absl::StrCat("client_bandwidth: ", parsed.status().message()));
+    }
+    out->bandwidth = *parsed;
   }
   reader.ReadInt(scope, "client_burst", 1, kMaxPerClient, &out->burst);
   reader.ReadInt(scope, "client_prefix_v4", 0, 32, &out->prefix_v4);

@@ -76,6 +76,7 @@ ban_after = 5
 ban_window = "1m"
 ban_time = "15m"
 client_table_size = 5000
+client_bandwidth = "10MiB/s"
 send_proxy = "v2"
 accept_proxy_from = ["127.0.0.1", "::1"]
 proxy_timeout = "500ms"
@@ -97,6 +98,7 @@ proxy_timeout = "500ms"
   EXPECT_EQ(a.client.ban_window, absl::Minutes(1));
   EXPECT_EQ(a.client.ban_time, absl::Minutes(15));
   EXPECT_EQ(a.client.max_clients, 5000u);
+  EXPECT_EQ(a.client.bandwidth, 10u << 20);
   EXPECT_EQ(a.send_proxy, SendProxy::kV2);
   EXPECT_EQ(Names(a.accept_proxy_from), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
   EXPECT_EQ(a.proxy_timeout, absl::Milliseconds(500));
@@ -227,7 +229,7 @@ TEST(AdmissionKeysTest, KeysAreKnownToTheLoader) {
     EXPECT_EQ(error.find("unknown key"), std::string::npos) << error;
     EXPECT_NE(error, "loaded fine") << key;
   }
-  EXPECT_EQ(AdmissionKeys::Keys().size(), 17u);
+  EXPECT_EQ(AdmissionKeys::Keys().size(), 18u);
 }
 
 TEST(AdmissionKeysTest, FtpFarmAccessExampleIsWhatItsCommentsSay) {
@@ -247,6 +249,7 @@ TEST(AdmissionKeysTest, FtpFarmAccessExampleIsWhatItsCommentsSay) {
   EXPECT_EQ(a.client.ban_time, absl::Minutes(15));
   EXPECT_EQ(a.client.prefix_v4, 32);
   EXPECT_EQ(a.client.prefix_v6, 64);
+  EXPECT_EQ(a.client.bandwidth, 50u << 20);
   EXPECT_EQ(a.send_proxy, SendProxy::kOff);
 }
 
@@ -300,7 +303,8 @@ INSTANTIATE_TEST_SUITE_P(
                kOkService + "client_max_connections = 2\nclient_prefix_v6 = 129\n",
                "t.toml:5:20: client_prefix_v6: 129: want 0..128"},
         BadKey{"client_prefix_without_limit", kOkService + "client_prefix_v6 = 64\n",
-               "t.toml:4:20: client_prefix_v6: needs client_max_connections or client_rate (the "
+               "t.toml:4:20: client_prefix_v6: needs client_max_connections or client_rate or "
+               "client_bandwidth (the "
                "prefix makes one client of a network)"},
         BadKey{"ban_after_without_rate", kOkService + "client_max_connections = 2\nban_after = 5\n",
                "t.toml:5:13: ban_after: needs client_rate (a ban counts refusals by rate)"},
@@ -323,8 +327,16 @@ INSTANTIATE_TEST_SUITE_P(
                kOkService + "client_rate = \"1/s\"\nclient_table_size = 15\n",
                "t.toml:5:21: client_table_size: 15: want 16..100000000"},
         BadKey{"client_table_size_without_limit", kOkService + "client_table_size = 1000\n",
-               "t.toml:4:21: client_table_size: needs client_max_connections or client_rate (the "
+               "t.toml:4:21: client_table_size: needs client_max_connections or client_rate or "
+               "client_bandwidth (the "
                "table holds their per-client state)"},
+        BadKey{"client_bandwidth_bad", kOkService + "client_bandwidth = \"10MiB/m\"\n",
+               "t.toml:4:20: client_bandwidth: \"10MiB/m\": bytes per second: the unit after / "
+               "must be s"},
+        BadKey{"client_bandwidth_tiny", kOkService + "client_bandwidth = \"1KB/s\"\n",
+               "t.toml:4:20: client_bandwidth: \"1KB/s\": want 4KiB/s to 100GiB/s"},
+        BadKey{"client_bandwidth_on_udp", kUdpService + "client_bandwidth = \"1MiB/s\"\n",
+               "t.toml:5:20: client_bandwidth: only for protocol = \"tcp\""},
         BadKey{"send_proxy_bad", kOkService + "send_proxy = \"v3\"\n",
                "t.toml:4:14: send_proxy: \"v3\": want v1, v2 or off"},
         BadKey{"send_proxy_bool", kOkService + "send_proxy = true\n",

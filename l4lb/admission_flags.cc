@@ -34,6 +34,9 @@ DEFINE_uint32(ban_after, 0,
               "0: never.");
 DEFINE_string(ban_window, "10s", "The window --ban_after counts refusals in.");
 DEFINE_string(ban_time, "10m", "How long a ban lasts; banned clients are refused at accept.");
+DEFINE_string(client_bandwidth, "",
+              "Bytes per second each way for all of one client's connections together: "
+              "10MiB/s, 500KB/s (tcp; still zero-copy: each splice reads less); empty: no bound.");
 DEFINE_string(send_proxy, "off",
               "PROXY protocol header sent to backends before any client byte: v1, v2 or off "
               "(the backend must expect it: nginx proxy_protocol, HAProxy accept-proxy, "
@@ -64,6 +67,7 @@ constexpr const char* kServiceFlags[] = {"allow",
                                          "ban_window",
                                          "ban_time",
                                          "client_table_size",
+                                         "client_bandwidth",
                                          "send_proxy",
                                          "accept_proxy_from",
                                          "proxy_timeout"};
@@ -161,6 +165,11 @@ absl::StatusOr<admission::AdmissionOptions> AdmissionFromFlags() {
                      absl::StrCat(FLAGS_client_table_size, ": want 16 or more"));
   }
   client.max_clients = FLAGS_client_table_size;
+  if (!FLAGS_client_bandwidth.empty()) {
+    absl::StatusOr<uint64_t> bandwidth = admission::ParseBandwidth(FLAGS_client_bandwidth);
+    if (!bandwidth.ok()) return FlagError("client_bandwidth", bandwidth.status().message());
+    client.bandwidth = *bandwidth;
+  }
   if (FLAGS_send_proxy == "v1") {
     out.send_proxy = admission::AdmissionOptions::SendProxy::kV1;
   } else if (FLAGS_send_proxy == "v2") {

@@ -341,6 +341,9 @@ Server::Service ServiceFromFlags() {
     for (const char* flag : {"send_proxy", "accept_proxy_from", "proxy_timeout"}) {
       if (FlagSet(flag)) Die(flag, "only for tcp listeners (a PROXY header is a stream's start)");
     }
+    if (FlagSet("client_bandwidth")) {
+      Die("client_bandwidth", "only for tcp listeners (a UDP session has no backpressure)");
+    }
   }
   return service;
 }

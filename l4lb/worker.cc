@@ -42,6 +42,9 @@ Worker::Worker(Options options)
     const timespec ts = absl::ToTimespec(service.connect_timeout);
     state.connect_timeout = {.tv_sec = ts.tv_sec, .tv_nsec = ts.tv_nsec};
     state.idle_timeout_ns = absl::ToInt64Nanoseconds(service.idle_timeout);
+    if (service.admission != nullptr && service.admission->limits().bandwidth() > 0) {
+      state.bandwidth = &service.admission->limits();
+    }
     services_.push_back(std::move(state));
   }
   for (Listener& listener : options_.listeners) {
@@ -86,6 +89,9 @@ void Worker::Run(std::promise<absl::Status> ready) {
                         : absl::ZeroDuration();
     // A flush waits for ACKs, which bring no CQE: look again soon.
     if (!flushing_.empty()) wait = std::min(wait, kFlushCheck);
+    if (!throttle_.empty()) {
+      wait = std::min(wait, absl::Nanoseconds(std::max<int64_t>(0, throttle_.due_ns() - now_ns_)));
+    }
     // While bulk data flows the next burst is microseconds away: poll for it
     // rather than sleep and be woken by its sender (an IPI paid on the sender's
     // CPU). bench/RESULTS.md: one stream +30-40 %, CPU per GB about the same.
@@ -100,6 +106,14 @@ void Worker::Run(std::promise<absl::Status> ready) {
     // not pick for the clients that woke it from the snapshot it fell asleep with.
     RefreshSnapshots();
     ring_->DrainCompletions([this](const io_uring_cqe& cqe) { Dispatch(cqe); });
+    if (!throttle_.empty() && now_ns_ >= throttle_.due_ns()) {
+      for (const auto& [slot, generation] : throttle_.TakeAll(connections_)) {
+        Connection* c = connections_.Find(slot, generation);
+        if (c == nullptr || c->queued) continue;
+        c->queued = true;
+        queued_.emplace_back(slot, generation);
+      }
+    }
     RunQueued();
     if (!flushing_.empty()) CheckFlushing();
     if (now_ns_ >= next_tick_ns) {

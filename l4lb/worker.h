@@ -24,6 +24,7 @@
 #include "l4lb/net/socket.h"
 #include "l4lb/relay/connection.h"
 #include "l4lb/relay/pipe_pool.h"
+#include "l4lb/relay/throttle.h"
 #include "l4lb/ring/ring.h"
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/counters.h"
@@ -125,6 +126,8 @@ class Worker {
     relay::IdleList idle;
     __kernel_timespec connect_timeout{};  // the link timeout reads it at submit
     int64_t idle_timeout_ns = 0;
+    // The service's client_bandwidth buckets; null: its flows read freely.
+    admission::ClientLimits* bandwidth = nullptr;
   };
   struct ListenerState {
     Listener listener;
@@ -252,6 +255,8 @@ class Worker {
   std::vector<std::pair<uint32_t, uint32_t>> proxy_handshakes_;
   // (slot, generation) of kFlushing connections waiting for their survivor's ACKs.
   std::vector<std::pair<uint32_t, uint32_t>> flushing_;
+  // Connections waiting for their client's bandwidth bucket (client_bandwidth).
+  relay::Throttle throttle_;
   stats::WorkerCounters counters_;
   net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it
   bool draining_ = false;

@@ -76,7 +76,10 @@ void Worker::ContinueFlush(Connection& c) {
     // kReadable: drained without either, and a failed side sends nothing more.
     const Flow::Wait wait = Pump(c, up);  // kWritable arms POLLOUT on the survivor
     if (c.state != Connection::State::kFlushing) return;
-    if (wait == Flow::Wait::kWritable || wait == Flow::Wait::kMore) return;
+    if (wait == Flow::Wait::kWritable || wait == Flow::Wait::kMore ||
+        wait == Flow::Wait::kThrottled) {
+      return;
+    }
   }
   // A reset discards what the survivor has not ACKed: wait for it, bounded.
   const int survivor = up ? c.backend_fd : c.client_fd;

@@ -294,6 +294,10 @@ void Worker::StartRelay(Connection& c) {
   }
   c.up = Flow(c.client_fd, c.backend_fd);
   c.down = Flow(c.backend_fd, c.client_fd);
+  if (services_[c.service].bandwidth != nullptr) {
+    c.up.LimitReads();
+    c.down.LimitReads();
+  }
   // Arming checks readiness at once: bytes the client sent while we connected
   // produce a CQE right away.
   ArmPoll(c, Op::kClientReadable);
@@ -392,6 +396,7 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
 
 Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urgent) {
   Flow& flow = up ? c.up : c.down;
+  if (flow.limited()) relay::Throttle::Refill(*services_[c.service].bandwidth, c, up, now_ns_);
   const uint64_t before = flow.bytes();
   const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_),
                                     source_hup, source_urgent);
@@ -409,6 +414,9 @@ Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urg
       break;  // the multishot POLLIN on the source is still armed
     case Flow::Wait::kWritable:
       ArmPoll(c, up ? Op::kBackendWritable : Op::kClientWritable);
+      break;
+    case Flow::Wait::kThrottled:
+      throttle_.Park(c, now_ns_);  // the multishot POLLIN stays armed
       break;
     case Flow::Wait::kMore:
       if (!c.queued) {

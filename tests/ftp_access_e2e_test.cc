@@ -24,13 +24,6 @@
 namespace l4lb::testing {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class FtpAccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -79,7 +72,7 @@ class FtpAccessTest : public ::testing::Test {
 TEST_F(FtpAccessTest, DeniedLimitedAndBannedClientsWhileANormalOneTransfersByteExact) {
   const std::string local = TempDir() + "/ftp-access.bin";
   WriteRandomFile(local, 2 << 20, 41);
-  const std::string want = Slurp(local);
+  const std::string want = ReadFile(local);
   // The normal client: upload, download, compare, in a loop, all the time.
   std::atomic<bool> stop{false};
   std::atomic<int> rounds{0}, bad{0};
@@ -88,7 +81,7 @@ TEST_F(FtpAccessTest, DeniedLimitedAndBannedClientsWhileANormalOneTransfersByteE
       const std::string name = absl::StrCat("n", i, ".bin");
       const std::string back = absl::StrCat(TempDir(), "/ftp-access-back-", i, ".bin");
       const bool ok = Curl("127.0.83.1", {"-T", local, Url(name)}) == 0 &&
-                      Curl("127.0.83.1", {"-o", back, Url(name)}) == 0 && Slurp(back) == want;
+                      Curl("127.0.83.1", {"-o", back, Url(name)}) == 0 && ReadFile(back) == want;
       ++(ok ? rounds : bad);
       unlink(back.c_str());
       absl::SleepFor(absl::Milliseconds(200));  // 4 connections a round: under 40/s

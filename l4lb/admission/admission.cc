@@ -1,9 +1,11 @@
 #include "l4lb/admission/admission.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace l4lb::admission {
 
@@ -21,6 +23,43 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
   if (unit == "h") return count / 3600;
   return absl::InvalidArgumentError(
       absl::StrCat("\"", text, "\": the unit after / must be s, m or h"));
+}
+
+absl::StatusOr<uint64_t> ParseBandwidth(absl::string_view text) {
+  const auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": ", why));
+  };
+  absl::string_view number = text;
+  if (absl::ConsumeSuffix(&number, "/s")) {
+  } else if (number.find('/') != absl::string_view::npos) {
+    return bad("bytes per second: the unit after / must be s");
+  }
+  // Longest suffixes first: "MiB" before "B".
+  static constexpr std::pair<absl::string_view, double> kUnits[] = {
+      {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024},
+      {"KB", 1e3},     {"MB", 1e6},            {"GB", 1e9},
+      {"K", 1e3},      {"M", 1e6},             {"G", 1e9},
+      {"B", 1.0}};
+  double scale = 1;
+  for (const auto& [unit, factor] : kUnits) {
+    if (absl::ConsumeSuffix(&number, unit)) {
+      scale = factor;
+      break;
+    }
+  }
+  double count = 0;
+  // SimpleAtod skips blanks; "10 MiB" would be a flag the shell split.
+  if (number.find(' ') != absl::string_view::npos || !absl::SimpleAtod(number, &count) ||
+      !(count > 0)) {
+    return bad("want bytes per second like 10MiB/s, 500KB/s or 1000000");
+  }
+  const double bytes = count * scale;
+  // Below a page a second a flow would stall for seconds on every segment; above
+  // 100 GiB/s it is no bound at all (a typo).
+  if (bytes < 4096 || bytes > 100.0 * 1024 * 1024 * 1024) {
+    return bad("want 4KiB/s to 100GiB/s");
+  }
+  return static_cast<uint64_t>(bytes);
 }
 
 uint32_t ConnectionBudget(uint64_t open_files, uint64_t reserved_fds, bool udp_services) {

@@ -38,6 +38,10 @@ struct AdmissionOptions {
 // "20/s", "600/m", "3600/h": connections per second. Errors quote the text.
 absl::StatusOr<double> ParseRate(absl::string_view text);
 
+// "10MiB/s", "500KB/s", "1G", "1000000": bytes per second (K, M, G are 1000s,
+// KiB, MiB, GiB 1024s; "/s" optional). Errors quote the text.
+absl::StatusOr<uint64_t> ParseBandwidth(absl::string_view text);
+
 // The default process-wide bound on live TCP connections: what `open_files`
 // allows after `reserved_fds` (listeners, rings, logs) and, with UDP services,
 // the half they keep for sessions (udp/session_bound.h). A connection holds two

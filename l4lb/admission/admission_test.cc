@@ -59,6 +59,20 @@ TEST(AdmissionTest, ConnectionBudgetLeavesRoomForPipes) {
   EXPECT_EQ(ConnectionBudget(50, 100, false), 1u) << "never 0: that would refuse everyone";
 }
 
+TEST(AdmissionTest, ParseBandwidth) {
+  EXPECT_EQ(*ParseBandwidth("10MiB/s"), 10u << 20);
+  EXPECT_EQ(*ParseBandwidth("500KB/s"), 500'000u);
+  EXPECT_EQ(*ParseBandwidth("1G"), 1'000'000'000u);
+  EXPECT_EQ(*ParseBandwidth("1.5MiB"), 3u << 19);
+  EXPECT_EQ(*ParseBandwidth("1000000"), 1'000'000u);
+  EXPECT_EQ(*ParseBandwidth("8192B/s"), 8192u);
+  for (const char* bad : {"", "/s", "10MiB/m", "-1M", "0", "x", "10 MiB", "1TiB", "100", "1e300"}) {
+    EXPECT_FALSE(ParseBandwidth(bad).ok()) << bad;
+  }
+  EXPECT_EQ(ParseBandwidth("10MiB/m").status().message(),
+            "\"10MiB/m\": bytes per second: the unit after / must be s");
+}
+
 TEST(AdmissionTest, ParseRate) {
   EXPECT_DOUBLE_EQ(*ParseRate("20/s"), 20);
   EXPECT_DOUBLE_EQ(*ParseRate("600/m"), 10);

@@ -12,6 +12,10 @@ namespace {
 // survive a flood of new addresses unless it is made of bans.
 constexpr int kEvictionScan = 8;
 
+uint64_t GrantBytes(uint64_t bandwidth) {
+  return std::clamp<uint64_t>(bandwidth / 50, 4 << 10, 1 << 20);
+}
+
 }  // namespace
 
 ClientLimits::ClientLimits(const Options& options)
@@ -20,6 +24,8 @@ ClientLimits::ClientLimits(const Options& options)
       ban_window_ns_(absl::ToInt64Nanoseconds(options.ban_window)),
       ban_time_ns_(absl::ToInt64Nanoseconds(options.ban_time)),
       max_per_shard_(std::max<size_t>(1, (options.max_clients + kShards - 1) / kShards)),
+      grant_bytes_(GrantBytes(options.bandwidth)),
+      burst_bytes_(std::max(options.bandwidth / 10, 2 * grant_bytes_)),
       shards_(new Shard[kShards]) {}
 
 bool ClientLimits::active() const {
@@ -74,6 +80,10 @@ ClientLimits::Entry& ClientLimits::Find(Shard& shard, const Ip& key, int64_t now
   e.tokens = burst_;
   e.refilled_ns = now_ns;
   e.window_start_ns = now_ns;
+  for (int direction = 0; direction < 2; ++direction) {
+    e.bandwidth_tokens[direction] = static_cast<double>(burst_bytes_);
+    e.bandwidth_refilled_ns[direction] = now_ns;
+  }
   e.generation = shard.next_generation++;
   e.lru = shard.lru.begin();
   return e;
@@ -126,6 +136,23 @@ void ClientLimits::Release(const Ip& client, const Ticket& ticket) {
   auto it = shard.entries.find(key);
   if (it == shard.entries.end() || it->second.generation != ticket.generation) return;
   if (it->second.live > 0) --it->second.live;
+}
+
+uint64_t ClientLimits::Grant(const Ip& client, int direction, uint64_t want, int64_t now_ns) {
+  if (options_.bandwidth == 0) return want;
+  const Ip key = Key(client);
+  Shard& shard = ShardFor(key);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  Entry& e = Find(shard, key, now_ns);
+  double& tokens = e.bandwidth_tokens[direction];
+  int64_t& refilled_ns = e.bandwidth_refilled_ns[direction];
+  const double elapsed_s = static_cast<double>(std::max<int64_t>(0, now_ns - refilled_ns)) / 1e9;
+  tokens = std::min(static_cast<double>(burst_bytes_),
+                    tokens + elapsed_s * static_cast<double>(options_.bandwidth));
+  refilled_ns = now_ns;
+  const uint64_t granted = std::min(want, static_cast<uint64_t>(std::max(0.0, tokens)));
+  tokens -= static_cast<double>(granted);
+  return granted;
 }
 
 void ClientLimits::Ban(const Ip& client, absl::Duration duration, int64_t now_ns) {

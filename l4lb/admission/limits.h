@@ -40,6 +40,9 @@ class ClientLimits {
     int prefix_v4 = 32;   // 0..32
     int prefix_v6 = 128;  // 0..128
     size_t max_clients = 100'000;
+    // Bytes per second each way, for all of a client's connections together
+    // (client_bandwidth); 0: no bound. Spent through Grant().
+    uint64_t bandwidth = 0;
   };
 
   enum class Verdict : uint8_t { kAdmit, kLimited, kBanned };
@@ -60,6 +63,19 @@ class ClientLimits {
   // An admitted connection of `client` ended. A no-op if its entry was evicted
   // meanwhile (or the ticket holds nothing).
   void Release(const Ip& client, const Ticket& ticket);
+
+  // Up to `want` bytes that one of `client`'s connections may read in
+  // `direction` (0: client -> backend, 1: backend -> client) now; 0 when the
+  // client's bucket for that direction is empty. Each direction is a token bucket
+  // of Options::bandwidth bytes/s holding at most burst_bytes(). A worker asks
+  // for grant_bytes() at a time and spends it locally, so the shard lock is
+  // taken once per grant (about 50 times a second per busy flow), never per read.
+  uint64_t Grant(const Ip& client, int direction, uint64_t want, int64_t now_ns);
+  uint64_t bandwidth() const { return options_.bandwidth; }
+  // What a connection asks Grant() for at a time: 20 ms at the rate, 4 KiB to 1 MiB.
+  uint64_t grant_bytes() const { return grant_bytes_; }
+  // The bucket: 100 ms at the rate, at least two grants.
+  uint64_t burst_bytes() const { return burst_bytes_; }
 
   // Bans `client`'s key for `duration` / lifts a ban (admin, tests).
   void Ban(const Ip& client, absl::Duration duration, int64_t now_ns);
@@ -83,6 +99,9 @@ class ClientLimits {
     int64_t window_start_ns = 0;
     int64_t banned_until_ns = 0;  // 0: not banned
     uint64_t generation = 0;      // tells this entry from an evicted predecessor
+    // client_bandwidth buckets, [0] up and [1] down (Grant()).
+    double bandwidth_tokens[2] = {0, 0};
+    int64_t bandwidth_refilled_ns[2] = {0, 0};
     std::list<Ip>::iterator lru;
   };
   struct Shard {
@@ -102,6 +121,8 @@ class ClientLimits {
   const int64_t ban_window_ns_;
   const int64_t ban_time_ns_;
   const size_t max_per_shard_;
+  const uint64_t grant_bytes_;
+  const uint64_t burst_bytes_;
   std::unique_ptr<Shard[]> shards_;
 };
 

@@ -35,6 +35,39 @@ TEST(ClientLimitsTest, TokenBucketAdmitsBurstThenRate) {
   EXPECT_EQ(admitted, 5);
 }
 
+TEST(ClientLimitsTest, BandwidthGrantsTheBurstThenTheRateEachWay) {
+  ClientLimits limits({.bandwidth = 1 << 20});  // 1 MiB/s
+  EXPECT_EQ(limits.grant_bytes(), (1u << 20) / 50);
+  EXPECT_EQ(limits.burst_bytes(), (1u << 20) / 10);
+  uint64_t granted = 0;
+  for (int i = 0; i < 100; ++i) granted += limits.Grant(V4(1), 0, limits.grant_bytes(), 0);
+  EXPECT_EQ(granted, limits.burst_bytes()) << "the bucket, then nothing";
+  EXPECT_EQ(limits.Grant(V4(1), 0, 1 << 20, 0), 0u);
+  EXPECT_EQ(limits.Grant(V4(1), 1, 1 << 20, 0), limits.burst_bytes()) << "down has its own";
+  // 10 ms at 1 MiB/s refills 10 KiB (up to the bucket), whoever of the client asks.
+  EXPECT_NEAR(static_cast<double>(limits.Grant(V4(1), 0, 1 << 20, 10 * kMs)), 10485.76, 1);
+  EXPECT_EQ(limits.Grant(V4(2), 0, 1000, 10 * kMs), 1000u) << "another client";
+  // Over 5 s of steady asking, the client gets 5 s worth plus the burst.
+  granted = 0;
+  for (int64_t t = 10; t <= 5010; t += 5) granted += limits.Grant(V4(1), 0, 1 << 20, t * kMs);
+  EXPECT_NEAR(static_cast<double>(granted), 5.0 * (1 << 20), 2.0 * 4096);
+}
+
+TEST(ClientLimitsTest, BandwidthIsSharedByAClientsPrefix) {
+  ClientLimits limits({.prefix_v4 = 24, .bandwidth = 100'000});
+  EXPECT_EQ(limits.grant_bytes(), 4096u) << "at least a page";
+  EXPECT_EQ(limits.burst_bytes(), 10'000u);
+  EXPECT_EQ(limits.Grant(V4(0x0a000001), 0, 6000, 0), 6000u);
+  EXPECT_EQ(limits.Grant(V4(0x0a000002), 0, 6000, 0), 4000u) << "same /24: the rest";
+  EXPECT_EQ(limits.Grant(V4(0x0a000102), 0, 6000, 0), 6000u) << "another /24";
+}
+
+TEST(ClientLimitsTest, NoBandwidthBoundGrantsAll) {
+  ClientLimits limits({});
+  EXPECT_EQ(limits.Grant(V4(1), 0, 123456789, 0), 123456789u);
+  EXPECT_EQ(limits.size(), 0u) << "no entry for it";
+}
+
 TEST(ClientLimitsTest, ConcurrencyBoundCountsLiveConnections) {
   ClientLimits limits({.max_connections = 2});
   ClientLimits::Ticket a, b, c;

@@ -45,6 +45,9 @@ const char* CloseReasonName(CloseReason reason);
 //  kConnecting  no untried backend left        close client                     kClosing
 //  kRelaying    POLLIN on one side             Pump() the flow it feeds         kRelaying
 //  kRelaying    POLLOUT on one side            Pump() the flow that feeds it    kRelaying
+//  kRelaying    a flow: client_bandwidth spent  stop reading it; park the        kRelaying
+//                                              connection (relay/throttle.h),
+//                                              pump again 5 ms later
 //  kRelaying    a flow: source EOF, pipe empty shutdown(dest, SHUT_WR)          kRelaying
 //  kRelaying    both flows done                -                                kClosing
 //  kRelaying    one side resets / errors       stop reading; the failed side's  kFlushing
@@ -86,6 +89,7 @@ struct Connection {
   bool queued = false;           // in the worker's list of flows to pump again
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   bool proxy_pending = false;    // kConnecting: waiting for the peer's PROXY header
+  bool throttled = false;        // parked in the worker's Throttle (client_bandwidth)
   // A poll before the relay saw the client's FIN (POLLRDHUP): the relay's first
   // pump must know, no later poll reports it again (Flow::Pump's source_hup).
   bool client_hup = false;

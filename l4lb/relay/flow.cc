@@ -56,6 +56,7 @@ std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
     if (errno == EAGAIN) return Wait::kReadable;
     return Fail(errno, /*on_source=*/true);
   }
+  Spend(static_cast<uint64_t>(in));
   // A short read emptied the socket (unless it stopped at an urgent mark); with
   // the FIN already in, these are the last bytes. MSG_MORE holds them for the
   // shutdown below, which sends data and FIN in one segment: one packet and one
@@ -119,7 +120,11 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
   if (done_) return Wait::kDone;
   source_hup_ |= source_hup;
   urgent_ |= source_urgent;
+  if (limited_ && budget_ == 0 && pipe_bytes_ == 0 && !eof_) return Wait::kThrottled;
+  if (limited_) copy_buffer = copy_buffer.first(std::min<uint64_t>(copy_buffer.size(), budget_));
   if (!streaming_ && !eof_ && pipe_bytes_ == 0 && !copy_buffer.empty()) {
+    // A read that fills a buffer cut to the budget goes on below, which then
+    // finds the budget spent: kThrottled, not kReadable (bytes may be waiting).
     if (std::optional<Wait> wait = Copy(pool, copy_buffer)) return *wait;
   }
   uint64_t moved = 0;  // by this call's splices
@@ -131,14 +136,21 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
   }
   for (int round = 0; round < max_rounds; ++round) {
     bool source_drained = false;
-    if (!eof_) {
+    if (limited_ && budget_ == 0 && !eof_) {
+      // Spent: what is in the pipe still goes out; nothing more comes in.
+      if (pipe_bytes_ == 0) {
+        ReleasePipe(pool);
+        return Wait::kThrottled;
+      }
+    } else if (!eof_) {
       const bool pipe_was_empty = pipe_bytes_ == 0;
       if (!pipe_.valid()) {
         absl::StatusOr<Pipe> pipe = pool.Acquire();
         if (!pipe.ok()) return Fail(EMFILE, /*on_source=*/false);
         pipe_ = *pipe;
       }
-      ssize_t in = splice(from_, nullptr, pipe_.write_fd, nullptr, kChunk, kSpliceFlags);
+      const size_t ask = limited_ ? static_cast<size_t>(std::min<uint64_t>(kChunk, budget_)) : kChunk;
+      ssize_t in = splice(from_, nullptr, pipe_.write_fd, nullptr, ask, kSpliceFlags);
       int err = in < 0 ? errno : 0;
       if (urgent_ && (in == 0 || err == EAGAIN)) {
         // Maybe stopped at the urgent mark, where splice(2) stays. A recv gets
@@ -148,6 +160,7 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
       }
       if (in > 0) {
         pipe_bytes_ += static_cast<uint32_t>(in);
+        Spend(static_cast<uint64_t>(in));
       } else if (in == 0) {
         eof_ = true;
       } else if (err == EAGAIN) {

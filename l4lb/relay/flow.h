@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -34,6 +35,7 @@ class Flow {
     kMore,      // made progress for max_rounds; call again after other work
     kDone,      // source at EOF, pipe empty, EOF forwarded with shutdown(SHUT_WR)
     kError,     // see error() and error_on_source()
+    kThrottled,  // read budget spent (LimitReads), pipe empty: AddReadBudget, pump again
   };
 
   Flow() = default;
@@ -55,6 +57,18 @@ class Flow {
   // from splice an EOF. A recv() (the sockets are SO_OOBINLINE) reads past it.
   Wait Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buffer = {},
             bool source_hup = false, bool source_urgent = false);
+
+  // From now on the flow reads from its source only what AddReadBudget() allows
+  // (client_bandwidth). The payload still goes through the pipe untouched: the
+  // budget bounds each splice's length, it never makes the flow copy.
+  // The recv past an urgent mark (a page at most) may overrun it by that much.
+  void LimitReads() {
+    limited_ = true;
+    budget_ = 0;
+  }
+  void AddReadBudget(uint64_t bytes) { budget_ += bytes; }
+  bool limited() const { return limited_; }
+  uint64_t read_budget() const { return budget_; }
 
   // Returns the pipe (empty: to the pool; not empty: closed). Called at close.
   void ReleasePipe(PipePool& pool);
@@ -79,6 +93,10 @@ class Flow {
   bool failed_at_source() const { return error_ != 0 && error_on_source_; }
 
  private:
+  // Spends `n` bytes read from the source out of the budget.
+  void Spend(uint64_t n) {
+    if (limited_) budget_ -= std::min(budget_, n);
+  }
   Wait Fail(int err, bool on_source);
   Wait ForwardEof(PipePool& pool);
   // One recv + send through `buffer`; nullopt when the read filled the buffer
@@ -100,7 +118,9 @@ class Flow {
   bool last_ = false;        // OtherDirectionDone()
   bool lowat_set_ = false;   // TCP_NOTSENT_LOWAT set on `to_` (first splice)
   bool error_on_source_ = false;
+  bool limited_ = false;     // LimitReads()
   int error_ = 0;
+  uint64_t budget_ = 0;      // limited_: bytes the flow may still read
   uint64_t bytes_ = 0;  // written to `to_`
 };
 

@@ -125,6 +125,40 @@ TEST_P(FlowTest, ALargeBurstIsSplicedAndArrivesWhole) {
   EXPECT_EQ(pool_.idle(), 1u);  // a pipe was used either way, and given back
 }
 
+TEST_P(FlowTest, ALimitedFlowReadsNoMoreThanItsBudgetAndLosesNothing) {
+  flow_.LimitReads();
+  std::string sent(100 * 1000, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 13 + i / 777);
+  ASSERT_EQ(write(client_.a, sent.data(), sent.size()), static_cast<ssize_t>(sent.size()));
+  usleep(10000);
+  EXPECT_EQ(Pump(), Flow::Wait::kThrottled) << "no budget yet: nothing read";
+  EXPECT_EQ(flow_.bytes(), 0u);
+  EXPECT_FALSE(flow_.holds_pipe());
+  std::string received;
+  // 7,000 bytes at a time, odd against the copy buffer and the pipe.
+  for (int grant = 1; grant <= 100 && received.size() < sent.size(); ++grant) {
+    flow_.AddReadBudget(7000);
+    Flow::Wait wait = Pump();
+    for (int i = 0; i < 10 && wait == Flow::Wait::kMore; ++i) wait = Pump();
+    received += ReadAvailable(backend_.b);
+    ASSERT_LE(flow_.bytes(), 7000u * grant) << "read past its budget at grant " << grant;
+    ASSERT_EQ(flow_.bytes(), std::min<uint64_t>(sent.size(), 7000u * grant));
+    if (received.size() < sent.size()) {
+      ASSERT_EQ(wait, Flow::Wait::kThrottled) << "grant " << grant;
+      EXPECT_EQ(flow_.read_budget(), 0u);
+    }
+  }
+  EXPECT_EQ(received, sent);
+  // The EOF still arrives once the budget allows a read to see it.
+  shutdown(client_.a, SHUT_WR);
+  usleep(10000);
+  flow_.AddReadBudget(1);
+  Flow::Wait wait = Pump();
+  if (copying() && wait != Flow::Wait::kDone) wait = Pump();
+  EXPECT_EQ(wait, Flow::Wait::kDone);
+  EXPECT_EQ(pool_.in_use(), 0u);
+}
+
 TEST_P(FlowTest, WithTheFinAlreadyInTheLastBytesAndEofLeaveInOneCall) {
   ASSERT_EQ(write(client_.a, "last", 4), 4);
   shutdown(client_.a, SHUT_WR);

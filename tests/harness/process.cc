@@ -24,13 +24,6 @@ extern char** environ;
 namespace l4lb::testing {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<char*> Argv(const std::vector<std::string>& argv) {
   std::vector<char*> out;
   for (const std::string& a : argv) out.push_back(const_cast<char*>(a.c_str()));
@@ -59,6 +52,13 @@ std::string L4lbBinary() {
 std::string TempDir() {
   const char* dir = getenv("TEST_TMPDIR");
   return dir ? dir : "/tmp";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,

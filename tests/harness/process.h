@@ -17,6 +17,8 @@ namespace l4lb::testing {
 std::string L4lbBinary();
 // $TEST_TMPDIR (or /tmp), for files a test writes.
 std::string TempDir();
+// The whole file (binary-safe); "" if it cannot be read.
+std::string ReadFile(const std::string& path);
 
 // Polls `done` until it is true or `timeout` passes: synchronisation without sleeps
 // as guesses. Returns the last value of done().
