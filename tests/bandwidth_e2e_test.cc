@@ -42,10 +42,10 @@ struct Download {
 // curl from `source` through l4lb's `port`, `body` expected back.
 Download Curl(uint16_t port, const std::string& source, const std::string& body) {
   const std::string out = absl::StrCat(TempDir(), "/curl.", source, ".", port, ".", rand());
-  const CommandResult r = RunCommand(
-      {"curl", "-sS", "--max-time", "30", "--interface", source, "-o", out, "-w",
-       "%{time_total}", absl::StrCat("http://127.0.0.1:", port, "/")},
-      absl::Seconds(35));
+  const CommandResult r =
+      RunCommand({"curl", "-sS", "--max-time", "30", "--interface", source, "-o", out, "-w",
+                  "%{time_total}", absl::StrCat("http://127.0.0.1:", port, "/")},
+                 absl::Seconds(35));
   Download d;
   d.error = r.err;
   d.ok = r.exit_code == 0 && absl::SimpleAtod(r.out, &d.seconds) && ReadFile(out) == body;
@@ -134,11 +134,10 @@ TEST_F(BandwidthTest, AnUploadIsBoundToo) {
 }
 
 TEST_F(BandwidthTest, BadValuesNameTheFlag) {
-  for (const char* bad : {"--client_bandwidth=fast", "--client_bandwidth=10MiB/m",
-                          "--client_bandwidth=100B/s"}) {
-    const CommandResult r =
-        RunCommand({L4lbBinary(), "--listen=127.0.0.1:0", "--backends=127.0.0.2:80", bad},
-                   absl::Seconds(10));
+  for (const char* bad :
+       {"--client_bandwidth=fast", "--client_bandwidth=10MiB/m", "--client_bandwidth=100B/s"}) {
+    const CommandResult r = RunCommand(
+        {L4lbBinary(), "--listen=127.0.0.1:0", "--backends=127.0.0.2:80", bad}, absl::Seconds(10));
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_NE(r.err.find("--client_bandwidth: "), std::string::npos) << r.err;
   }
