@@ -32,7 +32,7 @@ constexpr int64_t kSuspectGapNs = 200'000'000;
 HealthChecker::HealthChecker(std::vector<Service> services) {
   for (Service& service : services) {
     ServiceState state{.service = std::move(service), .backends = {}};
-    const auto& specs = state.service.publisher->Current()->backends();
+    const auto& specs = state.service.control->Current()->backends();
     state.backends.resize(specs.size());
     for (size_t i = 0; i < specs.size(); ++i) {
       BackendState& b = state.backends[i];
@@ -125,11 +125,19 @@ void HealthChecker::Run() {
 
 int64_t HealthChecker::StartAndExpire(ServiceState& s, int64_t now_ns) {
   const HealthOptions& options = s.service.options;
-  const auto& backends = s.service.publisher->Current()->backends();
+  const std::shared_ptr<const backend::BackendSnapshot> snapshot = s.service.control->Current();
+  const auto& backends = snapshot->backends();
   int64_t next_ns = INT64_MAX;
   for (size_t i = 0; i < s.backends.size(); ++i) {
     BackendState& b = s.backends[i];
     if (b.probe && !b.probe->done() && now_ns >= b.deadline_ns) b.probe->TimeOut();
+    if (!b.probe && snapshot->admin(i) == backend::AdminState::kMaint) {
+      // Paused: looked at again every interval, probed at the first after enable.
+      b.suspect = false;
+      if (now_ns >= b.next_probe_ns) b.next_probe_ns = now_ns + Jittered(options.interval);
+      next_ns = std::min(next_ns, b.next_probe_ns);
+      continue;
+    }
     const bool due = now_ns >= b.next_probe_ns;
     const int64_t suspect_at_ns = b.probe_started_ns + kSuspectGapNs;
     if (!b.probe && (due || (b.suspect && now_ns >= suspect_at_ns))) {
@@ -222,15 +230,16 @@ bool HealthChecker::Apply(ServiceState& s, size_t index, bool ok, const std::str
 void HealthChecker::Publish(ServiceState& s) {
   std::vector<bool> healthy;
   for (const BackendState& b : s.backends) healthy.push_back(b.up);
-  auto next = s.service.publisher->Current()->WithHealth(healthy);
-  const size_t up = next->healthy_count();
-  if (up == 0) {
-    LOG(ERROR) << s.service.name << ": no healthy backend; new clients are closed until one "
-               << "comes back";
+  const std::shared_ptr<const backend::BackendSnapshot> next = s.service.control->SetHealth(healthy);
+  const size_t up = std::count(healthy.begin(), healthy.end(), true);
+  const size_t taking = next->healthy_count();  // healthy and neither drained nor in maintenance
+  if (taking == 0) {
+    LOG(ERROR) << s.service.name << ": no healthy backend takes new clients (" << up << " of "
+               << healthy.size() << " healthy); new clients are closed until one does";
   } else {
-    LOG(INFO) << s.service.name << ": " << up << " of " << healthy.size() << " backend(s) healthy";
+    LOG(INFO) << s.service.name << ": " << up << " of " << healthy.size() << " backend(s) healthy"
+              << (taking != up ? absl::StrCat(", ", taking, " taking new clients") : "");
   }
-  s.service.publisher->Publish(std::move(next));
 }
 
 }  // namespace l4lb::health

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 
 #include "health/probe.h"
+#include "l4lb/backend/control.h"
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 
@@ -46,13 +47,15 @@ struct HealthOptions {
 //
 // Thread safety: Start()/Stop() from one thread (the server's); everything else
 // runs on the checker's own thread. It talks to workers only through the
-// publishers and PassiveHealth it is given.
+// ServiceControls and PassiveHealth it is given. A backend in maintenance
+// (AdminState::kMaint) is not probed: its state stays what it was until enabled.
 class HealthChecker {
  public:
   struct Service {
     std::string name;  // for the logs: the service's first listen address
     HealthOptions options;
-    backend::SnapshotPublisher* publisher = nullptr;  // not owned
+    // Publishes its health changes (beside the admin API's); not owned.
+    backend::ServiceControl* control = nullptr;
     backend::PassiveHealth* passive = nullptr;        // not owned; may be null
   };
 

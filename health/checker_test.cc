@@ -67,8 +67,10 @@ class CheckerTest : public ::testing::Test {
     auto specs = *backend::ParseBackendList(a_.spec() + "," + b_.spec());
     publisher_ = std::make_unique<backend::SnapshotPublisher>(
         *backend::BackendSnapshot::Build(specs, {}, {.maglev_table_size = 1009}));
+    control_ = std::make_unique<backend::ServiceControl>(
+        publisher_.get(), backend::BackendSnapshot::Options{.maglev_table_size = 1009});
     checker_ = std::make_unique<HealthChecker>(std::vector<HealthChecker::Service>{
-        {.name = "test", .options = options, .publisher = publisher_.get(), .passive = &passive_}});
+        {.name = "test", .options = options, .control = control_.get(), .passive = &passive_}});
     checker_->Start();
   }
   bool Up(int backend) const { return publisher_->Current()->healthy(backend); }
@@ -76,6 +78,7 @@ class CheckerTest : public ::testing::Test {
   Port a_, b_;  // a listens; b refuses until told otherwise
   backend::PassiveHealth passive_{2};
   std::unique_ptr<backend::SnapshotPublisher> publisher_;
+  std::unique_ptr<backend::ServiceControl> control_;
   std::unique_ptr<HealthChecker> checker_;
 };
 
@@ -115,6 +118,24 @@ TEST_F(CheckerTest, AnUpBackendNeedsFallFailuresInARow) {
   // fall = 3 checks: at least two intervals, at most interval x fall + timeout + slack.
   EXPECT_GE(took, absl::Milliseconds(80)) << took;
   EXPECT_LE(took, absl::Milliseconds(50 * 3 * 1.1 + 50 + 100)) << took;
+  EXPECT_TRUE(Up(0));
+}
+
+TEST_F(CheckerTest, MaintenancePausesChecksAndKeepsTheStateUntilEnabled) {
+  b_.Listen();
+  Start(Fast());
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(Up(0) && Up(1));
+  control_->SetAdmin(1, backend::AdminState::kMaint);
+  b_.Refuse();  // the operator stopped it for maintenance
+  absl::SleepFor(absl::Milliseconds(500));  // ten intervals: three failed probes would eject it
+  EXPECT_TRUE(Up(1)) << "probed while in maintenance";
+  EXPECT_EQ(publisher_->Current()->admin(1), backend::AdminState::kMaint)
+      << "a health publish overwrote the admin state";
+  control_->SetAdmin(1, backend::AdminState::kReady);
+  // Checks resume: the refused backend goes DOWN after fall checks.
+  EXPECT_TRUE(Within(absl::Seconds(2), [&] { return !Up(1); }));
+  EXPECT_EQ(publisher_->Current()->admin(1), backend::AdminState::kReady);
   EXPECT_TRUE(Up(0));
 }
 

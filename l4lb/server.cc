@@ -30,6 +30,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     if (!snapshot.ok()) return snapshot.status();
     server->publishers_.push_back(
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
+    server->controls_.push_back(std::make_unique<backend::ServiceControl>(
+        server->publishers_.back().get(),
+        backend::BackendSnapshot::Options{.maglev_table_size = service.maglev_table_size}));
     server->passive_.push_back(std::make_unique<backend::PassiveHealth>(service.backends.size()));
     server->admission_.push_back(std::make_unique<admission::Admission>(service.admission));
     health::HealthOptions health = service.health;
@@ -38,9 +41,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                     [](const backend::BackendSpec& b) { return b.address.port() == 0; });
     // Backends that take the client's port are probed on the first listener's.
     if (port_from_listener && health.probe.port == 0) health.probe.port = service.listen[0].port();
-    checked.push_back({.name = service.name.empty() ? service.listen[0].ToString() : service.name,
+    server->names_.push_back(service.name.empty() ? service.listen[0].ToString() : service.name);
+    checked.push_back({.name = server->names_.back(),
                        .options = health,
-                       .publisher = server->publishers_.back().get(),
+                       .control = server->controls_.back().get(),
                        .passive = server->passive_.back().get()});
     balancer::AffinityTable* affinity = nullptr;
     if (!service.affinity_group.empty()) {
@@ -164,6 +168,13 @@ void Server::ForceCloseAndJoin() {
   threads_.clear();
   // After the workers: their last lines (connections cut just now) are queued.
   if (access_log_) access_log_->Stop();
+}
+
+absl::StatusOr<size_t> Server::FindService(absl::string_view name) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return i;
+  }
+  return absl::NotFoundError(absl::StrCat("no service \"", name, "\""));
 }
 
 stats::Totals Server::Totals() const {

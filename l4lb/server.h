@@ -12,6 +12,7 @@
 #include "health/checker.h"
 #include "l4lb/admission/admission.h"
 #include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/control.h"
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/affinity.h"
@@ -99,11 +100,20 @@ class Server {
 
   stats::Totals Totals() const;
 
+  // For the admin API (any thread, after Create): services by name (Service::name,
+  // else its first listen address), each one's backend control (drain, maint,
+  // weight; health) and gate (bans).
+  absl::StatusOr<size_t> FindService(absl::string_view name) const;
+  const std::vector<std::string>& service_names() const { return names_; }
+  backend::ServiceControl& control(size_t service) { return *controls_[service]; }
+  admission::Admission& admission(size_t service) { return *admission_[service]; }
+
  private:
   Server() = default;
 
   Options options_;
   std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
+  std::vector<std::unique_ptr<backend::ServiceControl>> controls_;       // per service
   std::vector<std::unique_ptr<backend::PassiveHealth>> passive_;         // per service
   std::vector<std::unique_ptr<admission::Admission>> admission_;        // per service
   std::unique_ptr<admission::Admission> global_admission_;              // --max_connections
@@ -116,6 +126,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;
+  std::vector<std::string> names_;  // per service
 };
 
 }  // namespace l4lb

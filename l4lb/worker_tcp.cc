@@ -229,11 +229,13 @@ int Worker::PinnedBackend(const Connection& c) {
       affinity->Lookup(c.client.IpBytes16(), now_ns_);
   if (!pinned) return backend::BackendSnapshot::kNone;
   // Pins name hosts, not indices: the group's services may list their backends
-  // in another order or with other ports. A down pin is not honoured (the
-  // client moves, and its next connection pins it anew), as in HAProxy.
+  // in another order or with other ports. A down pin, or one in maintenance,
+  // is not honoured (the client moves, and its next connection pins it anew),
+  // as in HAProxy; a drained one is: an FTP session's data connections follow
+  // their control connection to the backend being drained.
   const std::vector<backend::BackendSpec>& backends = c.snapshot->backends();
   for (size_t i = 0; i < backends.size(); ++i) {
-    if (backends[i].address.IpBytes16() == *pinned && c.snapshot->healthy(i)) {
+    if (backends[i].address.IpBytes16() == *pinned && c.snapshot->takes_pinned(i)) {
       counters_.affinity_hits.Add();
       return static_cast<int>(i);
     }

@@ -8,6 +8,18 @@
 
 namespace l4lb::backend {
 
+const char* AdminStateName(AdminState state) {
+  switch (state) {
+    case AdminState::kReady:
+      return "ready";
+    case AdminState::kDrain:
+      return "drain";
+    case AdminState::kMaint:
+      return "maint";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<HashKey> ParseHashKey(absl::string_view text) {
   if (text == "src_ip") return HashKey::kSrcIp;
   if (text == "src_ip_port") return HashKey::kSrcIpPort;
@@ -48,13 +60,25 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
 
 std::shared_ptr<const BackendSnapshot> BackendSnapshot::WithHealth(
     const std::vector<bool>& healthy) const {
+  return With(healthy, admin_);
+}
+
+std::shared_ptr<const BackendSnapshot> BackendSnapshot::WithAdmin(
+    const std::vector<AdminState>& admin) const {
+  return With(up_, admin);
+}
+
+std::shared_ptr<const BackendSnapshot> BackendSnapshot::With(std::vector<bool> up,
+                                                             std::vector<AdminState> admin) const {
   std::shared_ptr<BackendSnapshot> next(new BackendSnapshot());
   next->backends_ = backends_;
   next->table_ = table_;
-  next->up_ = healthy;
+  next->up_ = std::move(up);
   next->up_.resize(backends_.size(), false);
+  next->admin_ = std::move(admin);
+  next->admin_.resize(backends_.size(), AdminState::kReady);
   for (uint32_t i = 0; i < next->up_.size(); ++i) {
-    if (next->up_[i]) next->healthy_.push_back(i);
+    if (next->up_[i] && next->admin_[i] == AdminState::kReady) next->healthy_.push_back(i);
   }
   return next;
 }
@@ -62,7 +86,8 @@ std::shared_ptr<const BackendSnapshot> BackendSnapshot::WithHealth(
 int BackendSnapshot::Pick(uint64_t key, absl::Span<const uint32_t> tried) const {
   if (healthy_.empty()) return kNone;
   const auto usable = [&](uint32_t backend) {
-    return up_[backend] && std::find(tried.begin(), tried.end(), backend) == tried.end();
+    return up_[backend] && admin_[backend] == AdminState::kReady &&
+           std::find(tried.begin(), tried.end(), backend) == tried.end();
   };
   // Re-mixed keys land on each backend in proportion to its table share, so
   // the clients of a down backend spread by weight. Deterministic: every l4lb

@@ -30,6 +30,19 @@ absl::StatusOr<HashKey> ParseHashKey(absl::string_view text);
 // instance. IPv4 and v4-mapped IPv6 clients give the same key.
 uint64_t FlowKey(const net::SocketAddress& client, HashKey hash_key);
 
+// What the operator said about a backend (admin API), beside what its health
+// checks say. Both must allow a client: a backend takes new clients only when
+// it is healthy AND ready.
+enum class AdminState : uint8_t {
+  kReady,  // takes clients
+  kDrain,  // no new clients; clients pinned to it (affinity: an FTP session's
+           // data connections) still reach it; live connections go on (HAProxy's drain)
+  kMaint,  // no client at all, pinned or not; its health checks pause; live
+           // connections go on until they end
+};
+// "ready", "drain", "maint".
+const char* AdminStateName(AdminState state);
+
 // BackendSnapshot is one immutable view of a service's backends: who exists, who
 // is healthy, and the Maglev table.
 //
@@ -56,26 +69,42 @@ class BackendSnapshot {
   // The same backends and table with new health (one entry per backend): no
   // table build, so the health checker can publish changes at once.
   std::shared_ptr<const BackendSnapshot> WithHealth(const std::vector<bool>& healthy) const;
+  // The same backends, table and health with new admin states (one per backend).
+  std::shared_ptr<const BackendSnapshot> WithAdmin(const std::vector<AdminState>& admin) const;
 
   static constexpr int kNone = -1;
 
   // The backend for a connection with `key`, as an index into backends(): never
-  // one listed in `tried` (earlier attempts of this connection) nor a down one.
+  // one listed in `tried` (earlier attempts of this connection), a down one, nor
+  // one drained or in maintenance.
   // The first choice is the Maglev pick; retries and clients of a down backend
   // use re-mixed keys, so they spread over the others by weight instead of
   // piling onto one neighbour. kNone when no untried healthy backend is left.
   int Pick(uint64_t key, absl::Span<const uint32_t> tried) const;
 
   const std::vector<BackendSpec>& backends() const { return backends_; }
+  // What the health checks say (the admin state aside): --kill_on_down and UDP
+  // sessions end on this.
   bool healthy(size_t backend) const { return up_[backend]; }
+  AdminState admin(size_t backend) const { return admin_[backend]; }
+  // Healthy and not in maintenance: a client pinned to it (affinity) may go there.
+  bool takes_pinned(size_t backend) const {
+    return up_[backend] && admin_[backend] != AdminState::kMaint;
+  }
+  // Backends Pick() may return: healthy and ready.
   size_t healthy_count() const { return healthy_.size(); }
+  const std::vector<bool>& health() const { return up_; }
+  const std::vector<AdminState>& admin_states() const { return admin_; }
 
  private:
   BackendSnapshot() = default;
+  std::shared_ptr<const BackendSnapshot> With(std::vector<bool> up,
+                                              std::vector<AdminState> admin) const;
 
   std::vector<BackendSpec> backends_;
   std::vector<bool> up_;                                // per backend
-  std::vector<uint32_t> healthy_;                       // indices of the up ones, ascending
+  std::vector<AdminState> admin_;                       // per backend
+  std::vector<uint32_t> healthy_;                       // indices of the up and ready ones, ascending
   std::shared_ptr<const balancer::MaglevTable> table_;  // over all backends, shared
 };
 

@@ -119,6 +119,38 @@ TEST(BackendSnapshotTest, OnlyTheClientsOfAChangedBackendMove) {
   }
 }
 
+TEST(BackendSnapshotTest, DrainAndMaintTakeNoNewClientsAndOnlyTheirsMove) {
+  const auto ready = BackendSnapshot::Build(Backends(5), {}, {});
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  std::vector<AdminState> admin(5, AdminState::kReady);
+  admin[1] = AdminState::kDrain;
+  admin[4] = AdminState::kMaint;
+  const auto changed = (*ready)->WithAdmin(admin);
+  EXPECT_EQ(changed->healthy_count(), 3u);
+  EXPECT_TRUE(changed->healthy(1)) << "drain is not a health state";
+  EXPECT_TRUE(changed->takes_pinned(1)) << "a drained backend keeps its pinned clients";
+  EXPECT_FALSE(changed->takes_pinned(4)) << "maintenance takes nobody";
+  EXPECT_EQ(changed->admin(1), AdminState::kDrain);
+  int moved_others = 0;
+  for (uint64_t i = 1; i <= 50000; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ull;
+    const int before = (*ready)->Pick(key, {});
+    const int after = changed->Pick(key, {});
+    ASSERT_NE(after, 1);
+    ASSERT_NE(after, 4);
+    if (before != 1 && before != 4) moved_others += after != before;
+  }
+  EXPECT_EQ(moved_others, 0);
+  // Health changes keep the admin states, and admin changes keep the health.
+  const auto down = changed->WithHealth({true, true, false, true, true});
+  EXPECT_EQ(down->admin(4), AdminState::kMaint);
+  EXPECT_EQ(down->healthy_count(), 2u);
+  const auto enabled = down->WithAdmin(std::vector<AdminState>(5, AdminState::kReady));
+  EXPECT_FALSE(enabled->healthy(2));
+  EXPECT_EQ(enabled->healthy_count(), 4u);
+  EXPECT_STREQ(AdminStateName(AdminState::kMaint), "maint");
+}
+
 TEST(BackendSnapshotTest, OneHealthyBackendOfManyTakesEveryone) {
   std::vector<bool> health(50, false);
   health[37] = true;
