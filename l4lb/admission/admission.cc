@@ -93,9 +93,13 @@ Admission::Admission(const AdmissionOptions& options)
 
 Refusal Admission::Decide(const std::array<uint8_t, 16>& client, int64_t now_ns, Pass* pass) {
   *pass = Pass{};
-  if (open_) return Refusal::kNone;
+  if (open()) return Refusal::kNone;
   if (acl_.Decide(client) == Acl::Decision::kDeny) return Refusal::kDenied;
-  if (limits_.active()) {
+  if (!limits_.active()) {
+    if (admin_bans_.load(std::memory_order_relaxed) && limits_.Banned(client, now_ns)) {
+      return Refusal::kBanned;
+    }
+  } else {
     switch (limits_.Admit(client, now_ns, &pass->ticket)) {
       case ClientLimits::Verdict::kAdmit:
         break;
@@ -115,6 +119,18 @@ Refusal Admission::Decide(const std::array<uint8_t, 16>& client, int64_t now_ns,
     pass->counted = true;
   }
   return Refusal::kNone;
+}
+
+void Admission::Ban(const std::array<uint8_t, 16>& client, absl::Duration duration,
+                    int64_t now_ns) {
+  limits_.Ban(client, duration, now_ns);
+  admin_bans_.store(true, std::memory_order_relaxed);
+}
+
+bool Admission::Unban(const std::array<uint8_t, 16>& client, int64_t now_ns) {
+  const bool banned = limits_.Banned(client, now_ns);
+  limits_.Unban(client);
+  return banned;
 }
 
 void Admission::Leave(const std::array<uint8_t, 16>& client, Pass& pass) {

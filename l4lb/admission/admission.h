@@ -80,7 +80,12 @@ class Admission {
   void Leave(const std::array<uint8_t, 16>& client, Pass& pass);
 
   // Nothing to check: Decide() would admit everyone (the worker skips it).
-  bool open() const { return open_; }
+  bool open() const { return open_ && !admin_bans_.load(std::memory_order_relaxed); }
+  // The admin API's bans (POST /bans/ADDRESS): refused at accept like a ban by
+  // rate, with or without client limits configured; they expire on their own.
+  void Ban(const std::array<uint8_t, 16>& client, absl::Duration duration, int64_t now_ns);
+  // Lifts a ban, by rate or by hand; false if `client` was not banned.
+  bool Unban(const std::array<uint8_t, 16>& client, int64_t now_ns);
   // `peer` must send a PROXY header (accept_proxy_from), within proxy_timeout().
   bool ProxyRequired(const std::array<uint8_t, 16>& peer) const {
     return !proxy_from_.empty() && proxy_from_.Contains(peer);
@@ -98,6 +103,9 @@ class Admission {
   const uint32_t max_connections_;
   ClientLimits limits_;
   const bool open_;
+  // Set by the first admin ban: from then on Decide() looks bans up even
+  // without client limits (one relaxed load per accept until then).
+  std::atomic<bool> admin_bans_{false};
   std::atomic<uint32_t> live_{0};
 };
 

@@ -53,6 +53,23 @@ TEST(AdmissionTest, BansAreTheirOwnRefusal) {
   EXPECT_STREQ(RefusalName(Refusal::kBanned), "banned");
 }
 
+TEST(AdmissionTest, AdminBansWorkWithoutClientLimitsAndExpire) {
+  constexpr int64_t kS = 1'000'000'000;
+  Admission gate({});
+  ASSERT_TRUE(gate.open());
+  gate.Ban(Ip("192.0.2.7"), absl::Seconds(10), 0);
+  EXPECT_FALSE(gate.open()) << "the worker must ask from now on";
+  Admission::Pass pass;
+  EXPECT_EQ(gate.Decide(Ip("192.0.2.7"), 5 * kS, &pass), Refusal::kBanned);
+  EXPECT_EQ(gate.Decide(Ip("192.0.2.8"), 5 * kS, &pass), Refusal::kNone);
+  EXPECT_EQ(gate.Decide(Ip("192.0.2.7"), 11 * kS, &pass), Refusal::kNone) << "expired";
+  gate.Ban(Ip("[2001:db8::1]"), absl::Hours(1), 20 * kS);
+  EXPECT_EQ(gate.Decide(Ip("[2001:db8::1]"), 21 * kS, &pass), Refusal::kBanned);
+  EXPECT_TRUE(gate.Unban(Ip("[2001:db8::1]"), 22 * kS));
+  EXPECT_FALSE(gate.Unban(Ip("[2001:db8::1]"), 22 * kS)) << "not banned any more";
+  EXPECT_EQ(gate.Decide(Ip("[2001:db8::1]"), 23 * kS, &pass), Refusal::kNone);
+}
+
 TEST(AdmissionTest, ConnectionBudgetLeavesRoomForPipes) {
   EXPECT_EQ(ConnectionBudget(20'000, 100, false), 6633u);
   EXPECT_EQ(ConnectionBudget(20'000, 100, true), 3316u) << "UDP sessions keep half";
