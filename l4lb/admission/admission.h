@@ -77,6 +77,9 @@ class Admission {
 
   // Nothing to check: Decide() would admit everyone (the worker skips it).
   bool open() const { return open_; }
+  // accept_proxy_from is set: peers on it must send a PROXY header, all others
+  // must not (the worker screens their first bytes). False: no check at all.
+  bool accepts_proxy() const { return !proxy_from_.empty(); }
   // `peer` must send a PROXY header (accept_proxy_from), within proxy_timeout().
   bool ProxyRequired(const std::array<uint8_t, 16>& peer) const {
     return !proxy_from_.empty() && proxy_from_.Contains(peer);

@@ -86,6 +86,9 @@ struct Connection {
   bool queued = false;           // in the worker's list of flows to pump again
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   bool proxy_pending = false;    // kConnecting: waiting for the peer's PROXY header
+  // A peer outside a non-empty accept_proxy_from: the up flow has not started,
+  // its first bytes are not yet known not to be a PROXY header.
+  bool proxy_screen = false;
   // A poll before the relay saw the client's FIN (POLLRDHUP): the relay's first
   // pump must know, no later poll reports it again (Flow::Pump's source_hup).
   bool client_hup = false;
@@ -99,7 +102,9 @@ struct Connection {
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
-  int64_t proxy_deadline_ns = 0;  // proxy_pending: the whole header by then
+  // proxy_pending: the whole header by then. proxy_screen: 0 until the first
+  // bytes are a signature's prefix; then more bytes must decide by then.
+  int64_t proxy_deadline_ns = 0;
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;
