@@ -152,6 +152,11 @@ class Worker {
   void StartProxyHandshake(relay::Connection& c);
   void OnProxyReadable(relay::Connection& c, const io_uring_cqe& cqe);
   void ExpireProxyHandshakes();
+  // A peer outside accept_proxy_from (proxy_screen): peeks at its first bytes
+  // and starts the up flow once they are not a PROXY signature, closes the
+  // connection (bad_proxy) if they are, waits (bounded) while they are a prefix.
+  // hup, urgent: the poll saw the client's FIN, urgent data.
+  void ScreenFirstBytes(relay::Connection& c, bool hup, bool urgent);
   bool SendProxyHeader(relay::Connection& c);
   // Asks the service's and the process's gates about `client` (admission/);
   // kNone admits and fills the passes, which Leave() gives back. `global` null:

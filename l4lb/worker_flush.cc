@@ -43,6 +43,13 @@ int Unacked(int fd) {
 
 void Worker::OnPeerFailed(Connection& c, bool client_failed) {
   const CloseReason reason = client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset;
+  if (client_failed && c.proxy_screen) {
+    // Its first bytes were never screened (worker_proxy.cc): delivering them
+    // could hand the backend a forged PROXY header. The client reset, so it
+    // cannot count on their delivery anyway.
+    counters_.resets.Add();
+    return Close(c, reason);
+  }
   Flow& salvage = client_failed ? c.up : c.down;  // from the failed side to the survivor
   // A backend that resets before it sent anything is unwell (or refuses this
   // client); one that spoke first may have been made to reset by its client

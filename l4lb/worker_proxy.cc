@@ -4,6 +4,12 @@
 //    admission, hashing, affinity and the access log use. The header is read
 //    before any backend is picked, bounded in bytes (the parser says how many
 //    at most) and in time (proxy_timeout).
+//  - refuse: on such a service every other peer must NOT send one (a backend
+//    that accepts PROXY itself would believe the forged source). Its connection
+//    is made and the backend's bytes flow to it at once (FTP, SSH and SMTP
+//    servers speak first), but its own bytes flow only once a peek at the first
+//    of them shows no PROXY signature. Services without accept_proxy_from skip
+//    this: not a syscall more per connection.
 //  - send: with send_proxy, the backend gets a header naming the client before
 //    any client byte, so it can accept connections from l4lb alone and still
 //    see, log and police the real client.
@@ -79,20 +85,57 @@ void Worker::OnProxyReadable(Connection& c, const io_uring_cqe& cqe) {
   AdmitAndConnect(c);
 }
 
+void Worker::ScreenFirstBytes(Connection& c, bool hup, bool urgent) {
+  // Peek: the bytes are the backend's if they pass. A signature is 12 bytes at most.
+  uint8_t buf[admission::kProxySignatureMaxBytes];
+  const ssize_t n = recv(c.client_fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+  // Nothing yet: the client may be waiting for the server's banner. The
+  // multishot POLLIN reports its first bytes.
+  if (n < 0 && errno == EAGAIN) return;
+  // EOF or an error: no header can come; the flow's pump reports which.
+  const admission::ProxySignature signature =
+      n > 0 ? admission::MatchProxySignature(absl::MakeConstSpan(buf, static_cast<size_t>(n)))
+            : admission::ProxySignature::kAbsent;
+  if (signature == admission::ProxySignature::kPresent) {
+    counters_.bad_proxy.Add();
+    LOG_EVERY_T(WARNING, 1.0) << "peer " << c.client.ToString()
+                              << ": PROXY header from outside accept_proxy_from ("
+                              << counters_.bad_proxy.Get()
+                              << " bad or late PROXY headers on worker " << options_.id << ")";
+    return Close(c, CloseReason::kBadProxy);
+  }
+  // A FIN ends a prefix ("PRO", then EOF): it can never become a header. Not so
+  // with urgent data pending: the peek stops at its mark, and bytes past it may
+  // complete the signature.
+  if (signature == admission::ProxySignature::kPrefix && !(hup && !urgent)) {
+    if (c.proxy_deadline_ns == 0) {
+      c.proxy_deadline_ns = now_ns_ + absl::ToInt64Nanoseconds(
+                                          services_[c.service].options.admission->proxy_timeout());
+      proxy_handshakes_.emplace_back(c.slot, c.generation);
+    }
+    return;  // the next arrival decides
+  }
+  c.proxy_screen = false;
+  Pump(c, /*up=*/true, hup, urgent);
+}
+
 void Worker::ExpireProxyHandshakes() {
   // Handshakes are short and few (a header arrives in the first segment), so a
   // scan per tick is cheap; services may have different timeouts.
   std::vector<std::pair<uint32_t, uint32_t>> waiting;
   for (const auto& [slot, generation] : proxy_handshakes_) {
     Connection* c = connections_.Find(slot, generation);
-    if (c == nullptr || !c->proxy_pending) continue;
+    if (c == nullptr || !(c->proxy_pending || c->proxy_screen)) continue;
     if (now_ns_ < c->proxy_deadline_ns) {
       waiting.emplace_back(slot, generation);
       continue;
     }
     counters_.bad_proxy.Add();
     LOG_EVERY_T(WARNING, 1.0) << "peer " << c->client.ToString()
-                              << ": no complete PROXY header within proxy_timeout";
+                              << (c->proxy_pending
+                                      ? ": no complete PROXY header within proxy_timeout"
+                                      : ": the start of a PROXY signature from outside "
+                                        "accept_proxy_from, undecided within proxy_timeout");
     Close(*c, CloseReason::kBadProxy);
   }
   proxy_handshakes_.swap(waiting);

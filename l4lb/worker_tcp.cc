@@ -108,7 +108,10 @@ void Worker::OnNewClient(int fd, uint32_t index) {
   }
   c.client = *peer;
   admission::Admission* gate = service.options.admission;
-  if (gate != nullptr && gate->ProxyRequired(c.client.IpBytes16())) return StartProxyHandshake(c);
+  if (gate != nullptr && gate->accepts_proxy()) {
+    if (gate->ProxyRequired(c.client.IpBytes16())) return StartProxyHandshake(c);
+    c.proxy_screen = true;  // a header from here would be forged: StartRelay screens
+  }
   AdmitAndConnect(c);
 }
 
@@ -309,6 +312,7 @@ void Worker::StartRelay(Connection& c) {
   // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
   // than a ring round trip later when the poll reports it. The poll is armed
   // after this read, and arming checks readiness, so nothing is missed.
+  if (c.proxy_screen) return ScreenFirstBytes(c, c.client_hup, /*urgent=*/false);
   Pump(c, /*up=*/true, /*source_hup=*/c.client_hup);
 }
 
@@ -387,8 +391,14 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   }
   // Readable: pump the flow this socket feeds. Writable: the flow feeding it.
   const bool up = client_side == readable;
-  Pump(c, up, readable && cqe.res > 0 && (cqe.res & POLLRDHUP),
-       readable && cqe.res > 0 && (cqe.res & POLLPRI));
+  const bool hup = readable && cqe.res > 0 && (cqe.res & POLLRDHUP);
+  const bool urgent = readable && cqe.res > 0 && (cqe.res & POLLPRI);
+  if (c.proxy_screen && up) {
+    // The up flow starts only once the client's first bytes are not a PROXY header.
+    if (readable && cqe.res > 0) ScreenFirstBytes(c, hup, urgent);
+  } else {
+    Pump(c, up, hup, urgent);
+  }
   if (c.state != Connection::State::kRelaying) return;
   // A multishot poll can end (the kernel says so by clearing F_MORE): re-arm it
   // while its flow still reads.
@@ -468,7 +478,9 @@ void Worker::RunQueued() {
       ContinueFlush(*c);
       continue;
     }
-    if (c->state == Connection::State::kRelaying && !c->up.done()) Pump(*c, /*up=*/true);
+    if (c->state == Connection::State::kRelaying && !c->up.done() && !c->proxy_screen) {
+      Pump(*c, /*up=*/true);
+    }
     if (c->state == Connection::State::kRelaying && !c->down.done()) Pump(*c, /*up=*/false);
   }
 }
@@ -481,6 +493,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
   if (c.state != Connection::State::kFlushing) c.reason = reason;
   c.state = Connection::State::kClosing;
   c.proxy_pending = false;
+  c.proxy_screen = false;
   services_[c.service].idle.Remove(c);
   Leave(c.service, c.client, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {

@@ -3,18 +3,27 @@
 // HAProxy (`accept-proxy`, whose parser is strict); HAProxy's `send-proxy` and
 // `send-proxy-v2` in front of l4lb (--accept_proxy_from) hand it the real client,
 // which then is the one access lists and the access log see. Malformed and late
-// headers are refused.
+// headers are refused, and so is any header from a peer outside the list, while
+// its ordinary bytes (and a server's banner to it) pass untouched.
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -196,7 +205,7 @@ TEST_P(AcceptProxyTest, HaproxyInFrontGivesL4lbTheRealClient) {
 INSTANTIATE_TEST_SUITE_P(Versions, AcceptProxyTest,
                          ::testing::Values("send-proxy", "send-proxy-v2"));
 
-TEST(AcceptProxyTest, MalformedLateAndForeignHeaders) {
+TEST(AcceptProxyTest, MalformedAndLateHeaders) {
   EchoServer echo("127.0.0.2");
   auto l4lb = StartL4lb({absl::StrCat("--backends=127.0.0.2:", echo.port()),
                          "--accept_proxy_from=127.0.75.0/24", "--proxy_timeout=300ms"});
@@ -231,19 +240,233 @@ TEST(AcceptProxyTest, MalformedLateAndForeignHeaders) {
   shutdown(good, SHUT_WR);
   EXPECT_EQ(ReadToEof(good), "hello");
   close(good);
-  // A peer outside the list is relayed as it is, header bytes and all.
-  const int foreign = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.76.1");
-  SetRecvTimeout(foreign, absl::Seconds(5));
-  SendAll(foreign, "PROXY TCP4 198.51.100.8 192.0.2.1 1 2\r\n");
-  shutdown(foreign, SHUT_WR);
-  EXPECT_EQ(ReadToEof(foreign), "PROXY TCP4 198.51.100.8 192.0.2.1 1 2\r\n");
-  close(foreign);
   EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
     return l4lb->HasLine("client=198.51.100.7:40000", "close=done") &&
            l4lb->CountLines("close=bad_proxy", "") == 5;
   })) << l4lb->Log();
   l4lb->process().Stop(SIGTERM, absl::Seconds(5));
   EXPECT_TRUE(l4lb->HasLine("exiting", "bad_proxy=5")) << l4lb->Log();
+}
+
+// Records every byte its connections send (all of them, in arrival order) and
+// answers nothing: what reached the backend, and only that.
+class RecordingServer {
+ public:
+  explicit RecordingServer(const std::string& host) : listen_fd_(ListenTcp(host, &port_)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~RecordingServer() {
+    stop_ = true;
+    thread_.join();
+    close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::string received() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_;
+  }
+
+ private:
+  void Loop() {
+    std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+    while (!stop_) {  // bounded by the test: the destructor stops it
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      for (size_t i = fds.size(); i-- > 1;) {  // newest first: erasing keeps the rest
+        if (fds[i].revents == 0) continue;
+        char buf[4096];
+        const ssize_t n = recv(fds[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+          std::lock_guard<std::mutex> lock(mu_);
+          received_.append(buf, static_cast<size_t>(n));
+        } else if (n == 0 || errno != EAGAIN) {
+          close(fds[i].fd);
+          fds.erase(fds.begin() + static_cast<ptrdiff_t>(i));
+        }
+      }
+      if (fds[0].revents != 0) {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+      }
+    }
+    for (size_t i = 1; i < fds.size(); ++i) close(fds[i].fd);
+  }
+
+  uint16_t port_ = 0;
+  const int listen_fd_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::string received_;  // guarded by mu_
+  std::thread thread_;
+};
+
+// Something to read (or the peer's FIN or reset) on fd right now.
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
+const std::string kV1Header = "PROXY TCP4 198.51.100.8 192.0.2.1 1 2\r\n";
+// v2, PROXY over TCP4: 198.51.100.8:1 -> 192.0.2.1:2.
+const std::string kV2Header = std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0C", 16) +
+                              std::string("\xC6\x33\x64\x08\xC0\x00\x02\x01\x00\x01\x00\x02", 12);
+
+// The hole this closes: a peer outside accept_proxy_from that sends a header
+// would have had it relayed, and a backend that accepts PROXY would believe it.
+TEST(ForeignProxyTest, HeadersFromOutsideTheListAreRefused) {
+  RecordingServer backend("127.0.0.2");
+  auto l4lb = StartL4lb({absl::StrCat("--backends=127.0.0.2:", backend.port()),
+                         "--accept_proxy_from=127.0.75.0/24", "--proxy_timeout=1s"});
+  ASSERT_NE(l4lb, nullptr);
+  struct Case {
+    const char* source;
+    std::vector<std::string> pieces;  // sent 30 ms apart, each checked not yet refused
+  };
+  std::vector<std::string> bytewise;
+  for (char b : kV2Header + "hello") bytewise.push_back(std::string(1, b));
+  const std::vector<Case> cases = {
+      {"127.0.76.1", {kV1Header + "hello"}},
+      {"127.0.76.2", {kV2Header + "hello"}},
+      {"127.0.76.3", bytewise},  // refused at its 12th byte
+      {"127.0.76.4", {"PRO", "XY TCP4 198.51.100.8 192.0.2.1 1 2\r\nhello"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.source);
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), c.source);
+    ASSERT_GE(fd, 0);
+    SetRecvTimeout(fd, absl::Seconds(5));
+    size_t sent = 0;
+    int error = 0;
+    for (const std::string& piece : c.pieces) {
+      // Still a signature's prefix: the connection waits for more.
+      if (sent > 0 && sent < 12) EXPECT_FALSE(Readable(fd)) << "refused after " << sent << " bytes";
+      if (!SendAll(fd, piece)) {  // refused: the reset is in (and this send took its error)
+        error = errno;
+        break;
+      }
+      sent += piece.size();
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+    int read_error = 0;
+    EXPECT_EQ(ReadToEof(fd, &read_error), "");
+    if (error == 0) error = read_error;
+    EXPECT_EQ(error, ECONNRESET) << "refusals reset the client: " << strerror(error);
+    close(fd);
+  }
+  // A signature's prefix and then nothing: refused at proxy_timeout.
+  const int stalled = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.76.5");
+  ASSERT_GE(stalled, 0);
+  SetRecvTimeout(stalled, absl::Seconds(5));
+  ASSERT_TRUE(SendAll(stalled, "PROX"));
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(ReadToEof(stalled), "");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(800));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  close(stalled);
+  // The rest of a header and a reset at once: the reset must not flush the
+  // unscreened bytes on to the backend (a side's last bytes usually are). Which
+  // l4lb sees first, the bytes (bad_proxy) or the reset (client_reset), is
+  // the kernel's timing; neither may deliver them.
+  const int reset = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.76.6");
+  ASSERT_GE(reset, 0);
+  ASSERT_TRUE(SendAll(reset, "PRO"));
+  absl::SleepFor(absl::Milliseconds(30));
+  ASSERT_TRUE(SendAll(reset, "XY TCP4 198.51.100.8 192.0.2.1 1 2\r\nhello"));
+  const linger now{.l_onoff = 1, .l_linger = 0};
+  setsockopt(reset, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+  close(reset);
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
+    return l4lb->HasLine("client=127.0.76.6:", "close=bad_proxy") ||
+           l4lb->HasLine("client=127.0.76.6:", "close=client_reset");
+  })) << l4lb->Log();
+  const int refused = l4lb->CountLines("client=127.0.76.", "close=bad_proxy");
+  EXPECT_EQ(refused - l4lb->CountLines("client=127.0.76.6:", "close=bad_proxy"), 5) << l4lb->Log();
+  EXPECT_EQ(backend.received(), "") << "a foreign PROXY header reached the backend";
+  EXPECT_TRUE(l4lb->HasLine("peer 127.0.76.1:", "PROXY header from outside accept_proxy_from"))
+      << l4lb->Log();
+  l4lb->process().Stop(SIGTERM, absl::Seconds(5));
+  EXPECT_TRUE(l4lb->HasLine("exiting", absl::StrCat("bad_proxy=", refused, " "))) << l4lb->Log();
+}
+
+TEST(ForeignProxyTest, OrdinaryBytesFromOutsideTheListAreRelayedExactly) {
+  EchoServer echo("127.0.0.2");
+  // A long proxy_timeout: bytes that are no signature must not wait for it.
+  auto l4lb = StartL4lb({absl::StrCat("--backends=127.0.0.2:", echo.port()),
+                         "--accept_proxy_from=127.0.75.0/24", "--proxy_timeout=5s"});
+  ASSERT_NE(l4lb, nullptr);
+  // Binary that starts like the v2 signature and leaves it at its last byte.
+  std::string binary = std::string("\r\n\r\n\0\r\nQUIT\x0B", 12);
+  std::mt19937_64 rng(76);
+  for (int i = 0; i < 60000; ++i) binary.push_back(static_cast<char>(rng()));
+  const std::vector<std::vector<std::string>> streams = {
+      {"PASS x\r\n"},
+      {"GET / HTTP/1.0\r\n\r\n"},
+      {binary},
+      {"\r\n\r\n", std::string("\0QUIX", 5)},  // a v2 prefix; its 11th byte leaves it
+      {"P", "ROXY", "\r\n"},                   // "PROXY" then not a space
+      {"PRO"},                                 // a prefix, then the client's FIN: never a header
+  };
+  int n = 0;
+  for (const std::vector<std::string>& pieces : streams) {
+    SCOPED_TRACE(absl::CHexEscape(pieces[0].substr(0, 20)));
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.0.77.", ++n));
+    ASSERT_GE(fd, 0);
+    SetRecvTimeout(fd, absl::Seconds(5));
+    std::string all;
+    for (const std::string& piece : pieces) {
+      ASSERT_TRUE(SendAll(fd, piece));
+      all += piece;
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+    shutdown(fd, SHUT_WR);
+    EXPECT_EQ(ReadToEof(fd), all);
+    close(fd);
+  }
+  // Decided at once: "PA" is no "PROXY " at its 2nd byte, so the echo is back
+  // long before proxy_timeout, with the connection still open.
+  const int fd = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.77.99");
+  ASSERT_GE(fd, 0);
+  SetRecvTimeout(fd, absl::Seconds(1));
+  ASSERT_TRUE(SendAll(fd, "PA"));
+  EXPECT_EQ(ReadN(fd, 2), "PA");
+  ASSERT_TRUE(SendAll(fd, "SS y\r\n"));
+  EXPECT_EQ(ReadN(fd, 6), "SS y\r\n");
+  close(fd);
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
+    return l4lb->CountLines("client=127.0.77.", "close=done") == 7;
+  })) << l4lb->Log();
+  l4lb->process().Stop(SIGTERM, absl::Seconds(5));
+  EXPECT_TRUE(l4lb->HasLine("exiting", "bad_proxy=0")) << l4lb->Log();
+}
+
+// FTP, SSH, SMTP: the server speaks first and the client waits for it, so the
+// screening of the client's first bytes must hold up neither the connect nor
+// the banner.
+TEST(ForeignProxyTest, ServerSpeaksFirstToAClientOutsideTheList) {
+  std::string heard;
+  OneShotServer banner("127.0.0.2", [&](int fd) {
+    SetRecvTimeout(fd, absl::Seconds(5));
+    SendAll(fd, "220 ready\r\n");
+    heard = ReadN(fd, 8);
+    SendAll(fd, "331 ok\r\n");
+  });
+  auto l4lb = StartL4lb({absl::StrCat("--backends=127.0.0.2:", banner.port()),
+                         "--accept_proxy_from=127.0.75.0/24", "--proxy_timeout=300ms"});
+  ASSERT_NE(l4lb, nullptr);
+  const int fd = ConnectTcp("127.0.0.1", l4lb->port(), "127.0.78.1");
+  ASSERT_GE(fd, 0);
+  SetRecvTimeout(fd, absl::Seconds(5));
+  EXPECT_EQ(ReadN(fd, 11), "220 ready\r\n");
+  // Silence longer than proxy_timeout is no offence: only a signature's prefix is timed.
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_TRUE(SendAll(fd, "USER x\r\n"));
+  EXPECT_EQ(ReadN(fd, 8), "331 ok\r\n");
+  EXPECT_EQ(ReadToEof(fd), "");
+  close(fd);
+  EXPECT_TRUE(banner.Join(absl::Seconds(5)));
+  EXPECT_EQ(heard, "USER x\r\n");
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
+    return l4lb->HasLine("client=127.0.78.1:", "up=8");
+  })) << l4lb->Log();
 }
 
 }  // namespace

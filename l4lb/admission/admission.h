@@ -86,6 +86,9 @@ class Admission {
   void Ban(const std::array<uint8_t, 16>& client, absl::Duration duration, int64_t now_ns);
   // Lifts a ban, by rate or by hand; false if `client` was not banned.
   bool Unban(const std::array<uint8_t, 16>& client, int64_t now_ns);
+  // accept_proxy_from is set: peers on it must send a PROXY header, all others
+  // must not (the worker screens their first bytes). False: no check at all.
+  bool accepts_proxy() const { return !proxy_from_.empty(); }
   // `peer` must send a PROXY header (accept_proxy_from), within proxy_timeout().
   bool ProxyRequired(const std::array<uint8_t, 16>& peer) const {
     return !proxy_from_.empty() && proxy_from_.Contains(peer);

@@ -342,6 +342,19 @@ absl::StatusOr<ProxyParse> ParseProxyHeader(absl::Span<const uint8_t> bytes) {
   return Bad("not a PROXY protocol header (bad signature)");
 }
 
+ProxySignature MatchProxySignature(absl::Span<const uint8_t> bytes) {
+  static_assert(kProxySignatureMaxBytes == sizeof(kV2Signature) &&
+                kProxySignatureMaxBytes >= kV1Prefix.size());
+  const absl::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const absl::string_view v2(reinterpret_cast<const char*>(kV2Signature), sizeof(kV2Signature));
+  for (const absl::string_view signature : {kV1Prefix, v2}) {
+    const size_t n = std::min(text.size(), signature.size());
+    if (text.substr(0, n) != signature.substr(0, n)) continue;
+    return n == signature.size() ? ProxySignature::kPresent : ProxySignature::kPrefix;
+  }
+  return ProxySignature::kAbsent;
+}
+
 std::string BuildProxyV1(const net::SocketAddress& source, const net::SocketAddress& destination) {
   if (!IsInet(source) || !IsInet(destination)) return "PROXY UNKNOWN\r\n";
   // IpBytes16() maps IPv4 into IPv6, which is what mixed families need.

@@ -83,6 +83,16 @@ struct ProxyParse {
 // for its checksum, as HAProxy does) and otherwise skipped, never interpreted.
 absl::StatusOr<ProxyParse> ParseProxyHeader(absl::Span<const uint8_t> bytes);
 
+// What the first bytes of a connection say about a PROXY header, by signature
+// alone ("PROXY " or v2's 12 bytes), for peers outside accept_proxy_from, whose
+// headers must never reach a backend: a backend that accepts PROXY itself would
+// believe the forged source. kPrefix: a strict prefix of a signature (the empty
+// stream included), so only more bytes decide; never more than
+// kProxySignatureMaxBytes are needed.
+enum class ProxySignature : uint8_t { kAbsent, kPrefix, kPresent };
+inline constexpr size_t kProxySignatureMaxBytes = 12;
+ProxySignature MatchProxySignature(absl::Span<const uint8_t> bytes);
+
 // "PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n". An IPv4 address beside an
 // IPv6 one is sent IPv4-mapped under TCP6 (as HAProxy's make_proxy_line_v1 does);
 // an address that is neither IPv4 nor IPv6 gives "PROXY UNKNOWN\r\n".

@@ -165,6 +165,32 @@ TEST(ProxyProtocolTest, EveryPrefixNeedsMoreAndNeverFailsOrSucceedsEarly) {
   }
 }
 
+TEST(ProxyProtocolTest, SignatureIsDecidedAtTheFirstByteThatDiffers) {
+  // Every valid header, and every prefix of it, is (the start of) a signature.
+  for (const std::string& header : ValidHeaders()) {
+    SCOPED_TRACE(absl::CHexEscape(header));
+    for (size_t n = 0; n <= header.size(); ++n) {
+      const size_t signature = header[0] == 'P' ? 6 : kProxySignatureMaxBytes;
+      EXPECT_EQ(MatchProxySignature(Bytes(header).first(n)),
+                n < signature ? ProxySignature::kPrefix : ProxySignature::kPresent)
+          << n;
+    }
+  }
+  // A malformed header after the signature is still a header (the peer meant one).
+  EXPECT_EQ(MatchProxySignature(Bytes("PROXY garbage")), ProxySignature::kPresent);
+  EXPECT_EQ(MatchProxySignature(Bytes(kSig)), ProxySignature::kPresent);
+  // Ordinary first bytes: decided at once, however short.
+  for (const std::string& data :
+       {std::string("PASS x\r\n"), std::string("PA"), std::string("GET / HTTP/1.0\r\n"),
+        std::string("proxy "), std::string("PROXY"), std::string("PROXYTCP4"),
+        std::string("\x16\x03"), std::string("\r\n\r\n\0\r\nQUIT\r", 12), std::string("\r\n\r\nx"),
+        std::string("\r\r")}) {
+    SCOPED_TRACE(absl::CHexEscape(data));
+    const ProxySignature want = data == "PROXY" ? ProxySignature::kPrefix : ProxySignature::kAbsent;
+    EXPECT_EQ(MatchProxySignature(Bytes(data)), want);
+  }
+}
+
 TEST(ProxyProtocolTest, LocalAndUnspecUseThePeerAddress) {
   for (const std::string& header : {V2(0x20, 0x00, ""), V2(0x20, 0x11, kBlock4),
                                     V2(0x21, 0x00, "x"), V2(0x21, 0x32, std::string(216, 'u'))}) {

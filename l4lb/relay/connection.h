@@ -27,7 +27,8 @@ enum class CloseReason : uint8_t {
   kDenied,   // the service's deny list, or not on its allow list
   kLimited,  // a connection bound or the client's rate
   kBanned,   // the client is banned
-  // A peer in accept_proxy_from sent a malformed PROXY header, or none in time.
+  // A peer in accept_proxy_from sent a malformed PROXY header, or none in time;
+  // or a peer outside it sent one (or the start of one, not finished in time).
   kBadProxy,
 };
 const char* CloseReasonName(CloseReason reason);
@@ -43,6 +44,17 @@ const char* CloseReasonName(CloseReason reason);
 //  kConnecting  connect ok                     multishot POLLIN on both fds     kRelaying
 //  kConnecting  connect error / link timeout   close backend fd, next pick      kConnecting
 //  kConnecting  no untried backend left        close client                     kClosing
+//  kRelaying    peer outside a non-empty       the up flow waits; the down flow kRelaying
+//  (screen)     accept_proxy_from: at start,   relays as usual (banners). Peek
+//               then POLLIN on the client      the client's first bytes:
+//               no bytes yet                   -                                kRelaying
+//               no PROXY signature, EOF, or a  start the up flow (Pump)         kRelaying
+//               prefix the client's FIN ended
+//               a signature's strict prefix    wait, by proxy_timeout at most   kRelaying
+//               a signature, or the prefix     SO_LINGER 0 on both sides        kClosing
+//               still there at proxy_timeout   (bad_proxy)
+//               the client resets              SO_LINGER 0, no flush of its     kClosing
+//                                              unscreened bytes
 //  kRelaying    POLLIN on one side             Pump() the flow it feeds         kRelaying
 //  kRelaying    POLLOUT on one side            Pump() the flow that feeds it    kRelaying
 //  kRelaying    a flow: client_bandwidth spent  stop reading it; park the        kRelaying
@@ -90,6 +102,9 @@ struct Connection {
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   bool proxy_pending = false;    // kConnecting: waiting for the peer's PROXY header
   bool throttled = false;        // parked in the worker's Throttle (client_bandwidth)
+  // A peer outside a non-empty accept_proxy_from: the up flow has not started,
+  // its first bytes are not yet known not to be a PROXY header.
+  bool proxy_screen = false;
   // A poll before the relay saw the client's FIN (POLLRDHUP): the relay's first
   // pump must know, no later poll reports it again (Flow::Pump's source_hup).
   bool client_hup = false;
@@ -103,7 +118,9 @@ struct Connection {
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
-  int64_t proxy_deadline_ns = 0;  // proxy_pending: the whole header by then
+  // proxy_pending: the whole header by then. proxy_screen: 0 until the first
+  // bytes are a signature's prefix; then more bytes must decide by then.
+  int64_t proxy_deadline_ns = 0;
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;

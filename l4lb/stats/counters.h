@@ -42,7 +42,9 @@ struct WorkerCounters {
   Counter refused_denied;
   Counter refused_limited;
   Counter refused_banned;
-  Counter bad_proxy;  // peers in accept_proxy_from whose PROXY header was bad or late
+  // Peers in accept_proxy_from whose PROXY header was bad or late, and peers
+  // outside it that sent one.
+  Counter bad_proxy;
   Counter local_errors;   // l4lb's own limits (local ports, fds, buffers) on a backend connect
   Counter affinity_hits;  // connections sent to the backend their client is pinned to
   Counter bytes_up;       // client -> backend
