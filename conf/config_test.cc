@@ -259,6 +259,17 @@ TEST(ConfigTest, EveryTomlInExamplesLoads) {
   EXPECT_GE(loaded, 5);  // the four above and ftp_farm_access.toml
 }
 
+// The package's /etc/l4lb/l4lb.toml (dist/l4lb.toml): the unit starts l4lb with
+// it, so it must load as installed, before anyone edits it.
+TEST(ConfigTest, PackagedDefaultConfigLoads) {
+  absl::StatusOr<std::vector<Server::Service>> services = LoadConfig("dist/l4lb.toml");
+  ASSERT_TRUE(services.ok()) << services.status();
+  ASSERT_EQ(services->size(), 1u);
+  EXPECT_EQ((*services)[0].name, "web");
+  EXPECT_EQ((*services)[0].listen.size(), 1u);
+  EXPECT_EQ((*services)[0].backends.size(), 3u);
+}
+
 TEST(ConfigTest, FtpFarmExampleIsWhatItsCommentsSay) {
   absl::StatusOr<std::vector<Server::Service>> services = LoadConfig("conf/examples/ftp_farm.toml");
   ASSERT_TRUE(services.ok()) << services.status();

@@ -1,5 +1,9 @@
 #include "l4lb/command_line.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -9,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gflags/gflags.h"
 
@@ -106,10 +111,91 @@ absl::Status ParseArgs(const std::vector<std::string>& args, bool in_file, int d
   return absl::OkStatus();
 }
 
+// HelpText's columns: option lines at kOptionIndent, their text at kTextIndent
+// (help2man wants 20 or more), wrapped before kWidth.
+constexpr size_t kOptionIndent = 2;
+constexpr size_t kTextIndent = 22;
+constexpr size_t kWidth = 80;
+
+// `text` as lines of at most kWidth columns, each starting with `indent` spaces.
+// A word longer than a line gets a line of its own.
+std::string Wrap(absl::string_view text, size_t indent_size) {
+  const std::string indent(indent_size, ' ');
+  std::string out;
+  std::string line;
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipWhitespace())) {
+    if (!line.empty() && indent_size + line.size() + 1 + word.size() > kWidth) {
+      absl::StrAppend(&out, indent, line, "\n");
+      line.clear();
+    }
+    absl::StrAppend(&line, line.empty() ? "" : " ", word);
+  }
+  if (!line.empty()) absl::StrAppend(&out, indent, line, "\n");
+  return out;
+}
+
+// "--threads=N", "--access_log, --noaccess_log", "--listen=VALUE".
+std::string Synopsis(const gflags::CommandLineFlagInfo& flag) {
+  if (flag.type == "bool") return absl::StrCat("--", flag.name, ", --no", flag.name);
+  if (flag.type == "string") return absl::StrCat("--", flag.name, "=VALUE");
+  if (flag.type == "double") return absl::StrCat("--", flag.name, "=NUMBER");
+  return absl::StrCat("--", flag.name, "=N");  // int32, uint32, int64, uint64
+}
+
+bool FlagIsTrue(const char* name) {
+  std::string value;
+  return gflags::GetCommandLineOption(name, &value) && value == "true";
+}
+
 }  // namespace
 
 absl::Status ParseCommandLine(int argc, char** argv) {
   return ParseArgs(std::vector<std::string>(argv + 1, argv + argc), /*in_file=*/false, 0);
+}
+
+std::string HelpText() {
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  // l4lb's own: glog's and gflags' flags are defined in their libraries' sources.
+  flags.erase(std::remove_if(flags.begin(), flags.end(),
+                             [](const gflags::CommandLineFlagInfo& flag) {
+                               return !absl::StartsWith(flag.filename, "l4lb/");
+                             }),
+              flags.end());
+  std::sort(flags.begin(), flags.end(),
+            [](const gflags::CommandLineFlagInfo& a, const gflags::CommandLineFlagInfo& b) {
+              return a.name < b.name;
+            });
+  std::string out = absl::StrCat(gflags::ProgramUsage(), "\n\nFlags:\n");
+  for (const gflags::CommandLineFlagInfo& flag : flags) {
+    absl::StrAppend(&out, std::string(kOptionIndent, ' '), Synopsis(flag), "\n",
+                    Wrap(flag.description, kTextIndent));
+    // A line of its own: scripts find it whole (tests/package_test reads the drain's).
+    if (!flag.default_value.empty()) {
+      absl::StrAppend(&out, Wrap(absl::StrCat("Default: ", flag.default_value, "."), kTextIndent));
+    }
+  }
+  absl::StrAppend(&out, "\n",
+                  Wrap("Logging (glog): --v=N, --vmodule=FILE=N,..., --minloglevel=N. l4lb logs "
+                       "to stderr (the journal under systemd); --nologtostderr --log_dir=DIR "
+                       "writes files instead. Every flag, glog's and gflags' own too: l4lb "
+                       "--helpfull.",
+                       0));
+  return out;
+}
+
+void HandleHelpFlags(absl::string_view version_text) {
+  if (FlagIsTrue("help")) {
+    fputs(HelpText().c_str(), stdout);
+  } else if (FlagIsTrue("helpfull")) {
+    gflags::ShowUsageWithFlagsRestrict(gflags::ProgramInvocationShortName(), "");
+  } else if (FlagIsTrue("version")) {
+    fwrite(version_text.data(), 1, version_text.size(), stdout);
+  } else {
+    gflags::HandleCommandLineHelpFlags();  // exits if one of the rarer help flags is set
+    return;
+  }
+  exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
 }  // namespace l4lb

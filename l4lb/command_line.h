@@ -1,6 +1,9 @@
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace l4lb {
 
@@ -12,8 +15,8 @@ namespace l4lb {
 // flag. The message starts with the flag (`--threads: "many": want an integer`);
 // the caller prefixes "l4lb: " and exits 2.
 //
-// Help flags (--help, --helpon=...) are flags like the others: the caller runs
-// gflags::HandleCommandLineHelpFlags() after a successful parse. Values are
+// Help flags (--help, --version, --helpon=...) are flags like the others: the
+// caller runs HandleHelpFlags() after a successful parse. Values are
 // checked by gflags itself (gflags::SetCommandLineOption), so what is accepted
 // is exactly what ParseCommandLineFlags would accept. --flagfile=PATH is read
 // here (a flag per line, "#" comments; a mistake in it is "PATH:LINE: --flag:
@@ -21,5 +24,26 @@ namespace l4lb {
 //
 // Thread safety: call once from main, before any thread reads a flag.
 absl::Status ParseCommandLine(int argc, char** argv);
+
+// HandleHelpFlags answers the flags that ask about l4lb itself, and exits 0:
+//   --help      HelpText() on stdout;
+//   --helpfull  gflags' listing of every flag, glog's and gflags' own too;
+//   --version   `version_text` on stdout (l4lb/version.h).
+// The rarer gflags help flags (--helpshort, --helpon=FILE, --helpmatch=S,
+// --helpxml) are left to gflags, which prints its listing and exits 1. Returns
+// when no help flag is set.
+void HandleHelpFlags(absl::string_view version_text);
+
+// The usage message (gflags::SetUsageMessage) and every flag defined under l4lb/,
+// by name, each with its value and default:
+//
+//   --connect_timeout=VALUE
+//                       How long a backend connect may take before the next
+//                       backend is tried (e.g. 500ms, 2s).
+//                       Default: 2s.
+//
+// That layout (an option line indented 2, its text indented 22) is what help2man
+// turns into the man page's OPTIONS (tools/package.sh). Lines fit 80 columns.
+std::string HelpText();
 
 }  // namespace l4lb

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
 #include "gtest/gtest.h"
 
@@ -94,6 +96,28 @@ TEST_F(ParseCommandLineTest, FlagfileLinesAreFlagsAndTheirMistakesSayWhere) {
   const std::string self = WriteFile("self.flags", "");
   std::ofstream(self) << "--flagfile=" << self << "\n";
   EXPECT_NE(Parse({"--flagfile=" + self}).message().find("flag files deep"), std::string::npos);
+}
+
+// --help's layout is what help2man makes the man page's entries of: an option
+// line indented 2, its text indented 22 (help2man wants 20 or more), the default
+// on a line of its own, every line within 80 columns; l4lb's flags only.
+TEST(HelpTextTest, ListsOurFlagsInHelp2mansLayout) {
+  gflags::SetUsageMessage("Usage: l4lb [FLAG]...");
+  const std::string text = HelpText();
+  EXPECT_TRUE(absl::StartsWith(text, "Usage: l4lb [FLAG]...\n\nFlags:\n")) << text;
+  const std::string indent(22, ' ');
+  EXPECT_TRUE(absl::StrContains(
+      text, absl::StrCat("\n  --count=N\n", indent, "an int32 flag\n", indent, "Default: 1.\n")))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "\n  --enabled, --noenabled\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "\n  --name=VALUE\n")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "--flagfile=")) << "gflags' own flags are --helpfull's";
+  EXPECT_FALSE(absl::StrContains(text, "--logtostderr")) << "glog's flags are --helpfull's";
+  EXPECT_LT(text.find("--count="), text.find("--enabled")) << "flags go by name";
+  EXPECT_LT(text.find("--enabled"), text.find("--name="));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    EXPECT_LE(line.size(), 80u) << line;
+  }
 }
 
 }  // namespace

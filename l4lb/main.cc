@@ -1,10 +1,11 @@
-// l4lb: flags (or --config) -> Server::Options, start, wait for SIGTERM/SIGINT,
-// drain, exit. Nothing else lives here.
+// l4lb: flags (or --config) -> Server::Options, start, tell systemd, wait for
+// SIGTERM/SIGINT (SIGHUP: reload), drain, exit. Nothing else lives here.
 
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -35,6 +37,7 @@
 #include "l4lb/net/socket.h"
 #include "l4lb/server.h"
 #include "l4lb/udp/session_bound.h"
+#include "l4lb/version.h"
 
 DEFINE_string(
     config, "",
@@ -462,36 +465,52 @@ absl::Status WriteReadyFile(const std::vector<Bound>& listening) {
   return absl::OkStatus();
 }
 
+// Tells systemd (Type=notify, dist/systemd/l4lb.service) what l4lb is doing:
+// "READY=1" once every listener is bound and the workers run, "STOPPING=1" when
+// the drain starts. Not run by systemd ($NOTIFY_SOCKET unset), sd_notify returns
+// at once.
+void NotifyServiceManager(const std::string& state) {
+  if (const int r = sd_notify(/*unset_environment=*/0, state.c_str()); r < 0) {
+    LOG(WARNING) << "sd_notify " << absl::StrReplaceAll(state, {{"\n", " "}}) << ": "
+                 << strerror(-r);
+  }
+}
+
+// SIGHUP: the unit's ExecReload (systemctl reload l4lb). Reloading the config
+// goes here; until then l4lb keeps serving what it started with.
+void OnReloadSignal() { LOG(WARNING) << "reload is not implemented yet; ignoring SIGHUP"; }
+
 }  // namespace
 
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;  // operators read stderr / the journal; --log_dir to change
   gflags::SetUsageMessage(
-      "TCP/UDP layer-4 load balancer.\n"
-      "  l4lb --listen=0.0.0.0:9000 --backends=10.0.0.1:80,10.0.0.2:80=3\n"
-      "  l4lb --config=/etc/l4lb/l4lb.toml\n"
-      "Relays each client's bytes untouched to a backend picked by consistent hashing "
-      "(Maglev) of the client address.");
-  gflags::SetVersionString("0.1");
+      "Usage: l4lb --listen=ADDR:PORT,... --backends=ADDR:PORT[=WEIGHT],... [FLAG]...\n"
+      "  or:  l4lb --config=FILE [FLAG]...\n"
+      "TCP/UDP layer-4 load balancer: relays each client's bytes untouched to a backend\n"
+      "picked by consistent hashing (Maglev) of the client address.");
+  gflags::SetVersionString(std::string(l4lb::Version()));
   // Not gflags::ParseCommandLineFlags: it exits 1 on a bad command line, and an
   // operator's mistake here is exit 2 with one line, like every other.
   gflags::SetArgv(argc, const_cast<const char**>(argv));
   if (absl::Status parsed = l4lb::ParseCommandLine(argc, argv); !parsed.ok()) {
     DieConfig(parsed.message());
   }
-  gflags::HandleCommandLineHelpFlags();
+  l4lb::HandleHelpFlags(l4lb::VersionText());
   google::InitGoogleLogging(argv[0]);
   const absl::Duration drain_timeout = DurationFlag("drain_timeout", FLAGS_drain_timeout);
   l4lb::Server::Options options = OptionsFromFlags();
 
-  // Block the stop signals in every thread (workers inherit the mask) so main
-  // alone takes them with sigwait. SIGPIPE: a write to a closed peer is an error
-  // code, not a reason to die.
+  // Block the stop signals and SIGHUP in every thread (workers inherit the mask)
+  // so main alone takes them with sigwait. SIGPIPE: a write to a closed peer is an
+  // error code, not a reason to die.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals = stop_signals;
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   if (!FLAGS_ready_file.empty()) {
@@ -551,9 +570,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  LOG(INFO) << "l4lb " << l4lb::Version() << " ready";
+  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
+                                    " service(s) on ", bound.size(), " listener(s)"));
+
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) OnReloadSignal();
   LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
+  NotifyServiceManager(
+      absl::StrCat("STOPPING=1\nSTATUS=draining, up to ", absl::FormatDuration(drain_timeout)));
   (*server)->StopAccepting();
   const absl::Time deadline = absl::Now() + drain_timeout;
   const timespec poll_interval = absl::ToTimespec(absl::Milliseconds(50));

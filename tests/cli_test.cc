@@ -191,9 +191,14 @@ TEST(CliTest, ListenAddressInUseIsNamed) {
       << r.err;
 }
 
-TEST(CliTest, HelpDocumentsEveryFlag) {
-  const CommandResult r = RunL4lb({"--helpon=main"});
-  const std::string text = r.out + r.err;
+// --help is what help2man makes the man page of (tools/package.sh): every flag,
+// on stdout, exit 0. gflags' own --help would exit 1, and help2man refuses that.
+TEST(CliTest, HelpDocumentsEveryFlagAndExitsZero) {
+  const CommandResult r = RunL4lb({"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const std::string& text = r.out;
+  EXPECT_TRUE(absl::StartsWith(text, "Usage: l4lb --listen=")) << text;
   for (const char* flag : {"-listen",
                            "-backends",
                            "-threads",
@@ -226,10 +231,40 @@ TEST(CliTest, HelpDocumentsEveryFlag) {
                            "-affinity_ttl",
                            "-udp_idle_timeout",
                            "-udp_max_sessions",
-                           "-max_responses"}) {
-    EXPECT_NE(text.find(flag), std::string::npos) << flag << " is undocumented:\n" << text;
+                           "-max_responses",
+                           "-allow",
+                           "-deny_file",
+                           "-client_rate",
+                           "-ban_after",
+                           "-send_proxy",
+                           "-accept_proxy_from"}) {
+    // "  --threads=N" or "  --kill_on_down, --nokill_on_down": an option line.
+    const bool listed = absl::StrContains(text, absl::StrCat("\n  -", flag, "=")) ||
+                        absl::StrContains(text, absl::StrCat("\n  -", flag, ","));
+    EXPECT_TRUE(listed) << flag << " is undocumented:\n" << text;
   }
   EXPECT_NE(text.find("=WEIGHT"), std::string::npos) << "weights are undocumented";
+  EXPECT_NE(text.find("Default: 30s."), std::string::npos) << "defaults are undocumented";
+}
+
+// --version: the version on the first line (help2man reads it; tools/package.sh
+// names the .deb after it), then the commit, or "unknown" in an unstamped build
+// like this test's.
+TEST(CliTest, VersionNamesTheReleaseAndTheCommitAndExitsZero) {
+  const CommandResult r = RunL4lb({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  const std::vector<std::string> release = absl::StrSplit(lines[0], absl::ByAnyChar(" ."));
+  ASSERT_EQ(release.size(), 4u) << lines[0];  // "l4lb", MAJOR, MINOR, PATCH
+  EXPECT_EQ(release[0], "l4lb");
+  for (int i = 1; i < 4; ++i) {
+    int number = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(release[i], &number)) << lines[0];
+  }
+  EXPECT_TRUE(absl::StartsWith(lines[1], "commit unknown")) << lines[1];
+  EXPECT_TRUE(absl::StartsWith(lines[2], "built with ")) << lines[2];
 }
 
 // Writes `text` to a fresh file under $TEST_TMPDIR; returns its path.

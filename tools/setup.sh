@@ -28,6 +28,10 @@ PACKAGES=(
   # the systemd unit; promtool and a real Prometheus server scrape /metrics in the
   # tests, headless Chromium renders the status page (their services are stopped below)
   libcpp-httplib-dev nlohmann-json3-dev libsystemd-dev prometheus chromium
+  # the Debian package (tools/package.sh, tests/package_test): help2man makes the
+  # man page from --help, dpkg-dev has dpkg-shlibdeps, systemd has systemd-analyze
+  # to verify the unit (it does not start systemd)
+  help2man dpkg-dev systemd
 )
 
 missing=()
