@@ -43,6 +43,9 @@ Worker::Worker(Options options)
     state.connect_timeout = {.tv_sec = ts.tv_sec, .tv_nsec = ts.tv_nsec};
     state.idle_timeout_ns = absl::ToInt64Nanoseconds(service.idle_timeout);
     services_.push_back(std::move(state));
+    // Backends keep their indices across snapshots (WithHealth): one slot each.
+    counters_.services.push_back(std::make_unique<stats::ServiceCounters>(
+        service.publisher->Current()->backends().size()));
   }
   for (Listener& listener : options_.listeners) {
     if (listener.udp) {
