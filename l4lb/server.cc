@@ -1,5 +1,8 @@
 #include "l4lb/server.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <future>
 
@@ -116,6 +119,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     }));
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
+  server->started_ = absl::Now();
+  if (options.admin) {
+    absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin = admin::AdminServer::Create(
+        *options.admin, [s = server.get()] { return s->AdminView(); });
+    if (!admin.ok()) return admin.status();
+    server->admin_ = *std::move(admin);
+  }
   server->options_ = std::move(options);
   return server;
 }
@@ -140,10 +150,13 @@ absl::Status Server::Start() {
   absl::Status status;
   for (auto& f : ready) status.Update(f.get());
   if (status.ok()) checker_->Start();
+  // Last: a scrape may come at once, and everything it reads is running now.
+  if (status.ok() && admin_) admin_->Start();
   return status;
 }
 
 void Server::StopAccepting() {
+  draining_.store(true, std::memory_order_relaxed);
   for (auto& worker : workers_) worker->RequestDrain();
 }
 
@@ -155,6 +168,8 @@ bool Server::Drained() const {
 }
 
 void Server::ForceCloseAndJoin() {
+  // First: a scrape must not read what is being torn down.
+  if (admin_) admin_->Stop();
   checker_->Stop();
   for (auto& worker : workers_) {
     worker->RequestDrain();
@@ -170,6 +185,61 @@ stats::Totals Server::Totals() const {
   std::vector<const stats::WorkerCounters*> counters;
   for (const auto& worker : workers_) counters.push_back(&worker->counters());
   return stats::Sum(counters);
+}
+
+namespace {
+
+// Open fds (entries of /proc/self/fd, less the directory's own) and the limit;
+// -1 when unknown.
+std::pair<int64_t, int64_t> ProcessFds() {
+  int64_t open = -1;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    open = 0;
+    while (const dirent* e = readdir(dir)) open += e->d_name[0] != '.';
+    closedir(dir);
+    --open;  // the fd opendir itself holds
+  }
+  rlimit limit{};
+  const int64_t max = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                          ? static_cast<int64_t>(limit.rlim_cur)
+                          : -1;
+  return {open, max};
+}
+
+}  // namespace
+
+admin::View Server::AdminView() const {
+  admin::View view;
+  view.now = absl::Now();
+  view.started = started_;
+  view.draining = draining_.load(std::memory_order_relaxed);
+  view.totals = Totals();
+  std::tie(view.open_fds, view.max_fds) = ProcessFds();
+  const std::vector<std::vector<health::HealthChecker::BackendReport>> health = checker_->Report();
+  size_t listener = 0;
+  for (size_t s = 0; s < options_.services.size(); ++s) {
+    const Service& service = options_.services[s];
+    admin::ServiceView& out = view.services.emplace_back();
+    out.name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    out.protocol = service.protocol == Protocol::kUdp ? "udp" : "tcp";
+    for (size_t i = 0; i < service.listen.size(); ++i) {
+      out.listen.push_back(listening_[listener++].ToString());
+    }
+    std::vector<const stats::ServiceCounters*> per_worker;
+    for (const auto& worker : workers_) per_worker.push_back(worker->counters().services[s].get());
+    out.counters = stats::SumService(per_worker);
+    const std::shared_ptr<const backend::BackendSnapshot> snapshot = publishers_[s]->Current();
+    const std::vector<backend::BackendSpec>& backends = snapshot->backends();
+    for (size_t b = 0; b < backends.size(); ++b) {
+      admin::BackendView& bv = out.backends.emplace_back();
+      bv.name = backends[b].name;
+      bv.weight = backends[b].weight;
+      bv.state = snapshot->healthy(b) ? admin::BackendState::kUp : admin::BackendState::kDown;
+      if (b < out.counters.backends.size()) bv.counters = out.counters.backends[b];
+      if (s < health.size() && b < health[s].size()) bv.health = health[s][b];
+    }
+  }
+  return view;
 }
 
 }  // namespace l4lb
