@@ -6,12 +6,14 @@
 #include "l4lb/admin/auth.h"
 
 DEFINE_string(admin, "",
-              "Serve the admin endpoint on ADDRESS:PORT (e.g. 127.0.0.1:9100): GET /metrics "
-              "(Prometheus), GET /status (JSON). Off when empty. Its own threads, never a "
+              "Serve the admin endpoint on ADDRESS:PORT (e.g. 127.0.0.1:9100): GET / (the "
+              "status page, for a browser), GET /metrics (Prometheus), GET /status (JSON). Off "
+              "when empty. Its own threads, never a "
               "worker's. Off loopback it needs --admin_token_file (or --admin_allow_no_token).");
 DEFINE_string(admin_token_file, "",
               "A file holding the admin endpoint's token (one word, read at start-up): every "
-              "request must then send \"Authorization: Bearer TOKEN\", else 401.");
+              "request must then send \"Authorization: Bearer TOKEN\", else 401 (the status page "
+              "opens as /?token=TOKEN).");
 DEFINE_bool(admin_allow_no_token, false,
             "Let --admin listen on a non-loopback address without --admin_token_file: anyone "
             "who reaches it may read it. Only when the network in front of it is trusted.");

@@ -11,6 +11,7 @@
 #include "l4lb/admin/auth.h"
 #include "l4lb/admin/metrics.h"
 #include "l4lb/admin/status.h"
+#include "l4lb/admin/status_page.h"
 
 // Debian's libcpp-httplib.so is built with OpenSSL, zlib and brotli; the header
 // must see the same options (they change httplib::Request's layout):
@@ -29,8 +30,10 @@ std::string Host(const net::SocketAddress& address) {
   return text;
 }
 
-constexpr char kIndex[] =
+constexpr char kRoutes[] =
     "l4lb admin endpoint\n"
+    "  GET /         the status page (HTML; a browser opens /?token=TOKEN)\n"
+    "  GET /api      this list\n"
     "  GET /metrics  Prometheus text format\n"
     "  GET /status   JSON: every service and backend\n";
 
@@ -72,21 +75,37 @@ AdminServer::~AdminServer() { Stop(); }
 void AdminServer::Route() {
   httplib::Server& http = *http_;
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (Authorized(req.get_header_value("Authorization"), options_.token)) {
+    // The page itself holds no data: ?token= opens it, and everything it then
+    // fetches needs the header.
+    const bool page = req.path == "/";
+    if (Authorized(req.get_header_value("Authorization"), options_.token) ||
+        (page && req.has_param("token") &&
+         TokenMatches(req.get_param_value("token"), options_.token))) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer realm=\"l4lb\"");
-    res.set_content("401 unauthorized: send \"Authorization: Bearer TOKEN\"\n", "text/plain");
+    res.set_content(page ? "401 unauthorized: open /?token=TOKEN\n"
+                         : "401 unauthorized: send \"Authorization: Bearer TOKEN\"\n",
+                    "text/plain");
     return httplib::Server::HandlerResponse::Handled;
   });
   http.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kIndex, "text/plain; charset=utf-8");
+    res.set_header("Content-Security-Policy", kStatusPageCsp);
+    // Its URL may carry the token: no Referer passes it on, no cache keeps it.
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Cache-Control", "no-store");
+    const absl::string_view page = StatusPageHtml();
+    res.set_content(page.data(), page.size(), kStatusPageContentType);
+  });
+  http.Get("/api", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kRoutes, "text/plain; charset=utf-8");
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(view_()), "text/plain; version=0.0.4; charset=utf-8");
   });
   http.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
     res.set_content(Status(), "application/json");
   });
   http.set_exception_handler(
@@ -120,7 +139,8 @@ void AdminServer::Start() {
   // Stop() before the listener runs would not reach it (httplib's stop() acts
   // on a running server only).
   for (int i = 0; i < 2000 && !http_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
-  LOG(INFO) << "admin endpoint on http://" << address_.ToString() << "/ (/metrics, /status)"
+  LOG(INFO) << "admin endpoint on http://" << address_.ToString()
+            << "/ (the status page; /metrics, /status, /api)"
             << (options_.token.empty() ? "" : ", token required");
 }
 

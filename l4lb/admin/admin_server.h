@@ -21,11 +21,13 @@ namespace l4lb::admin {
 
 // AdminServer is the admin HTTP endpoint (--admin=ADDRESS:PORT): Debian's
 // cpp-httplib on threads of its own, never on a worker's ring. Routes:
-//   GET /         the list of routes
+//   GET /         the status page, HTML for a browser (status_page.h)
+//   GET /api      the list of routes
 //   GET /metrics  Prometheus text (metrics.h)
 //   GET /status   JSON (status.h)
 // With a token every request must carry "Authorization: Bearer TOKEN", else 401
-// (auth.h). Each request asks `view` for a fresh View (Server::View(), which
+// (auth.h); GET / also takes it as /?token=TOKEN (a browser's address bar sends
+// no header), and the page passes it on to /status as the header. Each request asks `view` for a fresh View (Server::View(), which
 // sums the workers' counters then): nothing is computed between requests, so an
 // unscraped endpoint costs nothing.
 //

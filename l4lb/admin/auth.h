@@ -28,6 +28,12 @@ absl::StatusOr<std::string> ReadToken(const std::string& path);
 // everything (no token configured).
 bool Authorized(absl::string_view authorization, absl::string_view token);
 
+// Whether `given` is `token`, in the same time-independent way. For the status
+// page alone, which a browser opens from a typed or bookmarked URL and so
+// cannot send a header: AdminServer accepts GET /?token=TOKEN. The page then
+// sends the token as a header; every route that reads data or acts needs it.
+bool TokenMatches(absl::string_view given, absl::string_view token);
+
 // 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104.
 bool IsLoopback(const net::SocketAddress& address);
 

@@ -21,6 +21,16 @@ TEST(AuthTest, BearerTokenMustMatchExactly) {
   EXPECT_FALSE(Authorized("s3cret", "s3cret"));
 }
 
+TEST(AuthTest, TokenMatchesExactly) {
+  EXPECT_TRUE(TokenMatches("s3cret", "s3cret"));
+  EXPECT_FALSE(TokenMatches("s3cre", "s3cret"));
+  EXPECT_FALSE(TokenMatches("s3cretX", "s3cret"));
+  EXPECT_FALSE(TokenMatches("S3cret", "s3cret"));
+  EXPECT_FALSE(TokenMatches("", "s3cret"));
+  EXPECT_FALSE(TokenMatches("Bearer s3cret", "s3cret"));
+  EXPECT_TRUE(TokenMatches("anything", ""));  // no token configured
+}
+
 TEST(AuthTest, NoTokenLetsEveryoneIn) { EXPECT_TRUE(Authorized("", "")); }
 
 TEST(AuthTest, ReadTokenTrimsTheNewlineAndRefusesEmptyFiles) {
