@@ -8,7 +8,10 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 
+#include "absl/strings/numbers.h"
+
 #include "l4lb/admin/auth.h"
+#include "l4lb/admin/connections.h"
 #include "l4lb/admin/metrics.h"
 #include "l4lb/admin/status.h"
 
@@ -32,15 +35,18 @@ std::string Host(const net::SocketAddress& address) {
 constexpr char kIndex[] =
     "l4lb admin endpoint\n"
     "  GET /metrics  Prometheus text format\n"
-    "  GET /status   JSON: every service and backend\n";
+    "  GET /status   JSON: every service and backend\n"
+    "  GET /connections?service=NAME&limit=N  JSON: live TCP connections\n";
 
 }  // namespace
 
-AdminServer::AdminServer(Options options, ViewFn view)
-    : options_(std::move(options)), view_(std::move(view)) {}
+AdminServer::AdminServer(Options options, ViewFn view, ConnectionsFn connections)
+    : options_(std::move(options)), view_(std::move(view)), connections_(std::move(connections)) {}
 
-absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(Options options, ViewFn view) {
-  std::unique_ptr<AdminServer> admin(new AdminServer(std::move(options), std::move(view)));
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(Options options, ViewFn view,
+                                                                 ConnectionsFn connections) {
+  std::unique_ptr<AdminServer> admin(
+      new AdminServer(std::move(options), std::move(view), std::move(connections)));
   admin->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *admin->http_;
   http.new_task_queue = [] { return new httplib::ThreadPool(kHandlerThreads); };
@@ -89,6 +95,22 @@ void AdminServer::Route() {
   http.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(Status(), "application/json");
   });
+  http.Get("/connections", [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = kDefaultConnections;
+    if (req.has_param("limit") &&
+        (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit > kMaxConnections)) {
+      res.status = 400;
+      res.set_content(absl::StrCat("400 limit: want 0..", kMaxConnections, "\n"), "text/plain");
+      return;
+    }
+    absl::StatusOr<ConnectionsView> view = connections_(req.get_param_value("service"), limit);
+    if (!view.ok()) {
+      res.status = 404;
+      res.set_content(absl::StrCat("404 ", view.status().message(), "\n"), "text/plain");
+      return;
+    }
+    res.set_content(RenderConnections(*view), "application/json");
+  });
   http.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
         std::string what = "unknown exception";
@@ -120,7 +142,8 @@ void AdminServer::Start() {
   // Stop() before the listener runs would not reach it (httplib's stop() acts
   // on a running server only).
   for (int i = 0; i < 2000 && !http_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
-  LOG(INFO) << "admin endpoint on http://" << address_.ToString() << "/ (/metrics, /status)"
+  LOG(INFO) << "admin endpoint on http://" << address_.ToString()
+            << "/ (/metrics, /status, /connections)"
             << (options_.token.empty() ? "" : ", token required");
 }
 
