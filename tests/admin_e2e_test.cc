@@ -171,7 +171,7 @@ TEST(AdminTest, JunkRequestsGetErrorsAndTheEndpointStaysUp) {
   const uint16_t admin = FreePortOnAll({"127.0.0.1"});
   auto l4lb = StartWithAdmin(echo, admin);
   ASSERT_NE(l4lb, nullptr);
-  for (const std::string junk : {std::string("\x16\x03\x01\x02\x00junk\r\n\r\n"),
+  for (const std::string& junk : {std::string("\x16\x03\x01\x02\x00junk\r\n\r\n"),
                                  std::string("GET /status HTTP/1.1\r\nHost: x\r\n") +
                                      std::string(20000, 'A') + "\r\n\r\n",
                                  std::string("POST /metrics HTTP/1.1\r\nContent-Length: "
