@@ -121,8 +121,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
   server->started_ = absl::Now();
   if (options.admin) {
+    Server* s = server.get();
     absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin = admin::AdminServer::Create(
-        *options.admin, [s = server.get()] { return s->AdminView(); });
+        *options.admin, [s] { return s->AdminView(); },
+        [s](const std::string& service, size_t limit) { return s->Connections(service, limit); });
     if (!admin.ok()) return admin.status();
     server->admin_ = *std::move(admin);
   }
@@ -207,6 +209,37 @@ std::pair<int64_t, int64_t> ProcessFds() {
 }
 
 }  // namespace
+
+absl::StatusOr<admin::ConnectionsView> Server::Connections(const std::string& service,
+                                                          size_t limit) const {
+  admin::ConnectionsView view;
+  int index = -1;
+  for (size_t s = 0; s < options_.services.size(); ++s) {
+    const Service& svc = options_.services[s];
+    view.services.push_back(svc.name.empty() ? svc.listen[0].ToString() : svc.name);
+    if (view.services.back() == service) index = static_cast<int>(s);
+  }
+  if (!service.empty() && index < 0) {
+    return absl::NotFoundError(absl::StrCat("service \"", service, "\": no such service"));
+  }
+  for (const auto& worker : workers_) {
+    // One more than asked: the extra one tells that there are more.
+    const size_t room = limit + 1 - view.connections.size();
+    if (room == 0) break;
+    std::optional<std::vector<stats::LiveConnection>> listed =
+        worker->ListConnections({.service = index, .limit = room}, absl::Seconds(1));
+    if (!listed) {
+      ++view.workers_silent;
+      continue;
+    }
+    for (stats::LiveConnection& c : *listed) view.connections.push_back(std::move(c));
+  }
+  if (view.connections.size() > limit) {
+    view.connections.resize(limit);
+    view.truncated = true;
+  }
+  return view;
+}
 
 admin::View Server::AdminView() const {
   admin::View view;

@@ -113,6 +113,11 @@ class Server {
   // backend's state and weight from the published snapshot, its checks from the
   // health checker. Safe from any thread while the server runs.
   admin::View AdminView() const;
+  // GET /connections: each worker lists its own (stats/connection_list.h), up
+  // to `limit` in all; `service` "" is every service. Any thread; waits up to a
+  // second per worker that does not answer.
+  absl::StatusOr<admin::ConnectionsView> Connections(const std::string& service,
+                                                     size_t limit) const;
 
  private:
   Server() = default;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -170,7 +171,7 @@ TEST(AdminTest, JunkRequestsGetErrorsAndTheEndpointStaysUp) {
   const uint16_t admin = FreePortOnAll({"127.0.0.1"});
   auto l4lb = StartWithAdmin(echo, admin);
   ASSERT_NE(l4lb, nullptr);
-  for (const std::string junk : {std::string("\x16\x03\x01\x02\x00junk\r\n\r\n"),
+  for (const std::string& junk : {std::string("\x16\x03\x01\x02\x00junk\r\n\r\n"),
                                  std::string("GET /status HTTP/1.1\r\nHost: x\r\n") +
                                      std::string(20000, 'A') + "\r\n\r\n",
                                  std::string("POST /metrics HTTP/1.1\r\nContent-Length: "
@@ -237,6 +238,58 @@ TEST(AdminTest, StatusListsEveryBackendAndFollowsOneThatDies) {
   EXPECT_EQ(Sample(metrics.body, "l4lb_backend_state{service=\"127.0.0.1:0\",backend=\"" + b +
                                      "\",state=\"DOWN\"}"),
             1);
+}
+
+TEST(AdminTest, ConnectionsListsTheLiveOnesBounded) {
+  EchoServer echo("127.0.0.2");
+  const uint16_t admin = FreePortOnAll({"127.0.0.1"});
+  auto l4lb = StartWithAdmin(echo, admin);
+  ASSERT_NE(l4lb, nullptr);
+  std::vector<int> held;
+  // Closed however the test ends: l4lb's drain waits for them.
+  struct CloseAll {
+    std::vector<int>& fds;
+    ~CloseAll() {
+      for (int fd : fds) close(fd);
+    }
+  } close_all{held};
+  for (int i = 1; i <= 5; ++i) {
+    held.push_back(Hold(l4lb->port(), absl::StrCat("127.0.40.", i)));
+    ASSERT_GE(held.back(), 0);
+  }
+  Reply r = Get(admin, "/connections");
+  ASSERT_EQ(r.code, 200) << r.body;
+  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << r.body;
+  ASSERT_EQ(j["connections"].size(), 5u) << r.body;
+  EXPECT_EQ(j["truncated"], false);
+  EXPECT_EQ(j["workers_silent"], 0);
+  std::vector<std::string> clients;
+  for (const json& c : j["connections"]) {
+    clients.push_back(c["client"].get<std::string>().substr(0, 11));
+    EXPECT_EQ(c["service"], "127.0.0.1:0");
+    EXPECT_EQ(c["backend"], absl::StrCat("127.0.0.2:", echo.port()));
+    EXPECT_EQ(c["state"], "relaying");
+    EXPECT_EQ(c["bytes_up"], 1);  // Hold() sent one byte, the echo returned it
+    EXPECT_EQ(c["bytes_down"], 1);
+  }
+  std::sort(clients.begin(), clients.end());
+  EXPECT_EQ(clients, (std::vector<std::string>{"127.0.40.1:", "127.0.40.2:", "127.0.40.3:",
+                                               "127.0.40.4:", "127.0.40.5:"}));
+  r = Get(admin, "/connections?service=127.0.0.1:0&limit=2");
+  j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(j["connections"].size(), 2u) << r.body;
+  EXPECT_EQ(j["truncated"], true);
+  EXPECT_EQ(Get(admin, "/connections?service=nosuch").code, 404);
+  EXPECT_EQ(Get(admin, "/connections?limit=many").code, 400);
+  EXPECT_EQ(Get(admin, "/connections?limit=10001").code, 400);
+  for (int fd : held) close(fd);
+  held.clear();
+  EXPECT_TRUE(WaitFor(absl::Seconds(5), [&] {
+    const json k = json::parse(Get(admin, "/connections").body, nullptr, false);
+    return !k.is_discarded() && k["connections"].empty();
+  }));
 }
 
 TEST(AdminTest, PrometheusScrapesTheCountsTheTestMade) {

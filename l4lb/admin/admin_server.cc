@@ -8,7 +8,10 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 
+#include "absl/strings/numbers.h"
+
 #include "l4lb/admin/auth.h"
+#include "l4lb/admin/connections.h"
 #include "l4lb/admin/metrics.h"
 #include "l4lb/admin/status.h"
 #include "l4lb/admin/status_page.h"
@@ -35,15 +38,18 @@ constexpr char kRoutes[] =
     "  GET /         the status page (HTML; a browser opens /?token=TOKEN)\n"
     "  GET /api      this list\n"
     "  GET /metrics  Prometheus text format\n"
-    "  GET /status   JSON: every service and backend\n";
+    "  GET /status   JSON: every service and backend\n"
+    "  GET /connections?service=NAME&limit=N  JSON: live TCP connections\n";
 
 }  // namespace
 
-AdminServer::AdminServer(Options options, ViewFn view)
-    : options_(std::move(options)), view_(std::move(view)) {}
+AdminServer::AdminServer(Options options, ViewFn view, ConnectionsFn connections)
+    : options_(std::move(options)), view_(std::move(view)), connections_(std::move(connections)) {}
 
-absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(Options options, ViewFn view) {
-  std::unique_ptr<AdminServer> admin(new AdminServer(std::move(options), std::move(view)));
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(Options options, ViewFn view,
+                                                                 ConnectionsFn connections) {
+  std::unique_ptr<AdminServer> admin(
+      new AdminServer(std::move(options), std::move(view), std::move(connections)));
   admin->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *admin->http_;
   http.new_task_queue = [] { return new httplib::ThreadPool(kHandlerThreads); };
@@ -108,6 +114,22 @@ void AdminServer::Route() {
     res.set_header("Cache-Control", "no-store");
     res.set_content(Status(), "application/json");
   });
+  http.Get("/connections", [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = kDefaultConnections;
+    if (req.has_param("limit") &&
+        (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit > kMaxConnections)) {
+      res.status = 400;
+      res.set_content(absl::StrCat("400 limit: want 0..", kMaxConnections, "\n"), "text/plain");
+      return;
+    }
+    absl::StatusOr<ConnectionsView> view = connections_(req.get_param_value("service"), limit);
+    if (!view.ok()) {
+      res.status = 404;
+      res.set_content(absl::StrCat("404 ", view.status().message(), "\n"), "text/plain");
+      return;
+    }
+    res.set_content(RenderConnections(*view), "application/json");
+  });
   http.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
         std::string what = "unknown exception";
@@ -140,7 +162,7 @@ void AdminServer::Start() {
   // on a running server only).
   for (int i = 0; i < 2000 && !http_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
   LOG(INFO) << "admin endpoint on http://" << address_.ToString()
-            << "/ (the status page; /metrics, /status, /api)"
+            << "/ (the status page; /metrics, /status, /connections, /api)"
             << (options_.token.empty() ? "" : ", token required");
 }
 

@@ -25,11 +25,14 @@ namespace l4lb::admin {
 //   GET /api      the list of routes
 //   GET /metrics  Prometheus text (metrics.h)
 //   GET /status   JSON (status.h)
+//   GET /connections?service=NAME&limit=N  JSON (connections.h): the workers'
+//                 live connections, N at most (100; up to kMaxConnections)
 // With a token every request must carry "Authorization: Bearer TOKEN", else 401
 // (auth.h); GET / also takes it as /?token=TOKEN (a browser's address bar sends
-// no header), and the page passes it on to /status as the header. Each request asks `view` for a fresh View (Server::View(), which
-// sums the workers' counters then): nothing is computed between requests, so an
-// unscraped endpoint costs nothing.
+// no header), and the page passes it on to /status as the header. Each request
+// asks `view` for a fresh View (Server::View(), which sums the workers' counters
+// then): nothing is computed between requests, so an unscraped endpoint costs
+// nothing.
 //
 // Threads: httplib's listener and a pool of kHandlerThreads (two, so one slow
 // client does not hold up a scrape). An exception inside httplib or a handler
@@ -45,10 +48,17 @@ class AdminServer {
     std::string token;          // empty: no token needed
   };
   using ViewFn = std::function<View()>;
+  // Live connections of the service named `service` ("": all), at most `limit`;
+  // NotFound for a name no service has.
+  using ConnectionsFn =
+      std::function<absl::StatusOr<ConnectionsView>(const std::string& service, size_t limit)>;
+  static constexpr size_t kDefaultConnections = 100;
+  static constexpr size_t kMaxConnections = 10000;
 
   // Binds the listening socket, so a taken port is an error at start-up:
   // "admin: bind 127.0.0.1:9100: Address already in use".
-  static absl::StatusOr<std::unique_ptr<AdminServer>> Create(Options options, ViewFn view);
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Create(Options options, ViewFn view,
+                                                             ConnectionsFn connections);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -60,12 +70,13 @@ class AdminServer {
   const net::SocketAddress& address() const { return address_; }
 
  private:
-  AdminServer(Options options, ViewFn view);
+  AdminServer(Options options, ViewFn view, ConnectionsFn connections);
   void Route();
   std::string Status();
 
   Options options_;
   ViewFn view_;
+  ConnectionsFn connections_;
   net::SocketAddress address_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;

@@ -8,6 +8,7 @@
 #include "absl/types/span.h"
 
 #include "health/checker.h"
+#include "l4lb/stats/connection_list.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/stats/service_counters.h"
 
@@ -50,6 +51,14 @@ struct View {
   stats::Totals totals;  // every worker's own counters, summed
   int64_t open_fds = -1;  // -1: unknown
   int64_t max_fds = -1;
+};
+
+// GET /connections: live TCP connections, as the workers listed them.
+struct ConnectionsView {
+  std::vector<std::string> services;  // names, by index (LiveConnection::service)
+  std::vector<stats::LiveConnection> connections;
+  bool truncated = false;  // the limit was reached: there are more
+  int workers_silent = 0;  // workers that did not answer in time (busy, or drained)
 };
 
 }  // namespace l4lb::admin
