@@ -24,7 +24,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BACKEND_HOST = "127.0.0.2"
@@ -171,6 +173,45 @@ class L4lb(Balancer):
             "--access_log=false",  # the peers log nothing either
             "--idle_timeout=0",
         ] + self.extra
+
+
+class L4lbAdmin(L4lb):
+    """l4lb with the admin endpoint on and /metrics scraped every second while it
+    is measured, as a Prometheus server would: what metrics cost the data plane.
+    The admin threads are l4lb's, so their CPU counts in l4lb's figures."""
+
+    def argv(self, listen_port, backend_port):
+        self.admin_port = free_port(LISTEN_HOST)
+        return super().argv(listen_port, backend_port) + [
+            f"--admin={LISTEN_HOST}:{self.admin_port}"]
+
+    def start(self, backend_port):
+        port = super().start(backend_port)
+        self.scrapes, self.scrape_errors = 0, 0
+        self.stopping = threading.Event()
+        url = f"http://{LISTEN_HOST}:{self.admin_port}/metrics"
+
+        def scrape():
+            while not self.stopping.wait(1.0):
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as r:
+                        r.read()
+                    self.scrapes += 1
+                except OSError:
+                    self.scrape_errors += 1
+
+        self.scraper = threading.Thread(target=scrape, daemon=True)
+        self.scraper.start()
+        return port
+
+    def stop(self):
+        if self.proc:
+            self.stopping.set()
+            self.scraper.join()
+            if self.scrapes == 0 or self.scrape_errors:
+                print(f"{self.name}: {self.scrapes} scrapes, {self.scrape_errors} failed",
+                      file=sys.stderr)
+        super().stop()
 
 
 class HAProxy(Balancer):
@@ -452,6 +493,9 @@ def main():
     ap.add_argument("--limits", action="store_true",
                     help="also l4lb-limits (a deny list, per-client rate and connection limits "
                          "that are never hit) and haproxy-stick (the same with a stick table)")
+    ap.add_argument("--admin_scrape", action="store_true",
+                    help="also l4lb-admin: l4lb with --admin on and /metrics scraped every "
+                         "second during each measurement (the cost of metrics)")
     ap.add_argument("--l4lb_baseline", default="",
                     help="another l4lb binary (e.g. built from an older commit), measured in the "
                          "same run as column l4lb-base: before and after side by side")
@@ -477,6 +521,8 @@ def main():
     if args.limits:
         balancers.append(L4lb(args.l4lb, (args.l4lb_args + " " + L4LB_LIMITS).strip(),
                               "l4lb-limits", *common))
+    if args.admin_scrape:
+        balancers.append(L4lbAdmin(args.l4lb, args.l4lb_args, "l4lb-admin", *common))
     balancers.append(HAProxy("haproxy", *common))
     if args.limits:
         balancers.append(HAProxyStick("haproxy-stick", *common))

@@ -6,6 +6,7 @@
 #   bench/compare.sh --threads=2 --balancer_cpus=0,1 --client_cpus=0,1
 #   bench/compare.sh --copy_threshold   # l4lb alone: picks --copy_bytes from numbers
 #   bench/compare.sh --l4lb_baseline=/tmp/l4lb-old   # before/after: another l4lb build beside it
+#   bench/compare.sh --admin_scrape --only=l4lb,l4lb-admin --phases=iperf1,close  # metrics cost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

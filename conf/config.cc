@@ -14,6 +14,7 @@
 
 #include "conf/admission_keys.h"
 #include "conf/reader.h"
+#include "l4lb/admin/auth.h"
 #include "health/checker.h"
 #include "health/probe.h"
 #include "l4lb/backend/backend_set.h"
@@ -52,7 +53,8 @@ constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     
                                        "fall",      "send",      "expect",      "port",
                                        "http_path", "http_host", "http_status", "passive"};
 constexpr const char* kBackendKeys[] = {"address", "weight"};
-constexpr const char* kRootKeys[] = {"defaults", "service"};
+constexpr const char* kRootKeys[] = {"admin", "defaults", "service"};
+constexpr const char* kAdminKeys[] = {"listen", "token_file", "allow_no_token"};
 
 // Sessions a UDP service may keep per worker: enough for any real load, low
 // enough that a typo (an extra digit or three) is caught before it costs memory.
@@ -96,9 +98,10 @@ class Loader : public Reader {
  public:
   explicit Loader(std::string file) : Reader(file), admission_(file) {}
 
-  absl::StatusOr<std::vector<Server::Service>> Load(const toml::table& root);
+  absl::StatusOr<Config> Load(const toml::table& root);
 
  private:
+  void ReadAdmin(const toml::table& root);
   void ReadService(const toml::table& table, const toml::table* defaults);
   void ReadListen(const toml::table& table, Server::Service* service);
   void ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service);
@@ -114,10 +117,12 @@ class Loader : public Reader {
   std::vector<Server::Service> services_;
   std::vector<toml::source_region> service_at_;  // each service's [[service]] header
   std::vector<ListenEntry> listen_;
+  std::optional<admin::AdminServer::Options> admin_;
 };
 
-absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& root) {
-  CheckKeys(root, kRootKeys, "the file (want [defaults] or [[service]])");
+absl::StatusOr<Config> Loader::Load(const toml::table& root) {
+  CheckKeys(root, kRootKeys, "the file (want [defaults], [[service]] or [admin])");
+  ReadAdmin(root);
   const toml::table* defaults = SubTable(&root, "defaults", "defaults");
   if (defaults != nullptr) {
     CheckKeys(*defaults, ServiceKeys(), "[defaults]");
@@ -146,7 +151,48 @@ absl::StatusOr<std::vector<Server::Service>> Loader::Load(const toml::table& roo
     ReadService(*services->as_array()->get(i)->as_table(), defaults);
   }
   if (!ok()) return error();
-  return std::move(services_);
+  return Config{.services = std::move(services_), .admin = std::move(admin_)};
+}
+
+void Loader::ReadAdmin(const toml::table& root) {
+  const toml::table* table = SubTable(&root, "admin", "admin");
+  if (table == nullptr) return;
+  CheckKeys(*table, kAdminKeys, "[admin]");
+  const Scope scope{.own = table, .defaults = nullptr, .prefix = "admin."};
+  std::string listen;
+  const toml::node* listen_node = ReadString(scope, "listen", &listen);
+  if (!ok()) return;
+  if (listen_node == nullptr) {
+    return Fail(table->source(), "admin.listen: required, e.g. listen = \"127.0.0.1:9100\"");
+  }
+  absl::StatusOr<net::SocketAddress> address = net::SocketAddress::Parse(listen);
+  if (!address.ok()) {
+    return Fail(listen_node->source(), absl::StrCat("admin.listen: ", address.status().message()));
+  }
+  admin::AdminServer::Options options{.listen = *address, .token = ""};
+  std::string path;
+  if (const toml::node* node = ReadString(scope, "token_file", &path)) {
+    // Relative to the config file, as allow_file and deny_file are.
+    const size_t slash = file().rfind('/');
+    if (!path.empty() && path[0] != '/' && slash != std::string::npos) {
+      path = file().substr(0, slash + 1) + path;
+    }
+    absl::StatusOr<std::string> token = admin::ReadToken(path);
+    if (!token.ok()) {
+      return Fail(node->source(), absl::StrCat("admin.token_file: ", token.status().message()));
+    }
+    options.token = *std::move(token);
+  }
+  bool allow_no_token = false;
+  ReadBool(scope, "allow_no_token", &allow_no_token);
+  if (!ok()) return;
+  if (absl::Status exposed = admin::CheckExposure(*address, !options.token.empty(), allow_no_token);
+      !exposed.ok()) {
+    return Fail(listen_node->source(),
+                absl::StrCat("admin.listen: ", exposed.message(),
+                             " (in this file: token_file = \"FILE\" or allow_no_token = true)"));
+  }
+  admin_ = std::move(options);
 }
 
 std::string Loader::ServiceName(size_t index) const {
@@ -421,8 +467,7 @@ void Loader::ReadHealth(const toml::table& table, const toml::table* defaults,
 
 }  // namespace
 
-absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view text,
-                                                              const std::string& name) {
+absl::StatusOr<Config> LoadConfigText(absl::string_view text, const std::string& name) {
   Loader loader(name);
   toml::parse_result parsed =
       toml::parse(std::string_view(text.data(), text.size()), std::string_view(name));
@@ -434,10 +479,23 @@ absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view 
   return loader.Load(parsed.table());
 }
 
-absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path) {
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return LoadConfigString(*text, path);
+  return LoadConfigText(*text, path);
+}
+
+absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view text,
+                                                              const std::string& name) {
+  absl::StatusOr<Config> config = LoadConfigText(text, name);
+  if (!config.ok()) return config.status();
+  return std::move(config->services);
+}
+
+absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path) {
+  absl::StatusOr<Config> config = LoadConfigFile(path);
+  if (!config.ok()) return config.status();
+  return std::move(config->services);
 }
 
 }  // namespace l4lb::conf

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+#include "l4lb/admin/admin_server.h"
 #include "l4lb/server.h"
 
 namespace l4lb::conf {
@@ -38,6 +40,14 @@ namespace l4lb::conf {
 // Service::admission; conf/admission_keys.h has their rules. allow_file and
 // deny_file are read here, at load, relative to FILE's directory.
 //
+// An optional [admin] table turns the admin endpoint on, like --admin,
+// --admin_token_file and --admin_allow_no_token:
+//
+//   [admin]
+//   listen = "127.0.0.1:9100"
+//   token_file = "admin.token"   # relative to FILE's directory; read at load
+//   allow_no_token = false       # true: a non-loopback listen without a token
+//
 // Thread safety: none needed; pure functions, called once at start-up.
 absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path);
 
@@ -45,5 +55,13 @@ absl::StatusOr<std::vector<Server::Service>> LoadConfig(const std::string& path)
 // allow_file / deny_file paths ("t.toml": the working directory).
 absl::StatusOr<std::vector<Server::Service>> LoadConfigString(absl::string_view text,
                                                               const std::string& name);
+
+// Everything a file configures: the services and the [admin] table.
+struct Config {
+  std::vector<Server::Service> services;
+  std::optional<admin::AdminServer::Options> admin;  // nullopt: no [admin] table
+};
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+absl::StatusOr<Config> LoadConfigText(absl::string_view text, const std::string& name);
 
 }  // namespace l4lb::conf

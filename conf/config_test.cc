@@ -329,8 +329,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.toml:1:1: service: want [[service]] tables (double brackets, one per "
                   "service), got a table"},
         BadConfig{"unknown_root_key", "listen = 1\n" + kOkService,
-                  "t.toml:1:1: unknown key \"listen\" in the file (want [defaults] or "
-                  "[[service]])"},
+                  "t.toml:1:1: unknown key \"listen\" in the file (want [defaults], "
+                  "[[service]] or [admin])"},
         BadConfig{"unknown_service_key", kOkService + "conect_timeout = \"1s\"\n",
                   "t.toml:4:1: unknown key \"conect_timeout\" in [[service]]"},
         BadConfig{"unknown_health_key",
@@ -467,6 +467,41 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.toml:2:29: listen: \"[::1]:8005\" overlaps \"[::]:8000-8010\" of this "
                   "service at 2:11"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return info.param.what; });
+
+TEST(ConfigTest, AdminTableTurnsTheEndpointOn) {
+  const std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  std::ofstream(dir + "/admin.token") << "tok3n\n";
+  absl::StatusOr<Config> config = LoadConfigText(
+      "[admin]\nlisten = \"0.0.0.0:9100\"\ntoken_file = \"" + dir + "/admin.token\"\n" +
+          kOkService,
+      "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->admin.has_value());
+  EXPECT_EQ(config->admin->listen.ToString(), "0.0.0.0:9100");
+  EXPECT_EQ(config->admin->token, "tok3n");
+  EXPECT_EQ(config->services.size(), 1u);
+  absl::StatusOr<Config> none = LoadConfigText(kOkService, "t.toml");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->admin.has_value());
+}
+
+TEST(ConfigTest, AdminMistakesPointAtTheirLine) {
+  EXPECT_EQ(Error("[admin]\nallow_no_token = true\n" + kOkService),
+            "t.toml:1:1: admin.listen: required, e.g. listen = \"127.0.0.1:9100\"");
+  EXPECT_EQ(Error("[admin]\nlisten = \"127.0.0.1:9100\"\nlisten_on = 1\n" + kOkService),
+            "t.toml:3:1: unknown key \"listen_on\" in [admin]");
+  EXPECT_EQ(Error("[admin]\nlisten = \"127.0.0.1:9100\"\ntoken_file = \"/nonexistent/t\"\n" +
+                  kOkService),
+            "t.toml:3:14: admin.token_file: /nonexistent/t: No such file or directory");
+  const std::string exposed = Error("[admin]\nlisten = \"0.0.0.0:9100\"\n" + kOkService);
+  EXPECT_EQ(exposed.rfind("t.toml:2:10: admin.listen: 0.0.0.0:9100 is reachable from other hosts",
+                          0),
+            0u)
+      << exposed;
+  EXPECT_NE(exposed.find("allow_no_token = true"), std::string::npos) << exposed;
+  EXPECT_EQ(Error("[admin]\nlisten = \"0.0.0.0:9100\"\nallow_no_token = true\n" + kOkService),
+            "loaded fine");
+}
 
 }  // namespace
 }  // namespace l4lb::conf

@@ -30,7 +30,13 @@ constexpr int64_t kSuspectGapNs = 200'000'000;
 }  // namespace
 
 HealthChecker::HealthChecker(std::vector<Service> services) {
+  const absl::Time now = absl::Now();
   for (Service& service : services) {
+    const bool probed = service.options.probe.kind != ProbeSpec::Kind::kNone;
+    BackendReport initial;
+    initial.probed = probed;
+    initial.last_change = now;
+    report_.emplace_back(service.control->Current()->backends().size(), initial);
     ServiceState state{.service = std::move(service), .backends = {}};
     const auto& specs = state.service.control->Current()->backends();
     state.backends.resize(specs.size());
@@ -159,11 +165,14 @@ int64_t HealthChecker::StartAndExpire(ServiceState& s, int64_t now_ns) {
 
 bool HealthChecker::Collect(ServiceState& s) {
   bool changed = false;
+  const size_t service = static_cast<size_t>(&s - services_.data());
   for (size_t i = 0; i < s.backends.size(); ++i) {
     BackendState& b = s.backends[i];
     if (b.probe && b.probe->done()) {
       std::unique_ptr<Probe> probe = std::move(b.probe);
-      changed |= Apply(s, i, probe->ok(), probe->reason());
+      const bool flipped = Apply(s, i, probe->ok(), probe->reason());
+      Record(service, i, probe->ok(), probe->reason(), NowNs() - b.probe_started_ns, flipped);
+      changed |= flipped;
     }
     if (s.service.passive != nullptr && s.service.options.passive) {
       const backend::PassiveHealth::Taken taken = s.service.passive->Take(i);
@@ -225,6 +234,24 @@ bool HealthChecker::Apply(ServiceState& s, size_t index, bool ok, const std::str
   b.suspect = false;
   b.passive_failures = 0;
   return true;
+}
+
+void HealthChecker::Record(size_t service, size_t index, bool ok, const std::string& reason,
+                           int64_t duration_ns, bool changed) {
+  const absl::Time now = absl::Now();
+  std::lock_guard<std::mutex> lock(report_mu_);
+  BackendReport& r = report_[service][index];
+  ++(ok ? r.passed : r.failed);
+  r.last_ok = ok;
+  r.last_reason = ok ? std::string() : reason;
+  r.last_duration = absl::Nanoseconds(duration_ns);
+  r.last_check = now;
+  if (changed) r.last_change = now;
+}
+
+std::vector<std::vector<HealthChecker::BackendReport>> HealthChecker::Report() const {
+  std::lock_guard<std::mutex> lock(report_mu_);
+  return report_;
 }
 
 void HealthChecker::Publish(ServiceState& s) {

@@ -3,10 +3,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 
 #include "health/probe.h"
@@ -46,9 +48,10 @@ struct HealthOptions {
 // client hits it.
 //
 // Thread safety: Start()/Stop() from one thread (the server's); everything else
-// runs on the checker's own thread. It talks to workers only through the
-// ServiceControls and PassiveHealth it is given. A backend in maintenance
-// (AdminState::kMaint) is not probed: its state stays what it was until enabled.
+// runs on the checker's own thread, but Report(), which any thread may call (the
+// admin endpoint's). It talks to workers only through the ServiceControls and
+// PassiveHealth it is given. A backend in maintenance (AdminState::kMaint) is
+// not probed: its state stays what it was until enabled.
 class HealthChecker {
  public:
   struct Service {
@@ -68,6 +71,23 @@ class HealthChecker {
   bool active() const;
   void Start();
   void Stop();
+
+  // One backend's checks as the admin endpoint shows them (admin/status.h).
+  struct BackendReport {
+    bool probed = false;  // the service has probes (check != none)
+    uint64_t passed = 0;  // probes that passed, since start
+    uint64_t failed = 0;  // probes that failed (timeouts included)
+    bool last_ok = false;        // the last probe's result (passed + failed > 0)
+    std::string last_reason;     // why it failed ("" when it passed)
+    absl::Duration last_duration;  // the last probe's connect + reply time
+    absl::Time last_check = absl::InfinitePast();
+    // The last UP <-> DOWN change by a check; until then, when the checker was
+    // made (l4lb's start).
+    absl::Time last_change;
+  };
+  // Services in the order given, each one's backends in snapshot order. A copy
+  // under a mutex the checker takes once per probe result: cheap, off the data path.
+  std::vector<std::vector<BackendReport>> Report() const;
 
  private:
   struct BackendState {
@@ -100,12 +120,16 @@ class HealthChecker {
   bool Apply(ServiceState& s, size_t index, bool ok, const std::string& reason);
   void Publish(ServiceState& s);
   int64_t Jittered(absl::Duration d);
+  void Record(size_t service, size_t index, bool ok, const std::string& reason,
+              int64_t duration_ns, bool changed);
 
   std::vector<ServiceState> services_;
   int wake_fd_ = -1;  // eventfd: Stop() wakes the poll
   std::atomic<bool> stop_{false};
   std::thread thread_;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  mutable std::mutex report_mu_;
+  std::vector<std::vector<BackendReport>> report_ ABSL_GUARDED_BY(report_mu_);
 };
 
 }  // namespace l4lb::health

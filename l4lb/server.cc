@@ -1,5 +1,8 @@
 #include "l4lb/server.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <future>
 
@@ -120,6 +123,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     }));
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
+  server->started_ = absl::Now();
+  if (options.admin) {
+    Server* s = server.get();
+    std::vector<admin::Actions::Target> targets;
+    for (size_t i = 0; i < server->names_.size(); ++i) {
+      targets.push_back({.name = server->names_[i],
+                         .control = server->controls_[i].get(),
+                         .admission = server->admission_[i].get()});
+    }
+    // The workers' clock: bans are compared with their accept times.
+    server->actions_ = std::make_unique<admin::Actions>(std::move(targets), [] {
+      timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    });
+    admin::AdminServer::Options admin_options = *options.admin;
+    admin_options.actions = server->actions_.get();
+    absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin = admin::AdminServer::Create(
+        admin_options, [s] { return s->AdminView(); },
+        [s](const std::string& service, size_t limit) { return s->Connections(service, limit); });
+    if (!admin.ok()) return admin.status();
+    server->admin_ = *std::move(admin);
+  }
   server->options_ = std::move(options);
   return server;
 }
@@ -144,10 +170,13 @@ absl::Status Server::Start() {
   absl::Status status;
   for (auto& f : ready) status.Update(f.get());
   if (status.ok()) checker_->Start();
+  // Last: a scrape may come at once, and everything it reads is running now.
+  if (status.ok() && admin_) admin_->Start();
   return status;
 }
 
 void Server::StopAccepting() {
+  draining_.store(true, std::memory_order_relaxed);
   for (auto& worker : workers_) worker->RequestDrain();
 }
 
@@ -159,6 +188,8 @@ bool Server::Drained() const {
 }
 
 void Server::ForceCloseAndJoin() {
+  // First: a scrape must not read what is being torn down.
+  if (admin_) admin_->Stop();
   checker_->Stop();
   for (auto& worker : workers_) {
     worker->RequestDrain();
@@ -181,6 +212,102 @@ stats::Totals Server::Totals() const {
   std::vector<const stats::WorkerCounters*> counters;
   for (const auto& worker : workers_) counters.push_back(&worker->counters());
   return stats::Sum(counters);
+}
+
+namespace {
+
+// Open fds (entries of /proc/self/fd, less the directory's own) and the limit;
+// -1 when unknown.
+std::pair<int64_t, int64_t> ProcessFds() {
+  int64_t open = -1;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    open = 0;
+    while (const dirent* e = readdir(dir)) open += e->d_name[0] != '.';
+    closedir(dir);
+    --open;  // the fd opendir itself holds
+  }
+  rlimit limit{};
+  const int64_t max = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                          ? static_cast<int64_t>(limit.rlim_cur)
+                          : -1;
+  return {open, max};
+}
+
+}  // namespace
+
+absl::StatusOr<admin::ConnectionsView> Server::Connections(const std::string& service,
+                                                          size_t limit) const {
+  admin::ConnectionsView view;
+  int index = -1;
+  for (size_t s = 0; s < options_.services.size(); ++s) {
+    const Service& svc = options_.services[s];
+    view.services.push_back(svc.name.empty() ? svc.listen[0].ToString() : svc.name);
+    if (view.services.back() == service) index = static_cast<int>(s);
+  }
+  if (!service.empty() && index < 0) {
+    return absl::NotFoundError(absl::StrCat("service \"", service, "\": no such service"));
+  }
+  for (const auto& worker : workers_) {
+    // One more than asked: the extra one tells that there are more.
+    const size_t room = limit + 1 - view.connections.size();
+    if (room == 0) break;
+    std::optional<std::vector<stats::LiveConnection>> listed =
+        worker->ListConnections({.service = index, .limit = room}, absl::Seconds(1));
+    if (!listed) {
+      ++view.workers_silent;
+      continue;
+    }
+    for (stats::LiveConnection& c : *listed) view.connections.push_back(std::move(c));
+  }
+  if (view.connections.size() > limit) {
+    view.connections.resize(limit);
+    view.truncated = true;
+  }
+  return view;
+}
+
+admin::View Server::AdminView() const {
+  admin::View view;
+  view.now = absl::Now();
+  view.started = started_;
+  view.draining = draining_.load(std::memory_order_relaxed);
+  view.totals = Totals();
+  std::tie(view.open_fds, view.max_fds) = ProcessFds();
+  const std::vector<std::vector<health::HealthChecker::BackendReport>> health = checker_->Report();
+  size_t listener = 0;
+  for (size_t s = 0; s < options_.services.size(); ++s) {
+    const Service& service = options_.services[s];
+    admin::ServiceView& out = view.services.emplace_back();
+    out.name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    out.protocol = service.protocol == Protocol::kUdp ? "udp" : "tcp";
+    for (size_t i = 0; i < service.listen.size(); ++i) {
+      out.listen.push_back(listening_[listener++].ToString());
+    }
+    std::vector<const stats::ServiceCounters*> per_worker;
+    for (const auto& worker : workers_) per_worker.push_back(worker->counters().services[s].get());
+    out.counters = stats::SumService(per_worker);
+    const std::shared_ptr<const backend::BackendSnapshot> snapshot = publishers_[s]->Current();
+    const std::vector<backend::BackendSpec>& backends = snapshot->backends();
+    for (size_t b = 0; b < backends.size(); ++b) {
+      admin::BackendView& bv = out.backends.emplace_back();
+      bv.name = backends[b].name;
+      bv.weight = backends[b].weight;
+      switch (snapshot->admin(b)) {
+        case backend::AdminState::kMaint:
+          bv.state = admin::BackendState::kMaint;
+          break;
+        case backend::AdminState::kDrain:
+          bv.state = admin::BackendState::kDrain;
+          break;
+        case backend::AdminState::kReady:
+          bv.state = snapshot->healthy(b) ? admin::BackendState::kUp : admin::BackendState::kDown;
+          break;
+      }
+      if (b < out.counters.backends.size()) bv.counters = out.counters.backends[b];
+      if (s < health.size() && b < health[s].size()) bv.health = health[s][b];
+    }
+  }
+  return view;
 }
 
 }  // namespace l4lb

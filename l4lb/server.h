@@ -1,7 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,6 +12,8 @@
 #include "absl/time/time.h"
 
 #include "health/checker.h"
+#include "l4lb/admin/admin_server.h"
+#include "l4lb/admin/view.h"
 #include "l4lb/admission/admission.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/control.h"
@@ -25,9 +29,10 @@
 namespace l4lb {
 
 // Server owns the workers and their listening sockets, the backend snapshot
-// publisher of each service, and the health checker that publishes into them. Create() does
-// everything that can fail on operator input (bind, table build) before any thread starts, so a bad
-// setup is one error.
+// publisher of each service, the health checker that publishes into them, and the
+// admin endpoint that reads them all. Create() does everything that can fail on
+// operator input (bind, table build) before any thread starts, so a bad setup is
+// one error.
 //
 // Thread safety: call from one thread (main). Workers run on their own threads.
 class Server {
@@ -81,6 +86,8 @@ class Server {
     absl::Duration busy_poll = absl::ZeroDuration();
     // Live TCP connections of all services together; 0: no bound.
     uint32_t max_connections = 0;
+    // The admin HTTP endpoint (--admin, [admin]); nullopt: off.
+    std::optional<admin::AdminServer::Options> admin;
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
@@ -99,6 +106,19 @@ class Server {
   void ForceCloseAndJoin();
 
   stats::Totals Totals() const;
+  // Where the admin endpoint listens (port 0 resolved); null when it is off.
+  const net::SocketAddress* admin_address() const {
+    return admin_ ? &admin_->address() : nullptr;
+  }
+  // What the admin endpoint shows, read now: the workers' counters summed, each
+  // backend's state and weight from the published snapshot, its checks from the
+  // health checker. Safe from any thread while the server runs.
+  admin::View AdminView() const;
+  // GET /connections: each worker lists its own (stats/connection_list.h), up
+  // to `limit` in all; `service` "" is every service. Any thread; waits up to a
+  // second per worker that does not answer.
+  absl::StatusOr<admin::ConnectionsView> Connections(const std::string& service,
+                                                     size_t limit) const;
 
   // For the admin API (any thread, after Create): services by name (Service::name,
   // else its first listen address), each one's backend control (drain, maint,
@@ -127,6 +147,11 @@ class Server {
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;
   std::vector<std::string> names_;  // per service
+  absl::Time started_;
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<admin::Actions> actions_;  // what admin_ acts through
+  // Declared last: destroyed (and stopped) first, while what it reads still exists.
+  std::unique_ptr<admin::AdminServer> admin_;
 };
 
 }  // namespace l4lb

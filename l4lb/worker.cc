@@ -46,6 +46,9 @@ Worker::Worker(Options options)
       state.bandwidth = &service.admission->limits();
     }
     services_.push_back(std::move(state));
+    // Backends keep their indices across snapshots (WithHealth): one slot each.
+    counters_.services.push_back(std::make_unique<stats::ServiceCounters>(
+        service.publisher->Current()->backends().size()));
   }
   for (Listener& listener : options_.listeners) {
     if (listener.udp) {
@@ -210,10 +213,41 @@ void Worker::RequestForceClose() {
   (void)!write(wake_fd_.get(), &one, sizeof(one));
 }
 
+std::optional<std::vector<stats::LiveConnection>> Worker::ListConnections(
+    const stats::ConnectionList::Request& request, absl::Duration timeout) {
+  if (finished()) return std::nullopt;
+  return connection_list_.Ask(request, timeout, [this] {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_.get(), &one, sizeof(one));
+  });
+}
+
+void Worker::AnswerConnectionList() {
+  const stats::ConnectionList::Request request = connection_list_.request();
+  std::vector<stats::LiveConnection> out;
+  connections_.ForEachLive([&](const Connection& c) {
+    if (out.size() >= request.limit || (request.service >= 0 && c.service != request.service)) {
+      return;
+    }
+    static constexpr const char* kStates[] = {"free", "connecting", "relaying", "flushing",
+                                              "closing"};
+    out.push_back({.service = c.service,
+                   .client = c.client.ToString(),
+                   .backend = c.backend >= 0 ? c.target.ToString() : std::string(),
+                   .state = kStates[static_cast<int>(c.state)],
+                   .age = absl::Nanoseconds(now_ns_ - c.start_ns),
+                   .bytes_up = c.up.bytes(),
+                   .bytes_down = c.down.bytes()});
+  });
+  connection_list_.Answer(std::move(out));
+}
+
 void Worker::OnWake(const io_uring_cqe& cqe) {
   uint64_t value;
   (void)!read(wake_fd_.get(), &value, sizeof(value));
   if (!(cqe.flags & IORING_CQE_F_MORE)) ArmWake();
+  // Asked by the admin endpoint (GET /connections): answered here, on this thread.
+  if (connection_list_.pending()) AnswerConnectionList();
   if (drain_requested_.load(std::memory_order_acquire) && !draining_) StopAccepting();
   if (force_close_requested_.load(std::memory_order_acquire)) {
     const size_t live = connections_.live();

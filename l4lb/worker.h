@@ -27,6 +27,7 @@
 #include "l4lb/relay/throttle.h"
 #include "l4lb/ring/ring.h"
 #include "l4lb/ring/tag.h"
+#include "l4lb/stats/connection_list.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/udp/buffer_ring.h"
 #include "l4lb/udp/refusal.h"
@@ -45,8 +46,8 @@ namespace l4lb {
 // Dispatch().
 //
 // Thread safety: Run() is the thread body and the only code touching the ring and
-// the connections. RequestDrain(), RequestForceClose(), finished() and counters()
-// are safe from any thread.
+// the connections. RequestDrain(), RequestForceClose(), finished(), counters() and
+// ListConnections() are safe from any thread.
 class Worker {
  public:
   struct Service {
@@ -117,6 +118,10 @@ class Worker {
   void RequestForceClose();
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   const stats::WorkerCounters& counters() const { return counters_; }
+  // The worker's live TCP connections, listed by its own thread at the next
+  // wakeup (stats/connection_list.h); nullopt if it did not answer in `timeout`.
+  std::optional<std::vector<stats::LiveConnection>> ListConnections(
+      const stats::ConnectionList::Request& request, absl::Duration timeout);
 
  private:
   struct ServiceState {
@@ -234,6 +239,7 @@ class Worker {
   // Housekeeping.
   void ArmWake();
   void OnWake(const io_uring_cqe& cqe);
+  void AnswerConnectionList();
   void OnTick();
   void StopAccepting();
   void RefreshSnapshots();
@@ -264,6 +270,7 @@ class Worker {
   relay::Throttle throttle_;
   stats::WorkerCounters counters_;
   net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it
+  stats::ConnectionList connection_list_;
   bool draining_ = false;
   int stop_accepts_in_flight_ = 0;
   int64_t now_ns_ = 0;

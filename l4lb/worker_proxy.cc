@@ -62,6 +62,7 @@ void Worker::OnProxyReadable(Connection& c, const io_uring_cqe& cqe) {
   }
   if (what != nullptr) {
     counters_.bad_proxy.Add();
+    counters_.service(c.service).bad_proxy.Add();
     LOG_EVERY_T(WARNING, 1.0) << "peer " << c.client.ToString() << ": " << what
                               << (parse.ok() || n <= 0
                                       ? std::string()
@@ -75,6 +76,7 @@ void Worker::OnProxyReadable(Connection& c, const io_uring_cqe& cqe) {
   if (recv(c.client_fd, buf, header.consumed, MSG_DONTWAIT) !=
       static_cast<ssize_t>(header.consumed)) {
     counters_.bad_proxy.Add();
+    counters_.service(c.service).bad_proxy.Add();
     return Close(c, CloseReason::kBadProxy);
   }
   c.proxy_pending = false;
@@ -131,6 +133,7 @@ void Worker::ExpireProxyHandshakes() {
       continue;
     }
     counters_.bad_proxy.Add();
+    counters_.service(c->service).bad_proxy.Add();
     LOG_EVERY_T(WARNING, 1.0) << "peer " << c->client.ToString()
                               << (c->proxy_pending
                                       ? ": no complete PROXY header within proxy_timeout"

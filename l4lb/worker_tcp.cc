@@ -99,6 +99,8 @@ void Worker::OnNewClient(int fd, uint32_t index) {
   c.client_fd = fd;
   c.listener = static_cast<uint16_t>(index);
   c.service = l.listener.service;
+  counters_.service(c.service).accepted.Add();
+  counters_.service(c.service).active.Add();
   c.start_ns = now_ns_;
   const ServiceState& service = services_[c.service];
   c.snapshot = service.snapshot;
@@ -145,10 +147,17 @@ admission::Refusal Worker::Admit(uint16_t service, const net::SocketAddress& cli
     if (refusal != admission::Refusal::kNone && gate != nullptr) gate->Leave(ip, *pass);
   }
   if (refusal == admission::Refusal::kNone) return refusal;
-  stats::Counter& counter = refusal == admission::Refusal::kDenied    ? counters_.refused_denied
-                            : refusal == admission::Refusal::kBanned ? counters_.refused_banned
-                                                                       : counters_.refused_limited;
-  counter.Add();
+  stats::ServiceCounters& by_service = counters_.service(service);
+  if (refusal == admission::Refusal::kDenied) {
+    counters_.refused_denied.Add();
+    by_service.refused_denied.Add();
+  } else if (refusal == admission::Refusal::kBanned) {
+    counters_.refused_banned.Add();
+    by_service.refused_banned.Add();
+  } else {
+    counters_.refused_limited.Add();
+    by_service.refused_limited.Add();
+  }
   // A flood must not flood the log: a line a second per worker, with the totals.
   LOG_EVERY_T(WARNING, 1.0) << "refused client " << client.ToString() << " ("
                             << admission::RefusalName(refusal) << "); worker " << options_.id
@@ -212,6 +221,7 @@ void Worker::Connect(Connection& c) {
     }
   }
   c.backend_fd = fd->Release();
+  c.connect_started_ns = now_ns_;
   ring_->Reserve(2);
   io_uring_sqe* sqe = ring_->GetSqe();
   // c.target lives until the connection is freed, after the connect's CQE.
@@ -267,6 +277,8 @@ void Worker::OnConnect(Connection& c, int res) {
                               << c.client.ToString() << ", attempt " << int{c.attempts} << " of "
                               << max_attempts << ")";
     // Refused, timed out, unreachable: the backend (or the way to it) is unwell.
+    stats::BackendCounters& backend = counters_.backend(c.service, c.backend);
+    (c.connect_error == ETIMEDOUT ? backend.connect_timeouts : backend.connect_errors).Add();
     ReportBackendFailure(c.service, c.backend, c.client);
   }
   // Free to retry: the client's bytes wait unread in its socket, nothing was
@@ -294,6 +306,11 @@ void Worker::StartRelay(Connection& c) {
   }
   c.state = Connection::State::kRelaying;
   counters_.relayed.Add();
+  c.relayed = true;
+  stats::BackendCounters& backend = counters_.backend(c.service, c.backend);
+  backend.connections.Add();
+  backend.active.Add();
+  backend.connect_time.Observe(now_ns_ - c.connect_started_ns);
   if (balancer::AffinityTable* affinity = services_[c.service].options.affinity) {
     c.affinity_token = affinity->Acquire(c.client.IpBytes16(), c.target.IpBytes16(), now_ns_);
   }
@@ -416,6 +433,8 @@ Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urg
   if (moved >= kBulkBytes) bulk_pass_ = true;
   if (moved > 0) {
     (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
+    stats::BackendCounters& backend = counters_.backend(c.service, c.backend);
+    (up ? backend.bytes_up : backend.bytes_down).Add(moved);
     ServiceState& service = services_[c.service];
     if (service.idle_timeout_ns > 0 && c.state == Connection::State::kRelaying) {
       service.idle.Touch(c, now_ns_);
@@ -524,6 +543,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
       break;
     case CloseReason::kNoBackend:
       counters_.no_backend.Add();
+      counters_.service(c.service).no_backend.Add();
       break;
     case CloseReason::kDrain:
       counters_.cut_at_drain.Add();
@@ -565,6 +585,12 @@ void Worker::OnSettled(Connection& c) {
   if (c.client_fd >= 0) close(c.client_fd);
   if (c.backend_fd >= 0) close(c.backend_fd);
   counters_.active.Sub();
+  stats::ServiceCounters& service = counters_.service(c.service);
+  service.active.Sub();
+  if (c.relayed) {
+    counters_.backend(c.service, c.backend).active.Sub();
+    service.duration.Observe(now_ns_ - c.start_ns);
+  }
   connections_.Free(&c);
 }
 

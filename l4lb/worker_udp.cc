@@ -232,6 +232,9 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
   s->bytes_up += len;
   counters_.udp_datagrams_up.Add();
   counters_.bytes_up.Add(len);
+  stats::BackendCounters& backend = counters_.backend(s->service, s->backend);
+  backend.udp_datagrams_up.Add();
+  backend.bytes_up.Add(len);
   sessions_->Touch(*s, now_ns_);
 }
 
@@ -287,6 +290,8 @@ Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
   s->fd = fd->Release();
   std::swap(s->pass, pass);  // the session holds the client's place now
   counters_.udp_sessions.Add();
+  counters_.backend(s->service, s->backend).udp_sessions.Add();
+  counters_.backend(s->service, s->backend).udp_active.Add();
   ArmUdpSessionRecv(*s);
   return s;
 }
@@ -322,6 +327,9 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
       s.bytes_down += len;
       counters_.udp_datagrams_down.Add();
       counters_.bytes_down.Add(len);
+      stats::BackendCounters& backend = counters_.backend(s.service, s.backend);
+      backend.udp_datagrams_down.Add();
+      backend.bytes_down.Add(len);
     }
     sessions_->Touch(s, now_ns_);
     const uint32_t max_responses = services_[s.service].options.max_responses;
@@ -390,6 +398,7 @@ ssize_t Worker::SendToClient(const Session& s, const void* data, size_t len) {
 void Worker::CloseUdpSession(Session& s, const char* reason) {
   if (s.state != Session::State::kLive) return;
   s.reason = reason;
+  counters_.backend(s.service, s.backend).udp_active.Sub();
   sessions_->Unlink(s);
   Leave(s.service, s.client, &s.pass, nullptr);
   if (options_.access_log) {

@@ -14,8 +14,11 @@ status=${PIPESTATUS[0]}
 # The health checker publishes snapshots that workers swap in while connections
 # flow: run those tests again under ThreadSanitizer (their targets count twice).
 # The access log hands lines from workers to its own thread through lock-free queues.
+# The admin endpoint's threads read the workers' counters while they write, and ask
+# each worker for its live connections.
 bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affinity_test \
-  //tests:health_e2e_test //l4lb/log:access_log_test //tests:access_log_e2e_test "$@" 2>&1 |
+  //tests:health_e2e_test //l4lb/log:access_log_test //tests:access_log_e2e_test \
+  //tests:admin_e2e_test //l4lb/stats:connection_list_test "$@" 2>&1 |
   tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 # Memory and undefined-behaviour errors in the data plane (TCP relay, UDP

@@ -108,6 +108,8 @@ struct Connection {
   // A poll before the relay saw the client's FIN (POLLRDHUP): the relay's first
   // pump must know, no later poll reports it again (Flow::Pump's source_hup).
   bool client_hup = false;
+  // StartRelay ran: the backend's active count holds this connection until free.
+  bool relayed = false;
   int connect_error = 0;         // errno of the last failed connect, for the log
   int backend = backend::BackendSnapshot::kNone;  // index into snapshot->backends()
   uint32_t tried[kMaxAttempts] = {};
@@ -116,6 +118,7 @@ struct Connection {
   // affinity table (released at close); 0: it does not.
   uint64_t affinity_token = 0;
   int64_t start_ns = 0;
+  int64_t connect_started_ns = 0;  // the current attempt's, for the connect-time histogram
   int64_t last_active_ns = 0;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
   // proxy_pending: the whole header by then. proxy_screen: 0 until the first

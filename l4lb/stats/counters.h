@@ -1,28 +1,16 @@
 #pragma once
 
-#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/types/span.h"
 
+#include "l4lb/stats/counter.h"
+#include "l4lb/stats/service_counters.h"
+
 namespace l4lb::stats {
-
-// Counter is written by ONE thread (its worker) and read by any: a relaxed load
-// plus store, never a locked read-modify-write, so the hot path shares nothing.
-class Counter {
- public:
-  void Add(uint64_t n = 1) {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void Sub(uint64_t n = 1) {
-    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> value_{0};
-};
 
 // One worker's counters. Readers sum them over workers (Sum below).
 struct WorkerCounters {
@@ -63,6 +51,13 @@ struct WorkerCounters {
   // Access-log lines not written: the worker's queue to the logging thread was
   // full (log/access_log.h).
   Counter access_log_dropped;
+
+  // Per service (in Server::Options order) and, inside, per backend: what the
+  // admin endpoint labels by service and backend (admin/metrics.h). Sized once
+  // by the worker's constructor, before its thread starts; never resized.
+  std::vector<std::unique_ptr<ServiceCounters>> services;
+  ServiceCounters& service(uint16_t s) { return *services[s]; }
+  BackendCounters& backend(uint16_t s, int b) { return services[s]->backends[b]; }
 };
 
 struct Totals {

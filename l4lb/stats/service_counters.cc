@@ -1,0 +1,36 @@
+#include "l4lb/stats/service_counters.h"
+
+namespace l4lb::stats {
+
+ServiceTotals SumService(absl::Span<const ServiceCounters* const> workers) {
+  ServiceTotals t;
+  for (const ServiceCounters* w : workers) {
+    t.accepted += w->accepted.Get();
+    t.active += w->active.Get();
+    t.refused_denied += w->refused_denied.Get();
+    t.refused_limited += w->refused_limited.Get();
+    t.refused_banned += w->refused_banned.Get();
+    t.bad_proxy += w->bad_proxy.Get();
+    t.no_backend += w->no_backend.Get();
+    t.duration.Add(w->duration);
+    if (t.backends.size() < w->backends.size()) t.backends.resize(w->backends.size());
+    for (size_t i = 0; i < w->backends.size(); ++i) {
+      const BackendCounters& b = w->backends[i];
+      BackendTotals& o = t.backends[i];
+      o.connections += b.connections.Get();
+      o.active += b.active.Get();
+      o.bytes_up += b.bytes_up.Get();
+      o.bytes_down += b.bytes_down.Get();
+      o.connect_errors += b.connect_errors.Get();
+      o.connect_timeouts += b.connect_timeouts.Get();
+      o.udp_sessions += b.udp_sessions.Get();
+      o.udp_active += b.udp_active.Get();
+      o.udp_datagrams_up += b.udp_datagrams_up.Get();
+      o.udp_datagrams_down += b.udp_datagrams_down.Get();
+      o.connect_time.Add(b.connect_time);
+    }
+  }
+  return t;
+}
+
+}  // namespace l4lb::stats

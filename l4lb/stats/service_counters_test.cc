@@ -1,0 +1,34 @@
+#include "l4lb/stats/service_counters.h"
+
+#include "gtest/gtest.h"
+
+namespace l4lb::stats {
+namespace {
+
+TEST(ServiceCountersTest, SumAddsEachBackendAcrossWorkers) {
+  ServiceCounters a(2);
+  ServiceCounters b(2);
+  a.accepted.Add(3);
+  b.accepted.Add(4);
+  a.refused_banned.Add();
+  a.backends[0].connections.Add(2);
+  b.backends[0].connections.Add(1);
+  b.backends[1].bytes_up.Add(100);
+  b.backends[1].bytes_down.Add(7);
+  a.backends[1].connect_time.Observe(300'000);  // 300 µs
+  b.backends[1].connect_time.Observe(300'000);
+  const ServiceCounters* workers[] = {&a, &b};
+  const ServiceTotals t = SumService(workers);
+  EXPECT_EQ(t.accepted, 7u);
+  EXPECT_EQ(t.refused_banned, 1u);
+  ASSERT_EQ(t.backends.size(), 2u);
+  EXPECT_EQ(t.backends[0].connections, 3u);
+  EXPECT_EQ(t.backends[1].connections, 0u);
+  EXPECT_EQ(t.backends[1].bytes_up, 100u);
+  EXPECT_EQ(t.backends[1].bytes_down, 7u);
+  EXPECT_EQ(t.backends[1].connect_time.count(), 2u);
+  EXPECT_EQ(t.backends[0].connect_time.count(), 0u);
+}
+
+}  // namespace
+}  // namespace l4lb::stats
