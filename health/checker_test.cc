@@ -186,6 +186,32 @@ TEST_F(CheckerTest, PassiveFailuresNeverEjectABackendNotYetProbed) {
   }
 }
 
+TEST_F(CheckerTest, ReportShowsEachBackendsChecksAndLastChange) {
+  const absl::Time before = absl::Now();
+  Start(Fast());
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] {
+    const auto r = checker_->Report();
+    return r[0][0].passed >= 2 && r[0][1].failed >= 2;
+  }));
+  const std::vector<std::vector<HealthChecker::BackendReport>> r = checker_->Report();
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].size(), 2u);
+  const HealthChecker::BackendReport& up = r[0][0];
+  const HealthChecker::BackendReport& down = r[0][1];
+  EXPECT_TRUE(up.probed);
+  EXPECT_TRUE(up.last_ok);
+  EXPECT_EQ(up.failed, 0u);
+  EXPECT_EQ(up.last_reason, "");
+  EXPECT_LE(up.last_change, before + absl::Milliseconds(100)) << "never changed: the start";
+  EXPECT_FALSE(down.last_ok);
+  EXPECT_EQ(down.passed, 0u);
+  EXPECT_NE(down.last_reason.find("refused"), std::string::npos) << down.last_reason;
+  EXPECT_GT(down.last_change, up.last_change) << "it went DOWN after the start";
+  EXPECT_GT(down.last_check, down.last_change - absl::Milliseconds(1));
+  EXPECT_GT(down.last_duration, absl::ZeroDuration());
+  EXPECT_LT(down.last_duration, absl::Milliseconds(100));
+}
+
 TEST_F(CheckerTest, NoneChecksNothing) {
   HealthOptions options = Fast();
   options.probe.kind = ProbeSpec::Kind::kNone;

@@ -41,8 +41,8 @@ absl::StatusOr<std::optional<admin::AdminServer::Options>> AdminFromFlags(
   }
   absl::StatusOr<net::SocketAddress> listen = net::SocketAddress::Parse(FLAGS_admin);
   if (!listen.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--admin: ", listen.status().message(), " (want ADDRESS:PORT, e.g. 127.0.0.1:9100)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin: ", listen.status().message(), ", e.g. 127.0.0.1:9100"));
   }
   admin::AdminServer::Options options{.listen = *listen, .token = ""};
   if (!FLAGS_admin_token_file.empty()) {
