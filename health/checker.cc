@@ -260,9 +260,13 @@ void HealthChecker::Publish(ServiceState& s) {
   const std::shared_ptr<const backend::BackendSnapshot> next = s.service.control->SetHealth(healthy);
   const size_t up = std::count(healthy.begin(), healthy.end(), true);
   const size_t taking = next->healthy_count();  // healthy and neither drained nor in maintenance
-  if (taking == 0) {
-    LOG(ERROR) << s.service.name << ": no healthy backend takes new clients (" << up << " of "
-               << healthy.size() << " healthy); new clients are closed until one does";
+  if (up == 0) {
+    LOG(ERROR) << s.service.name << ": no healthy backend; new clients are closed until one "
+               << "comes back";
+  } else if (taking == 0) {
+    LOG(ERROR) << s.service.name << ": no backend takes new clients (" << up << " of "
+               << healthy.size() << " healthy, all drained or in maintenance); new clients are "
+               << "closed until one is enabled";
   } else {
     LOG(INFO) << s.service.name << ": " << up << " of " << healthy.size() << " backend(s) healthy"
               << (taking != up ? absl::StrCat(", ", taking, " taking new clients") : "");

@@ -29,7 +29,8 @@ declare -A SOURCES=(
   [config]="conf/config.cc conf/reader.cc conf/admission_keys.cc health/probe.cc
             l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc l4lb/balancer/maglev.cc
             l4lb/balancer/flow_hash.cc l4lb/net/address.cc l4lb/admission/cidr.cc
-            l4lb/admission/acl.cc l4lb/admission/limits.cc l4lb/admission/admission.cc"
+            l4lb/admission/acl.cc l4lb/admission/limits.cc l4lb/admission/admission.cc
+            l4lb/admin/auth.cc"
   [flags]="health/probe.cc l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc
            l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc l4lb/net/address.cc"
 )
