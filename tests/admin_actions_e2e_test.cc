@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "tests/harness/http_client.h"
 #include "tests/harness/process.h"
 #include "tests/harness/servers.h"
 #include "tests/harness/sockets.h"
@@ -28,25 +29,12 @@ using nlohmann::json;
 constexpr uint64_t kBigBytes = 200ull << 20;
 const std::vector<std::string> kHosts = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
 
-struct Reply {
-  int code = 0;
-  std::string body;
+// curl with `method` on the admin endpoint: a real HTTP client.
+struct Reply : HttpReply {
   json Json() const { return json::parse(body, nullptr, /*allow_exceptions=*/false); }
 };
-
-// curl with `method` on the admin endpoint: a real HTTP client.
 Reply Call(const std::string& method, uint16_t port, const std::string& path) {
-  const CommandResult r =
-      RunCommand({"curl", "-s", "-m", "5", "-X", method, "-w", "\n%{http_code}",
-                  absl::StrCat("http://127.0.0.1:", port, path)},
-                 absl::Seconds(10));
-  Reply reply;
-  const size_t nl = r.out.rfind('\n');
-  if (nl == std::string::npos || !absl::SimpleAtoi(r.out.substr(nl + 1), &reply.code)) {
-    return reply;
-  }
-  reply.body = r.out.substr(0, nl);
-  return reply;
+  return {Http(method, port, path)};
 }
 
 class AdminActionsTest : public ::testing::Test {

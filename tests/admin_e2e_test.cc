@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 
 #include "tests/harness/echo_l4lb.h"
+#include "tests/harness/http_client.h"
 #include "tests/harness/process.h"
 #include "tests/harness/sockets.h"
 
@@ -32,24 +33,11 @@ using nlohmann::json;
 constexpr int kConnections = 25;
 constexpr size_t kBytes = 10000;  // per connection, each way (the echo returns them)
 
-struct Reply {
-  int code = 0;
-  std::string body;
-};
+using Reply = HttpReply;
 
 // GET through curl: a real HTTP client, not ours.
 Reply Get(uint16_t port, const std::string& path, const std::string& token = "") {
-  std::vector<std::string> argv = {"curl", "-s", "-m", "5", "-w", "\n%{http_code}"};
-  if (!token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + token});
-  argv.push_back(absl::StrCat("http://127.0.0.1:", port, path));
-  const CommandResult r = RunCommand(argv, absl::Seconds(10));
-  Reply reply;
-  const size_t nl = r.out.rfind('\n');
-  if (nl == std::string::npos || !absl::SimpleAtoi(r.out.substr(nl + 1), &reply.code)) {
-    return reply;
-  }
-  reply.body = r.out.substr(0, nl);
-  return reply;
+  return Http("GET", port, path, token);
 }
 
 // The value of the sample `series` (name and labels, exactly as written), or -1.

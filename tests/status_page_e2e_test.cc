@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 
 #include "tests/harness/process.h"
+#include "tests/harness/http_client.h"
 #include "tests/harness/servers.h"
 #include "tests/harness/sockets.h"
 
@@ -47,31 +48,11 @@ constexpr int kEchoes = 5;                // round trips through "api"
 constexpr size_t kBodyBytes = 64 * 1024;  // nginx's index.html: a throughput to show
 constexpr size_t kEchoBytes = 32 * 1024;
 
-struct Reply {
-  int code = 0;
-  std::string headers;
-  std::string body;
-};
+using Reply = HttpReply;
 
 // GET with curl, the token as a header unless `header` is false.
 Reply Get(uint16_t port, const std::string& path, bool header = true) {
-  const std::string headers_file = TempDir() + "/curl.headers";
-  std::vector<std::string> argv = {"curl", "-s",         "-m", "5",
-                                   "-D",   headers_file, "-w", "\n%{http_code}"};
-  if (header) argv.insert(argv.end(), {"-H", absl::StrCat("Authorization: Bearer ", kToken)});
-  argv.push_back(absl::StrCat("http://127.0.0.1:", port, path));
-  const CommandResult r = RunCommand(argv, absl::Seconds(10));
-  Reply reply;
-  const size_t nl = r.out.rfind('\n');
-  if (nl == std::string::npos || !absl::SimpleAtoi(r.out.substr(nl + 1), &reply.code)) {
-    return reply;
-  }
-  reply.body = r.out.substr(0, nl);
-  std::ifstream in(headers_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  reply.headers = text.str();
-  return reply;
+  return Http("GET", port, path, header ? kToken : "");
 }
 
 json Status(uint16_t admin) {
