@@ -354,15 +354,29 @@ TEST_F(StatusPageTest, ShowsEveryBackendFollowsOneThatDiesAndWarnsWhenStale) {
   EXPECT_EQ(width, 1600) << png;
   EXPECT_EQ(height, 900);
 
-  // 3. Back: UP again, and the figures go on from where they were.
+  // 3. Back: UP again, and the figures go on from where they were; drain and
+  // maint (admin actions) show as DRAIN and MAINT.
   absl::StatusOr<Server> again =
       StartNginx(web_[1].host, web_[1].port, std::string(kBodyBytes, 'w'));
   ASSERT_TRUE(again.ok()) << again.status();
   web_[1] = *std::move(again);
   EXPECT_TRUE(WaitFor(absl::Seconds(5), [&] { return AllUp(); }));
+  // The admin actions show on the page: one web backend drained, one in maintenance.
+  ASSERT_EQ(
+      Http("POST", admin_, absl::StrCat("/services/web/backends/", backends[0], "/drain"), kToken)
+          .code,
+      200);
+  ASSERT_EQ(
+      Http("POST", admin_, absl::StrCat("/services/web/backends/", backends[2], "/maint"), kToken)
+          .code,
+      200);
   const Page back = Browse(page_url_);
   status = Status(admin_);
-  for (const std::string& b : backends) EXPECT_EQ(back.Backend(b)["data-state"], "UP") << b;
+  EXPECT_EQ(back.Backend(backends[0])["data-state"], "DRAIN") << back.dom;
+  EXPECT_EQ(back.Cell(backends[0], "state"), "DRAIN");
+  EXPECT_EQ(back.Backend(backends[2])["data-state"], "MAINT");
+  EXPECT_EQ(back.Cell(backends[2], "state"), "MAINT");
+  for (size_t i : {1, 3, 4}) EXPECT_EQ(back.Backend(backends[i])["data-state"], "UP") << i;
   EXPECT_EQ(back.Service("web")["data-accepted"],
             std::to_string(status["services"][0]["accepted_connections"].get<int>()));
   EXPECT_GE(status["services"][0]["accepted_connections"].get<int>(), kRequests + loaded.load());
