@@ -27,6 +27,15 @@
 namespace l4lb::testing {
 namespace {
 
+// `n` connections to l4lb from 127.1.x.y (250 clients per /24), left open.
+void OpenIdle(uint16_t port, int n, std::vector<int>* idle) {
+  for (int i = 0; i < n; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", port, absl::StrCat("127.1.", i / 250, ".", 1 + i % 250));
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << strerror(errno);
+    idle->push_back(fd);
+  }
+}
+
 int64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -104,12 +113,7 @@ TEST(HostileTest, FiveThousandIdleConnectionsCostBoundedMemoryAndAllGoAway) {
   const int fds_before = l4lb->FdCount();
   const int64_t rss_before = RssKib(l4lb->process().pid());
   std::vector<int> idle;
-  for (int i = 0; i < 5000; ++i) {
-    const int fd =
-        ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.1.", i / 250, ".", 1 + i % 250));
-    ASSERT_GE(fd, 0) << "connection " << i << ": " << strerror(errno);
-    idle.push_back(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(OpenIdle(l4lb->port(), 5000, &idle));
   ASSERT_TRUE(WaitFor(absl::Seconds(20), [&] { return echo.open_connections() >= 5000; }))
       << echo.open_connections() << " reached the backend";
   const int64_t rss_idle = RssKib(l4lb->process().pid());
@@ -227,12 +231,7 @@ TEST(HostileTest, MemoryAndFdsReturnToBaselineAfterEveryFlood) {
     }
     // 5,000 idle connections, all at once, then gone.
     std::vector<int> idle;
-    for (int i = 0; i < 5000; ++i) {
-      const int fd =
-          ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.1.", i / 250, ".", 1 + i % 250));
-      ASSERT_GE(fd, 0) << "connection " << i << ": " << strerror(errno);
-      idle.push_back(fd);
-    }
+    ASSERT_NO_FATAL_FAILURE(OpenIdle(l4lb->port(), 5000, &idle));
     ASSERT_TRUE(WaitFor(absl::Seconds(20), [&] { return echo.open_connections() >= 5000; }))
         << echo.open_connections();
     for (int fd : idle) close(fd);
