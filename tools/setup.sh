@@ -32,6 +32,8 @@ PACKAGES=(
   # man page from --help, dpkg-dev has dpkg-shlibdeps, systemd has systemd-analyze
   # to verify the unit (it does not start systemd)
   help2man dpkg-dev systemd
+  # hot reload under load (tests/reload_e2e_test): wrk opens new connections throughout
+  wrk
 )
 
 missing=()
