@@ -313,6 +313,9 @@ void Server::CutRemoved(const Server& running) {
 
 void Server::StopAccepting() {
   draining_.store(true, std::memory_order_relaxed);
+  // The listeners close once the workers' accepts are cancelled: new connects
+  // are refused from then on.
+  kept_.clear();
   for (auto& worker : workers_) worker->RequestDrain();
 }
 

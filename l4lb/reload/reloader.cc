@@ -198,6 +198,8 @@ void Reloader::Retire() {
 }
 
 void Reloader::StopAccepting() {
+  // After a reload in progress: it reads the running server's sockets.
+  absl::MutexLock serial(&reload_mu_);
   absl::MutexLock lock(&mu_);
   stopping_ = true;
   current_->StopAccepting();
