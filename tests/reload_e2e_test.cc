@@ -693,18 +693,24 @@ TEST_F(ReloadTest, UnchangedBackendsKeepTheirHealthAndAdminState) {
   };
   ASSERT_NO_FATAL_FAILURE(WriteConfig(config("600s", false)));
   ASSERT_NO_FATAL_FAILURE(StartL4lb());
-  auto state = [&](int i) {
+  // A backend's state; "" until the checker has probed it once.
+  auto checked_state = [&](int i) {
     const json b = BackendStatus("web", names[i]);
     return b.is_object() && !b["last_check"].is_null() ? b["state"].get<std::string>() : "";
   };
+  auto state = [&](int i) {
+    const json b = BackendStatus("web", names[i]);
+    return b.is_object() && b["state"].is_string() ? b["state"].get<std::string>() : "missing";
+  };
   ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] {
-    return state(0) == "UP" && state(1) == "UP" && state(2) == "UP";
+    return checked_state(0) == "UP" && checked_state(1) == "UP" && checked_state(2) == "UP";
   })) << Status().dump(2);
   const HttpReply maint =
       Http("POST", admin_, absl::StrCat("/services/web/backends/", names[1], "/maint"));
   ASSERT_EQ(maint.code, 200) << maint.body;
   nginx[2].process->Stop(SIGTERM, absl::Seconds(5));
-  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return state(2) == "DOWN"; })) << Status().dump(2);
+  ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] { return checked_state(2) == "DOWN"; }))
+      << Status().dump(2);
   // How long ago the backend's state changed (start counts), or -1.
   auto since = [&](int i) {
     const json b = BackendStatus("web", names[i]);
@@ -743,7 +749,9 @@ TEST_F(ReloadTest, UnchangedBackendsKeepTheirHealthAndAdminState) {
 // new client reaches it.
 
 TEST_F(ReloadTest, RemovedBackendFinishesItsDownloadAndGetsNobodyNew) {
-  constexpr uint64_t kBytes = 8ull << 20;  // 8 s at 1 MiB/s
+  // 8 s at 3 MiB/s, well past what loopback's socket buffers hold: nginx is
+  // still sending when its backend is removed.
+  constexpr uint64_t kBytes = 24ull << 20;
   const uint16_t port = FreePortOnAll(kHosts);
   std::vector<Server> nginx;
   for (const std::string& host : kHosts) {
@@ -771,7 +779,7 @@ TEST_F(ReloadTest, RemovedBackendFinishesItsDownloadAndGetsNobodyNew) {
   CommandResult download;
   std::atomic<bool> done{false};
   std::thread client([&] {
-    download = RunCommand({"curl", "-sS", "-m", "60", "--limit-rate", "1M", "--interface",
+    download = RunCommand({"curl", "-sS", "-m", "60", "--limit-rate", "3M", "--interface",
                            "127.0.80.1", "-o", got, absl::StrCat("http://127.0.0.1:", web, "/big")},
                           absl::Seconds(70));
     done = true;
