@@ -37,17 +37,31 @@ HealthChecker::HealthChecker(std::vector<Service> services) {
     initial.probed = probed;
     initial.last_change = now;
     report_.emplace_back(service.control->Current()->backends().size(), initial);
+    std::vector<BackendReport>& reports = report_.back();
     ServiceState state{.service = std::move(service), .backends = {}};
     const auto& specs = state.service.control->Current()->backends();
     state.backends.resize(specs.size());
+    const HealthOptions& options = state.service.options;
     for (size_t i = 0; i < specs.size(); ++i) {
       BackendState& b = state.backends[i];
-      b.health = state.service.options.rise;
-      net::SocketAddress probed = specs[i].address;
+      b.health = options.rise;
+      const std::vector<std::optional<BackendReport>>& carried = state.service.carried;
+      if (probed && i < carried.size() && carried[i] && carried[i]->probed) {
+        // Probed before the reload: its state goes on. The counter is clamped to
+        // this config's rise/fall, keeping which side of rise it is on.
+        reports[i] = *carried[i];
+        b.up = carried[i]->up;
+        b.health = b.up ? std::clamp(carried[i]->health, options.rise,
+                                     options.rise + options.fall - 1)
+                        : std::clamp(carried[i]->health, 0, options.rise - 1);
+      }
+      reports[i].up = b.up;
+      reports[i].health = b.health;
+      net::SocketAddress address = specs[i].address;
       // A port-less backend (clients keep the port they dialled) is probed on the
       // service's probe port: name that, not ":0".
-      if (probed.port() == 0) probed.set_port(state.service.options.probe.port);
-      b.name = probed.ToString();
+      if (address.port() == 0) address.set_port(state.service.options.probe.port);
+      b.name = address.ToString();
     }
     services_.push_back(std::move(state));
   }
@@ -247,6 +261,9 @@ void HealthChecker::Record(size_t service, size_t index, bool ok, const std::str
   r.last_duration = absl::Nanoseconds(duration_ns);
   r.last_check = now;
   if (changed) r.last_change = now;
+  const BackendState& b = services_[service].backends[index];
+  r.up = b.up;
+  r.health = b.health;
 }
 
 std::vector<std::vector<HealthChecker::BackendReport>> HealthChecker::Report() const {

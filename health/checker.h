@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,24 +55,6 @@ struct HealthOptions {
 // not probed: its state stays what it was until enabled.
 class HealthChecker {
  public:
-  struct Service {
-    std::string name;  // for the logs: the service's first listen address
-    HealthOptions options;
-    // Publishes its health changes (beside the admin API's); not owned.
-    backend::ServiceControl* control = nullptr;
-    backend::PassiveHealth* passive = nullptr;        // not owned; may be null
-  };
-
-  explicit HealthChecker(std::vector<Service> services);
-  ~HealthChecker();
-  HealthChecker(const HealthChecker&) = delete;
-  HealthChecker& operator=(const HealthChecker&) = delete;
-
-  // True when some service has probes to run (otherwise Start() is a no-op).
-  bool active() const;
-  void Start();
-  void Stop();
-
   // One backend's checks as the admin endpoint shows them (admin/status.h).
   struct BackendReport {
     bool probed = false;  // the service has probes (check != none)
@@ -84,7 +67,33 @@ class HealthChecker {
     // The last UP <-> DOWN change by a check; until then, when the checker was
     // made (l4lb's start).
     absl::Time last_change;
+    // The rise/fall state after the last probe: what a reload carries over.
+    bool up = true;
+    int health = 0;  // HAProxy's counter, 0 .. rise + fall - 1
   };
+  struct Service {
+    std::string name;  // for the logs: the service's first listen address
+    HealthOptions options;
+    // Publishes its health changes (beside the admin API's); not owned.
+    backend::ServiceControl* control = nullptr;
+    backend::PassiveHealth* passive = nullptr;        // not owned; may be null
+    // A reload (l4lb/reload/): per backend, what the previous config's checker
+    // reported for the same backend (Report()); it goes on from that state (UP
+    // stays UP with no rise delay, DOWN stays DOWN) and keeps its counts. Empty,
+    // or nullopt for a backend: a fresh start.
+    std::vector<std::optional<BackendReport>> carried;
+  };
+
+  explicit HealthChecker(std::vector<Service> services);
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // True when some service has probes to run (otherwise Start() is a no-op).
+  bool active() const;
+  void Start();
+  void Stop();
+
   // Services in the order given, each one's backends in snapshot order. A copy
   // under a mutex the checker takes once per probe result: cheap, off the data path.
   std::vector<std::vector<BackendReport>> Report() const;

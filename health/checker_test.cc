@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -70,7 +71,11 @@ class CheckerTest : public ::testing::Test {
     control_ = std::make_unique<backend::ServiceControl>(
         publisher_.get(), backend::BackendSnapshot::Options{.maglev_table_size = 1009});
     checker_ = std::make_unique<HealthChecker>(std::vector<HealthChecker::Service>{
-        {.name = "test", .options = options, .control = control_.get(), .passive = &passive_}});
+        {.name = "test",
+         .options = options,
+         .control = control_.get(),
+         .passive = &passive_,
+         .carried = {}}});
     checker_->Start();
   }
   bool Up(int backend) const { return publisher_->Current()->healthy(backend); }
@@ -210,6 +215,48 @@ TEST_F(CheckerTest, ReportShowsEachBackendsChecksAndLastChange) {
   EXPECT_GT(down.last_check, down.last_change - absl::Milliseconds(1));
   EXPECT_GT(down.last_duration, absl::ZeroDuration());
   EXPECT_LT(down.last_duration, absl::Milliseconds(100));
+}
+
+// A reload hands the new checker the old one's reports: a backend fully UP
+// needs `fall` failures again (not one, as at a fresh start), and a DOWN one
+// stays DOWN until `rise` probes pass (not UP at once).
+TEST_F(CheckerTest, CarriedStateGoesOnAfterAReload) {
+  Start(Fast());
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] {
+    const auto r = checker_->Report();
+    return r[0][0].passed >= 5 && !Up(1);
+  }));
+  checker_->Stop();
+  const std::vector<std::vector<HealthChecker::BackendReport>> before = checker_->Report();
+  std::vector<std::optional<HealthChecker::BackendReport>> carried(before[0].begin(),
+                                                                   before[0].end());
+  // What the server publishes first after a reload: the carried health.
+  auto specs = *backend::ParseBackendList(a_.spec() + "," + b_.spec());
+  backend::SnapshotPublisher publisher(
+      *backend::BackendSnapshot::Build(specs, {true, false}, {.maglev_table_size = 1009}));
+  backend::ServiceControl control(&publisher,
+                                  backend::BackendSnapshot::Options{.maglev_table_size = 1009});
+  HealthOptions options = Fast();
+  options.interval = absl::Seconds(2);  // one round in the window below
+  HealthChecker next({{.name = "test",
+                       .options = options,
+                       .control = &control,
+                       .passive = &passive_,
+                       .carried = carried}});
+  a_.Refuse();
+  b_.Listen();
+  next.Start();
+  ASSERT_TRUE(Within(absl::Seconds(1), [&] {
+    const auto r = next.Report();
+    return r[0][0].failed >= 1 && r[0][1].passed >= 1;
+  }));
+  absl::SleepFor(absl::Milliseconds(20));  // the results published, had they flipped anything
+  EXPECT_TRUE(publisher.Current()->healthy(0)) << "one failure took a fully UP backend down";
+  EXPECT_FALSE(publisher.Current()->healthy(1)) << "one pass brought a DOWN backend up";
+  const auto after = next.Report();
+  EXPECT_GE(after[0][0].passed, before[0][0].passed) << "the counts start afresh";
+  EXPECT_EQ(after[0][1].last_change, before[0][1].last_change);
+  next.Stop();
 }
 
 TEST_F(CheckerTest, NoneChecksNothing) {

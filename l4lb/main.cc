@@ -1,11 +1,11 @@
-// l4lb: flags (or --config) -> Server::Options, start, tell systemd, wait for
-// SIGTERM/SIGINT (SIGHUP: reload), drain, exit. Nothing else lives here.
+// l4lb: flags (or --config) -> Server::Options, start (reload/reloader.h), tell
+// systemd, serve until SIGTERM/SIGINT (SIGHUP: reload; service_loop.h), drain,
+// exit. Nothing else lives here.
 
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,7 +36,9 @@
 #include "l4lb/command_line.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
+#include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
+#include "l4lb/service_loop.h"
 #include "l4lb/udp/session_bound.h"
 #include "l4lb/version.h"
 
@@ -71,7 +73,8 @@ DEFINE_string(idle_timeout, "600s",
               "Close a connection after this long with no byte in either direction (0: never).");
 DEFINE_string(drain_timeout, "30s",
               "On SIGTERM/SIGINT: stop accepting and let live connections finish for this "
-              "long, then cut them and exit 0. A second signal cuts at once.");
+              "long, then cut them and exit 0. A second signal cuts at once. After a reload "
+              "(SIGHUP), how long the replaced config's connections may go on.");
 DEFINE_string(hash_key, "src_ip",
               "What picks the backend: src_ip (a client host always reaches the same backend, "
               "on every listener and every l4lb instance) or src_ip_port.");
@@ -480,20 +483,38 @@ absl::Status WriteReadyFile(const std::vector<Bound>& listening) {
   return absl::OkStatus();
 }
 
-// Tells systemd (Type=notify, dist/systemd/l4lb.service) what l4lb is doing:
-// "READY=1" once every listener is bound and the workers run, "STOPPING=1" when
-// the drain starts. Not run by systemd ($NOTIFY_SOCKET unset), sd_notify returns
-// at once.
-void NotifyServiceManager(const std::string& state) {
-  if (const int r = sd_notify(/*unset_environment=*/0, state.c_str()); r < 0) {
-    LOG(WARNING) << "sd_notify " << absl::StrReplaceAll(state, {{"\n", " "}}) << ": "
-                 << strerror(-r);
-  }
+// SIGHUP, POST /reload: --config read again, everything else as at start-up
+// (`globals`: the flags' part, which cannot change while l4lb runs). Errors are
+// the file's "FILE:LINE:COL: what is wrong", or "--flag: ..." for [admin]
+// clashing with the admin flags.
+absl::StatusOr<Server::Options> ReloadOptions(const Server::Options& globals) {
+  absl::StatusOr<l4lb::conf::Config> config = l4lb::conf::LoadConfigFile(FLAGS_config);
+  if (!config.ok()) return config.status();
+  Server::Options next = globals;
+  next.services = std::move(config->services);
+  absl::StatusOr<std::optional<l4lb::admin::AdminServer::Options>> admin =
+      l4lb::AdminFromFlags(std::move(config->admin));
+  if (!admin.ok()) return admin.status();
+  next.admin = *std::move(admin);
+  l4lb::BoundUdpSessions(next);
+  return next;
 }
 
-// SIGHUP: the unit's ExecReload (systemctl reload l4lb). Reloading the config
-// goes here; until then l4lb keeps serving what it started with.
-void OnReloadSignal() { LOG(WARNING) << "reload is not implemented yet; ignoring SIGHUP"; }
+// After start-up and each reload: one line per listener, and the ready file
+// rewritten. DataLoss: the ready file could not be written.
+absl::Status Serving(const Server& running) {
+  const std::vector<Bound> bound = BoundListeners(running.options(), running.listening());
+  for (const Bound& b : bound) {
+    const Server::Service& service = *b.service;
+    LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << b.address.ToString()
+              << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
+              << " with " << running.options().threads << " worker(s), "
+              << service.backends.size() << " backend(s)";
+  }
+  if (FLAGS_ready_file.empty()) return absl::OkStatus();
+  if (absl::Status s = WriteReadyFile(bound); !s.ok()) return absl::DataLossError(s.message());
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -516,17 +537,8 @@ int main(int argc, char** argv) {
   const absl::Duration drain_timeout = DurationFlag("drain_timeout", FLAGS_drain_timeout);
   l4lb::Server::Options options = OptionsFromFlags();
 
-  // Block the stop signals and SIGHUP in every thread (workers inherit the mask)
-  // so main alone takes them with sigwait. SIGPIPE: a write to a closed peer is an
-  // error code, not a reason to die.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigset_t signals = stop_signals;
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts: main alone takes the signals (service_loop.h).
+  l4lb::BlockServiceSignals();
 
   if (!FLAGS_ready_file.empty()) {
     // Fail before binding anything: a bad path found after start would leave
@@ -544,7 +556,11 @@ int main(int argc, char** argv) {
       /*reserved_fds=*/100 + options.services.size() * options.threads,
       std::any_of(options.services.begin(), options.services.end(),
                   [](const Server::Service& s) { return s.protocol == Server::Protocol::kUdp; }));
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options);
+  l4lb::reload::Reloader::Options service{.drain_timeout = drain_timeout};
+  if (!FLAGS_config.empty()) service.load = [globals = options] { return ReloadOptions(globals); };
+  service.serving = [](const Server& running) { return Serving(running); };
+  absl::StatusOr<std::unique_ptr<l4lb::reload::Reloader>> server =
+      l4lb::reload::Reloader::Create(options, std::move(service));
   if (!server.ok()) {
     absl::string_view message = server.status().message();
     if (!FLAGS_config.empty()) DieConfig(absl::StrCat(FLAGS_config, ": ", message));
@@ -559,16 +575,13 @@ int main(int argc, char** argv) {
         message);
   }
   if (absl::Status started = (*server)->Start(); !started.ok()) {
+    if (absl::IsDataLoss(started)) {  // Serving() could not write the ready file
+      LOG(ERROR) << "--ready_file: " << started.message() << "; stopping";
+      (*server)->ForceCloseAndJoin();
+      return 2;
+    }
     fprintf(stderr, "l4lb: cannot start workers: %s\n", started.ToString().c_str());
     return 1;
-  }
-  const std::vector<Bound> bound = BoundListeners(options, (*server)->listening());
-  for (const Bound& b : bound) {
-    const Server::Service& service = *b.service;
-    LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << b.address.ToString()
-              << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
-              << " with " << options.threads << " worker(s), " << service.backends.size()
-              << " backend(s)";
   }
   const std::string kernel_congestion = net::DefaultCongestion().value_or("unknown");
   for (const auto& [side, name] : {std::pair{"client", options.client_congestion},
@@ -578,33 +591,12 @@ int main(int argc, char** argv) {
                 << " (the kernel's default is " << kernel_congestion << ")";
     }
   }
-  if (!FLAGS_ready_file.empty()) {
-    if (absl::Status s = WriteReadyFile(bound); !s.ok()) {
-      LOG(ERROR) << "--ready_file: " << s.message() << "; stopping";
-      (*server)->ForceCloseAndJoin();
-      return 2;
-    }
-  }
-
   LOG(INFO) << "l4lb " << l4lb::Version() << " ready";
-  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
-                                    " service(s) on ", bound.size(), " listener(s)"));
-
-  int signal_number = 0;
-  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) OnReloadSignal();
-  LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
-  NotifyServiceManager(
-      absl::StrCat("STOPPING=1\nSTATUS=draining, up to ", absl::FormatDuration(drain_timeout)));
-  (*server)->StopAccepting();
-  const absl::Time deadline = absl::Now() + drain_timeout;
-  const timespec poll_interval = absl::ToTimespec(absl::Milliseconds(50));
-  while (!(*server)->Drained() && absl::Now() < deadline) {
-    if (sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0) {
-      LOG(INFO) << "second signal: cutting live connections now";
-      break;
-    }
-  }
-  (*server)->ForceCloseAndJoin();
+  size_t listeners = 0;
+  for (const Server::Service& s : options.services) listeners += s.listen.size();
+  l4lb::NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
+                                          " service(s) on ", listeners, " listener(s)"));
+  l4lb::ServeUntilStopped(**server, drain_timeout);
   LOG(INFO) << "exiting: " << (*server)->Totals().ToString();
   return 0;
 }

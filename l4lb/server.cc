@@ -1,6 +1,7 @@
 #include "l4lb/server.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,10 +14,98 @@
 
 namespace l4lb {
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
+namespace {
+
+// What a reload carries over for one service from the config it replaces.
+struct Carried {
+  std::vector<bool> healthy;                // per new backend
+  std::vector<backend::AdminState> admin;   // per new backend
+  std::vector<std::optional<health::HealthChecker::BackendReport>> reports;
+};
+
+// The backends of `service` that the previous config's service of the same name
+// also had (same address as written): their health, admin state and checks.
+// Health is carried only when both configs probe (with no checks, all are up).
+Carried CarryBackends(const Server::Service& service, const backend::BackendSnapshot* previous,
+                      const std::vector<health::HealthChecker::BackendReport>* reports) {
+  Carried out;
+  const size_t n = service.backends.size();
+  out.healthy.assign(n, true);
+  out.admin.assign(n, backend::AdminState::kReady);
+  out.reports.resize(n);
+  if (previous == nullptr) return out;
+  const bool probed = service.health.probe.kind != health::ProbeSpec::Kind::kNone;
+  const std::vector<backend::BackendSpec>& old = previous->backends();
+  for (size_t b = 0; b < n; ++b) {
+    for (size_t o = 0; o < old.size(); ++o) {
+      if (old[o].name != service.backends[b].name) continue;
+      out.admin[b] = previous->admin(o);
+      if (probed && reports != nullptr && o < reports->size() && (*reports)[o].probed) {
+        out.healthy[b] = previous->healthy(o);
+        out.reports[b] = (*reports)[o];
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+// dup(2) of each fd: the next config's own references to the same sockets.
+absl::StatusOr<std::vector<net::Fd>> Dup(const std::vector<net::Fd>& fds) {
+  std::vector<net::Fd> out;
+  for (const net::Fd& fd : fds) {
+    const int copy = fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return absl::ErrnoToStatus(errno, "dup of a listening socket");
+    out.emplace_back(copy);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ListenerSockets> Server::TakeOverOrOpen(const Server* previous,
+                                                       const net::SocketAddress& requested,
+                                                       uint16_t service, bool udp) {
+  if (previous != nullptr) {
+    // The n-th listener on `requested` takes the previous config's n-th (port 0
+    // may stand several times: each keeps its port).
+    size_t ordinal = 0;
+    for (const KeptListener& k : kept_) ordinal += k.udp == udp && k.requested == requested;
+    for (const KeptListener& k : previous->kept_) {
+      if (k.udp != udp || !(k.requested == requested) || ordinal-- > 0) continue;
+      absl::StatusOr<std::vector<net::Fd>> fds = Dup(k.per_worker);
+      if (!fds.ok()) return fds.status();
+      return ListenerSockets{.address = k.bound, .service = service, .per_worker = *std::move(fds)};
+    }
+  }
+  absl::StatusOr<ListenerSockets> sockets =
+      OpenListener(requested, service, options_.threads, options_.backlog, udp);
+  if (!sockets.ok()) return sockets.status();
+  if (!udp && !options_.client_congestion.empty()) {
+    // Accepted sockets inherit the listener's: no setsockopt per client.
+    for (const net::Fd& fd : sockets->per_worker) {
+      if (absl::Status st = net::SetCongestion(fd.get(), options_.client_congestion); !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return sockets;
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Server* previous) {
   if (options.threads < 1) return absl::InvalidArgumentError("threads must be >= 1");
   if (options.services.empty()) return absl::InvalidArgumentError("no service configured");
+  if (previous != nullptr && previous->options_.threads != options.threads) {
+    return absl::InvalidArgumentError("threads cannot change at runtime");
+  }
   std::unique_ptr<Server> server(new Server());
+  // What TakeOverOrOpen reads; the whole of options lands at the end.
+  server->options_.threads = options.threads;
+  server->options_.backlog = options.backlog;
+  server->options_.client_congestion = options.client_congestion;
+  const std::vector<std::vector<health::HealthChecker::BackendReport>> previous_reports =
+      previous != nullptr ? previous->checker_->Report()
+                          : std::vector<std::vector<health::HealthChecker::BackendReport>>();
   std::vector<std::vector<Worker::Listener>> listeners(options.threads);
   std::vector<Worker::Service> services;
   std::vector<health::HealthChecker::Service> checked;
@@ -27,10 +116,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       return absl::InvalidArgumentError(
           absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
+    const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    std::shared_ptr<const backend::BackendSnapshot> before;
+    const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
+    if (previous != nullptr) {
+      if (absl::StatusOr<size_t> p = previous->FindService(name); p.ok()) {
+        before = previous->publishers_[*p]->Current();
+        if (*p < previous_reports.size()) reports = &previous_reports[*p];
+      }
+    }
+    Carried carried = CarryBackends(service, before.get(), reports);
     absl::StatusOr<std::shared_ptr<const backend::BackendSnapshot>> snapshot =
-        backend::BackendSnapshot::Build(service.backends, {},
+        backend::BackendSnapshot::Build(service.backends, carried.healthy,
                                         {.maglev_table_size = service.maglev_table_size});
     if (!snapshot.ok()) return snapshot.status();
+    if (std::any_of(carried.admin.begin(), carried.admin.end(),
+                    [](backend::AdminState a) { return a != backend::AdminState::kReady; })) {
+      *snapshot = (*snapshot)->WithAdmin(carried.admin);
+    }
     server->publishers_.push_back(
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
     server->controls_.push_back(std::make_unique<backend::ServiceControl>(
@@ -44,16 +147,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                     [](const backend::BackendSpec& b) { return b.address.port() == 0; });
     // Backends that take the client's port are probed on the first listener's.
     if (port_from_listener && health.probe.port == 0) health.probe.port = service.listen[0].port();
-    server->names_.push_back(service.name.empty() ? service.listen[0].ToString() : service.name);
+    server->names_.push_back(name);
     checked.push_back({.name = server->names_.back(),
                        .options = health,
                        .control = server->controls_.back().get(),
-                       .passive = server->passive_.back().get()});
+                       .passive = server->passive_.back().get(),
+                       .carried = std::move(carried.reports)});
     balancer::AffinityTable* affinity = nullptr;
     if (!service.affinity_group.empty()) {
-      std::unique_ptr<balancer::AffinityTable>& table = server->affinity_[service.affinity_group];
+      std::shared_ptr<balancer::AffinityTable>& table = server->affinity_[service.affinity_group];
+      if (table == nullptr && previous != nullptr) {
+        // A reload keeps the group's pins (an FTP session's next data
+        // connection must find its backend), unless its ttl changed.
+        const auto old = previous->affinity_.find(service.affinity_group);
+        if (old != previous->affinity_.end() && old->second->ttl() == service.affinity_ttl) {
+          table = old->second;
+        }
+      }
       if (table == nullptr) {
-        table = std::make_unique<balancer::AffinityTable>(
+        table = std::make_shared<balancer::AffinityTable>(
             balancer::AffinityTable::Options{.ttl = service.affinity_ttl});
       } else if (table->ttl() != service.affinity_ttl) {
         // One table, one expiry: which service's ttl would hold is not for us to guess.
@@ -79,29 +191,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
     const bool udp = service.protocol == Protocol::kUdp;
     for (const net::SocketAddress& address : service.listen) {
       absl::StatusOr<ListenerSockets> sockets =
-          OpenListener(address, static_cast<uint16_t>(s), options.threads, options.backlog, udp);
+          server->TakeOverOrOpen(previous, address, static_cast<uint16_t>(s), udp);
       if (!sockets.ok()) return sockets.status();
-      if (!udp && !options.client_congestion.empty()) {
-        // Accepted sockets inherit the listener's: no setsockopt per client.
-        for (const net::Fd& fd : sockets->per_worker) {
-          if (absl::Status st = net::SetCongestion(fd.get(), options.client_congestion); !st.ok()) {
-            return st;
-          }
-        }
-      }
       server->listening_.push_back(sockets->address);
+      // The workers get copies; the server keeps these for the next config.
+      absl::StatusOr<std::vector<net::Fd>> copies = Dup(sockets->per_worker);
+      if (!copies.ok()) return copies.status();
+      server->kept_.push_back({.udp = udp,
+                               .requested = address,
+                               .bound = sockets->address,
+                               .per_worker = std::move(sockets->per_worker)});
       for (int w = 0; w < options.threads; ++w) {
-        listeners[w].push_back({.fd = std::move(sockets->per_worker[w]),
+        listeners[w].push_back({.fd = std::move((*copies)[w]),
                                 .address = sockets->address,
                                 .service = static_cast<uint16_t>(s),
                                 .udp = udp});
       }
     }
   }
-  if (options.max_connections > 0) {
+  if (previous != nullptr) {
+    // --max_connections is the process's: connections of both configs count.
+    server->global_admission_ = previous->global_admission_;
+  } else if (options.max_connections > 0) {
     admission::AdmissionOptions global;
     global.max_connections = options.max_connections;
-    server->global_admission_ = std::make_unique<admission::Admission>(global);
+    server->global_admission_ = std::make_shared<admission::Admission>(global);
   }
   if (options.access_log) {
     server->access_log_ = std::make_unique<log::AccessLog>(
@@ -124,28 +238,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   }
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
   server->started_ = absl::Now();
-  if (options.admin) {
-    Server* s = server.get();
-    std::vector<admin::Actions::Target> targets;
-    for (size_t i = 0; i < server->names_.size(); ++i) {
-      targets.push_back({.name = server->names_[i],
-                         .control = server->controls_[i].get(),
-                         .admission = server->admission_[i].get()});
-    }
-    // The workers' clock: bans are compared with their accept times.
-    server->actions_ = std::make_unique<admin::Actions>(std::move(targets), [] {
-      timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-    });
-    admin::AdminServer::Options admin_options = *options.admin;
-    admin_options.actions = server->actions_.get();
-    absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin = admin::AdminServer::Create(
-        admin_options, [s] { return s->AdminView(); },
-        [s](const std::string& service, size_t limit) { return s->Connections(service, limit); });
-    if (!admin.ok()) return admin.status();
-    server->admin_ = *std::move(admin);
-  }
   server->options_ = std::move(options);
   return server;
 }
@@ -170,9 +262,53 @@ absl::Status Server::Start() {
   absl::Status status;
   for (auto& f : ready) status.Update(f.get());
   if (status.ok()) checker_->Start();
-  // Last: a scrape may come at once, and everything it reads is running now.
-  if (status.ok() && admin_) admin_->Start();
   return status;
+}
+
+void Server::HandOver() {
+  draining_.store(true, std::memory_order_relaxed);
+  // Closed now, not at the drain's end: a listener the next config dropped
+  // stops listening once its workers' accepts are cancelled.
+  kept_.clear();
+  // The next config's checker probes the same backends.
+  checker_->Stop();
+  for (auto& worker : workers_) worker->RequestHandover();
+}
+
+std::vector<std::pair<bool, net::SocketAddress>> Server::BoundListeners() const {
+  std::vector<std::pair<bool, net::SocketAddress>> out;
+  size_t next = 0;
+  for (const Service& service : options_.services) {
+    for (size_t i = 0; i < service.listen.size() && next < listening_.size(); ++i) {
+      out.emplace_back(service.protocol == Protocol::kUdp, listening_[next++]);
+    }
+  }
+  return out;
+}
+
+void Server::CutRemoved(const Server& running) {
+  Worker::Removed removed;
+  static const std::vector<backend::BackendSpec> kNone;
+  for (const Service& service : options_.services) {
+    const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    const absl::StatusOr<size_t> kept = running.FindService(name);
+    removed.services.push_back(!kept.ok());
+    const std::vector<backend::BackendSpec>& now =
+        kept.ok() ? running.options_.services[*kept].backends : kNone;
+    std::vector<bool>& backends = removed.backends.emplace_back();
+    for (const backend::BackendSpec& b : service.backends) {
+      backends.push_back(std::none_of(now.begin(), now.end(), [&b](const backend::BackendSpec& n) {
+        return n.name == b.name;
+      }));
+    }
+  }
+  const std::vector<std::pair<bool, net::SocketAddress>> listening = running.BoundListeners();
+  for (const auto& listener : BoundListeners()) {
+    if (std::find(listening.begin(), listening.end(), listener) == listening.end()) {
+      removed.listeners.push_back(listener);
+    }
+  }
+  for (auto& worker : workers_) worker->RequestCut(removed);
 }
 
 void Server::StopAccepting() {
@@ -188,8 +324,6 @@ bool Server::Drained() const {
 }
 
 void Server::ForceCloseAndJoin() {
-  // First: a scrape must not read what is being torn down.
-  if (admin_) admin_->Stop();
   checker_->Stop();
   for (auto& worker : workers_) {
     worker->RequestDrain();
@@ -199,6 +333,15 @@ void Server::ForceCloseAndJoin() {
   threads_.clear();
   // After the workers: their last lines (connections cut just now) are queued.
   if (access_log_) access_log_->Stop();
+}
+
+std::vector<admin::Actions::Target> Server::ActionTargets() {
+  std::vector<admin::Actions::Target> targets;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    targets.push_back(
+        {.name = names_[i], .control = controls_[i].get(), .admission = admission_[i].get()});
+  }
+  return targets;
 }
 
 absl::StatusOr<size_t> Server::FindService(absl::string_view name) const {

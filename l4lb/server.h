@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 
 #include "health/checker.h"
+#include "l4lb/admin/actions.h"
 #include "l4lb/admin/admin_server.h"
 #include "l4lb/admin/view.h"
 #include "l4lb/admission/admission.h"
@@ -28,13 +29,16 @@
 
 namespace l4lb {
 
-// Server owns the workers and their listening sockets, the backend snapshot
-// publisher of each service, the health checker that publishes into them, and the
-// admin endpoint that reads them all. Create() does everything that can fail on
-// operator input (bind, table build) before any thread starts, so a bad setup is
-// one error.
+// Server runs one config: it owns the workers and their listening sockets, the
+// backend snapshot publisher of each service and the health checker that
+// publishes into them. Create() does everything that can fail on operator input
+// (bind, table build) before any thread starts, so a bad setup is one error.
+// A reload (l4lb/reload/) makes the next Server from the running one, which then
+// hands over and drains beside it; the admin endpoint, which reads whichever
+// runs, lives there too.
 //
-// Thread safety: call from one thread (main). Workers run on their own threads.
+// Thread safety: call from one thread (main, or the reloader under its lock).
+// Workers run on their own threads.
 class Server {
  public:
   // One service: listeners whose clients share one set of backends.
@@ -86,11 +90,20 @@ class Server {
     absl::Duration busy_poll = absl::ZeroDuration();
     // Live TCP connections of all services together; 0: no bound.
     uint32_t max_connections = 0;
-    // The admin HTTP endpoint (--admin, [admin]); nullopt: off.
+    // The admin HTTP endpoint (--admin, [admin]); nullopt: off. Not the
+    // server's: the reloader (l4lb/reload/) runs it across configs.
     std::optional<admin::AdminServer::Options> admin;
   };
 
-  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
+  // `previous`: the running config this one replaces (a reload). Its listeners
+  // on the same addresses (and protocol) are taken over, not bound again (dup:
+  // one socket, no window in which a connect is refused); its backends' health,
+  // checks and admin states (drain, maint) go on where the service name and the
+  // backend address as written match; affinity groups keep their pins (same
+  // ttl) and --max_connections its count. `previous` is not changed: until its
+  // HandOver() both could run. threads must match.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options,
+                                                        const Server* previous = nullptr);
   ~Server();
 
   // Starts the workers; returns once every ring is up (or the first error).
@@ -98,6 +111,16 @@ class Server {
   // Bound listen addresses (port 0 resolved), services in order, listeners in order.
   const std::vector<net::SocketAddress>& listening() const { return listening_; }
 
+  // The next config runs (Create(..., this) and Start() succeeded): stop
+  // accepting and receiving on the sockets it shares, close the listeners it
+  // dropped, stop probing; what was accepted and live connections and UDP
+  // sessions go on. Drained() tells when they are gone.
+  void HandOver();
+  // The drain timeout after HandOver(): connections and UDP sessions of the
+  // services, backends (by name) and listeners the `running` config does not
+  // have (any more: a backend removed and added back keeps its connections)
+  // are cut; the others go on until they end.
+  void CutRemoved(const Server& running);
   // Drain: stop accepting; live connections go on.
   void StopAccepting();
   // True once every worker has exited (no connection left).
@@ -106,10 +129,7 @@ class Server {
   void ForceCloseAndJoin();
 
   stats::Totals Totals() const;
-  // Where the admin endpoint listens (port 0 resolved); null when it is off.
-  const net::SocketAddress* admin_address() const {
-    return admin_ ? &admin_->address() : nullptr;
-  }
+  const Options& options() const { return options_; }
   // What the admin endpoint shows, read now: the workers' counters summed, each
   // backend's state and weight from the published snapshot, its checks from the
   // health checker. Safe from any thread while the server runs.
@@ -124,34 +144,54 @@ class Server {
   // else its first listen address), each one's backend control (drain, maint,
   // weight; health) and gate (bans).
   absl::StatusOr<size_t> FindService(absl::string_view name) const;
+  // The actions' view of every service (admin/actions.h); pointers live as long
+  // as the server.
+  std::vector<admin::Actions::Target> ActionTargets();
   const std::vector<std::string>& service_names() const { return names_; }
   backend::ServiceControl& control(size_t service) { return *controls_[service]; }
   admission::Admission& admission(size_t service) { return *admission_[service]; }
 
  private:
   Server() = default;
+  // A listener's sockets: dups of the previous config's on the same address
+  // (the n-th of several port-0 ones takes the n-th), else newly bound.
+  absl::StatusOr<ListenerSockets> TakeOverOrOpen(const Server* previous,
+                                                 const net::SocketAddress& requested,
+                                                 uint16_t service, bool udp);
+
+  // (udp, bound address) of every listener, services in order.
+  std::vector<std::pair<bool, net::SocketAddress>> BoundListeners() const;
+
+  // Each listener's sockets, one per worker (dups of the workers' own), kept
+  // for the next config to take over until HandOver().
+  struct KeptListener {
+    bool udp = false;
+    net::SocketAddress requested;  // as configured: port 0 stays 0
+    net::SocketAddress bound;
+    std::vector<net::Fd> per_worker;
+  };
 
   Options options_;
   std::vector<std::unique_ptr<backend::SnapshotPublisher>> publishers_;  // per service
   std::vector<std::unique_ptr<backend::ServiceControl>> controls_;       // per service
   std::vector<std::unique_ptr<backend::PassiveHealth>> passive_;         // per service
   std::vector<std::unique_ptr<admission::Admission>> admission_;        // per service
-  std::unique_ptr<admission::Admission> global_admission_;              // --max_connections
+  // --max_connections: one count for the process, shared by reloaded configs.
+  std::shared_ptr<admission::Admission> global_admission_;
   std::unique_ptr<health::HealthChecker> checker_;
-  // One per affinity group, shared by its services' workers.
-  std::map<std::string, std::unique_ptr<balancer::AffinityTable>> affinity_;
+  // One per affinity group, shared by its services' workers (and by the next
+  // config's, after a reload).
+  std::map<std::string, std::shared_ptr<balancer::AffinityTable>> affinity_;
   // The logging thread and the workers' queues to it (null: --access_log=false).
   // Declared before workers_: it outlives the workers that hold its queues.
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::vector<net::SocketAddress> listening_;
+  std::vector<KeptListener> kept_;
   std::vector<std::string> names_;  // per service
   absl::Time started_;
   std::atomic<bool> draining_{false};
-  std::unique_ptr<admin::Actions> actions_;  // what admin_ acts through
-  // Declared last: destroyed (and stopped) first, while what it reads still exists.
-  std::unique_ptr<admin::AdminServer> admin_;
 };
 
 }  // namespace l4lb

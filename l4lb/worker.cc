@@ -207,6 +207,52 @@ void Worker::RequestDrain() {
   (void)!write(wake_fd_.get(), &one, sizeof(one));
 }
 
+void Worker::RequestHandover() {
+  handover_requested_.store(true, std::memory_order_release);
+  RequestDrain();
+}
+
+void Worker::RequestCut(Removed removed) {
+  {
+    std::lock_guard<std::mutex> lock(cut_mu_);
+    cut_request_ = std::move(removed);
+  }
+  cut_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void Worker::CutRemoved(const Removed& removed) {
+  const auto gone = [&removed](uint16_t service, int backend) {
+    if (service < removed.services.size() && removed.services[service]) return true;
+    return backend >= 0 && service < removed.backends.size() &&
+           static_cast<size_t>(backend) < removed.backends[service].size() &&
+           removed.backends[service][backend];
+  };
+  const auto listener_gone = [&removed](bool udp, const net::SocketAddress& address) {
+    return std::find(removed.listeners.begin(), removed.listeners.end(),
+                     std::pair<bool, net::SocketAddress>(udp, address)) != removed.listeners.end();
+  };
+  size_t cut = 0;
+  connections_.ForEachLive([&](Connection& c) {
+    if (gone(c.service, c.backend) || listener_gone(false, listeners_[c.listener].listener.address)) {
+      Close(c, CloseReason::kDrain);
+      ++cut;
+    }
+  });
+  sessions_->ForEachLive([&](udp::Session& s) {
+    if (gone(s.service, s.backend) ||
+        listener_gone(true, udp_listeners_[s.listener].listener.address)) {
+      CloseUdpSession(s, "reload");
+      ++cut;
+    }
+  });
+  if (cut > 0) {
+    LOG(INFO) << "worker " << options_.id << ": drain timeout after a reload: cut " << cut
+              << " connection(s) and session(s) of removed services, backends or listeners";
+  }
+}
+
 void Worker::RequestForceClose() {
   force_close_requested_.store(true, std::memory_order_release);
   const uint64_t one = 1;
@@ -248,7 +294,18 @@ void Worker::OnWake(const io_uring_cqe& cqe) {
   if (!(cqe.flags & IORING_CQE_F_MORE)) ArmWake();
   // Asked by the admin endpoint (GET /connections): answered here, on this thread.
   if (connection_list_.pending()) AnswerConnectionList();
-  if (drain_requested_.load(std::memory_order_acquire) && !draining_) StopAccepting();
+  if (cut_requested_.exchange(false, std::memory_order_acq_rel)) {
+    std::optional<Removed> removed;
+    {
+      std::lock_guard<std::mutex> lock(cut_mu_);
+      removed.swap(cut_request_);
+    }
+    if (removed) CutRemoved(*removed);
+  }
+  if (drain_requested_.load(std::memory_order_acquire) && !draining_) {
+    handover_ = handover_requested_.load(std::memory_order_acquire);
+    StopAccepting();
+  }
   if (force_close_requested_.load(std::memory_order_acquire)) {
     const size_t live = connections_.live();
     if (live > 0) {
@@ -270,6 +327,18 @@ void Worker::StopAccepting() {
     }
     io_uring_sqe* sqe = ring_->GetSqe();
     io_uring_prep_cancel64(sqe, Tag::Encode(Op::kAccept, 0, i), 0);
+    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
+    ++stop_accepts_in_flight_;
+  }
+  // A shutdown's drain keeps receiving for the live sessions (a new client's
+  // datagram is dropped). A handover must not: the next config's workers read
+  // these sockets now, and a datagram this ring took would be served by the
+  // old config. The sockets stay open: sessions send their replies from them.
+  if (!handover_) return;
+  for (uint32_t i = 0; i < udp_listeners_.size(); ++i) {
+    if (!udp_listeners_[i].receiving) continue;
+    io_uring_sqe* sqe = ring_->GetSqe();
+    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpRecv, 0, i), 0);
     io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
     ++stop_accepts_in_flight_;
   }

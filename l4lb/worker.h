@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -114,6 +116,21 @@ class Worker {
 
   // Stop accepting; live connections go on.
   void RequestDrain();
+  // A reload: the next config's workers accept and receive on these same
+  // sockets now (l4lb/reload/). Stop accepting and receiving, but serve what
+  // was already accepted or received (no client may see a refusal), and keep
+  // the UDP listeners open for the replies of live sessions.
+  void RequestHandover();
+  // What a reload removed (Server::HandOver): what the next config no longer
+  // has. A replaced config's connections go on until they end, but those of a
+  // removed service, backend or listener only until the drain timeout.
+  struct Removed {
+    std::vector<bool> services;               // per service index
+    std::vector<std::vector<bool>> backends;  // per service, per backend index
+    std::vector<std::pair<bool, net::SocketAddress>> listeners;  // (udp, bound address)
+  };
+  // The drain timeout after a handover: cut those (reset, like any cut).
+  void RequestCut(Removed removed);
   // Close every live connection now (the drain timeout ran out).
   void RequestForceClose();
   bool finished() const { return finished_.load(std::memory_order_acquire); }
@@ -242,6 +259,7 @@ class Worker {
   void AnswerConnectionList();
   void OnTick();
   void StopAccepting();
+  void CutRemoved(const Removed& removed);
   void RefreshSnapshots();
   void CloseConnectionsToDownBackends(uint16_t service_index);
   // Tells the health checker (through PassiveHealth) that `backend` of
@@ -272,11 +290,16 @@ class Worker {
   net::Fd wake_fd_;  // eventfd: other threads write, the ring polls it
   stats::ConnectionList connection_list_;
   bool draining_ = false;
+  bool handover_ = false;  // the drain is a reload's: serve what comes in meanwhile
   int stop_accepts_in_flight_ = 0;
   int64_t now_ns_ = 0;
   bool bulk_pass_ = false;  // this pass moved at least kBulkBytes on one flow
   int64_t last_pipe_trim_ns_ = 0;
   std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> handover_requested_{false};
+  std::mutex cut_mu_;
+  std::optional<Removed> cut_request_ ABSL_GUARDED_BY(cut_mu_);
+  std::atomic<bool> cut_requested_{false};
   std::atomic<bool> force_close_requested_{false};
   std::atomic<bool> finished_{false};
 };

@@ -87,7 +87,9 @@ void Worker::OnAccept(uint32_t index, const io_uring_cqe& cqe) {
 }
 
 void Worker::OnNewClient(int fd, uint32_t index) {
-  if (draining_) {
+  // Accepted as the drain began: a shutdown closes it, a handover serves it
+  // (the client connected to a listener that never stopped listening).
+  if (draining_ && !handover_) {
     close(fd);
     return;
   }

@@ -150,6 +150,7 @@ void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
   }
   if (cqe.flags & IORING_CQE_F_MORE) return;
   l.receiving = false;
+  if (handover_) return;  // cancelled: the next config's workers receive here now
   // ENOBUFS: every buffer was out in this pass; they are back by now. Other
   // errors are the socket's (none expected on a bound UDP socket): log and go on.
   if (cqe.res < 0 && cqe.res != -ENOBUFS && cqe.res != -ECANCELED) {
@@ -174,14 +175,16 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
     std::swap(pass, s->pass);
     CloseUdpSession(*s, "backend_down");
     s = nullptr;
-  } else if (s == nullptr && !draining_ &&
+  } else if (s == nullptr && !(draining_ && !handover_) &&
              Admit(service_index, client, &pass, /*global=*/nullptr) !=
                  admission::Refusal::kNone) {
     counters_.udp_dropped.Add();  // denied, limited or banned: no session
     return;
   }
   if (s == nullptr) {
-    if (draining_) {  // a drain keeps sessions, it takes no new ones
+    // A shutdown's drain keeps sessions and takes no new ones; a datagram a
+    // handover's ring still took is served like a TCP client accepted then.
+    if (draining_ && !handover_) {
       counters_.udp_dropped.Add();
       return;
     }

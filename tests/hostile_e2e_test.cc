@@ -36,6 +36,19 @@ void OpenIdle(uint16_t port, int n, std::vector<int>* idle) {
   }
 }
 
+// Lowers the open-files limit of l4lb (`pid`) to 200 and opens 150 connections
+// to it from 127.0.95.x: the ones that connected go to `held`. Only the soft
+// limit, so `saved` (the limit before) can be raised back.
+void LowerFdLimitAndHold150(pid_t pid, uint16_t port, rlimit* saved, std::vector<int>* held) {
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, saved), 0);
+  const rlimit low{.rlim_cur = 200, .rlim_max = saved->rlim_max};
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
+  for (int i = 0; i < 150; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", port, absl::StrCat("127.0.95.", 1 + i));
+    if (fd >= 0) held->push_back(fd);
+  }
+}
+
 int64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -168,14 +181,8 @@ TEST(HostileTest, OpenFilesLimitRunOutPausesAcceptsAndRecovers) {
   // EMFILE. Only the soft limit, so it can be raised back.
   const pid_t pid = l4lb->process().pid();
   rlimit saved{};
-  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &saved), 0);
-  const rlimit low{.rlim_cur = 200, .rlim_max = saved.rlim_max};
-  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
   std::vector<int> held;
-  for (int i = 0; i < 150; ++i) {
-    const int fd = ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.0.95.", 1 + i));
-    if (fd >= 0) held.push_back(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(LowerFdLimitAndHold150(pid, l4lb->port(), &saved, &held));
   // Past ~90 connections l4lb has no fd left: accept pauses (the rest wait in
   // the backlog) or a backend socket fails (that client is reset).
   ASSERT_TRUE(WaitFor(absl::Seconds(10), [&] {
@@ -247,14 +254,8 @@ TEST(HostileTest, MemoryAndFdsReturnToBaselineAfterEveryFlood) {
     }
     // The open-files limit run out: accepts pause at EMFILE, then recover.
     rlimit saved{};
-    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &saved), 0);
-    const rlimit low{.rlim_cur = 200, .rlim_max = saved.rlim_max};
-    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
     std::vector<int> held;
-    for (int i = 0; i < 150; ++i) {
-      const int fd = ConnectTcp("127.0.0.1", l4lb->port(), absl::StrCat("127.0.95.", 1 + i));
-      if (fd >= 0) held.push_back(fd);
-    }
+    ASSERT_NO_FATAL_FAILURE(LowerFdLimitAndHold150(pid, l4lb->port(), &saved, &held));
     EXPECT_TRUE(WaitFor(absl::Seconds(10), [&] { return l4lb->FdCount() >= 190; }))
         << l4lb->FdCount() << " fds: the limit was not reached";
     for (int fd : held) close(fd);

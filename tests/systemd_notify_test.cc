@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -185,9 +186,10 @@ TEST(SystemdNotifyTest, ReadyOnceEveryListenerRelaysThenStoppingWhenTheDrainStar
   EXPECT_FALSE(notify.Receive(absl::ZeroDuration()).has_value());
 }
 
-// systemctl reload sends SIGHUP (ExecReload). Until reload exists, l4lb says so
-// once and goes on serving; systemd is told nothing.
-TEST(SystemdNotifyTest, SighupIsLoggedAndL4lbKeepsServing) {
+// systemctl reload sends SIGHUP (ExecReload). Without --config there is nothing
+// to read again: l4lb says so once per signal and goes on serving; systemd is
+// told nothing.
+TEST(SystemdNotifyTest, SighupWithoutAConfigFileIsLoggedAndL4lbKeepsServing) {
   EchoServer backend("127.0.0.2");
   NotifySocket notify;
   ASSERT_TRUE(notify.bound()) << strerror(errno);
@@ -207,7 +209,7 @@ TEST(SystemdNotifyTest, SighupIsLoggedAndL4lbKeepsServing) {
   for (int sent = 1; sent <= 2; ++sent) {
     kill((*l4lb)->pid(), SIGHUP);
     ASSERT_TRUE(WaitFor(absl::Seconds(5), [&] {
-      return Count((*l4lb)->Log(), "reload is not implemented yet; ignoring SIGHUP") == sent;
+      return Count((*l4lb)->Log(), "reload failed: no --config file; nothing to reload") == sent;
     })) << (*l4lb)->Log();
   }
   EXPECT_TRUE((*l4lb)->Running());
@@ -219,6 +221,42 @@ TEST(SystemdNotifyTest, SighupIsLoggedAndL4lbKeepsServing) {
   EXPECT_EQ(ReadN(before, 4), "pong") << "a live connection was cut by SIGHUP";
   close(before);
 
+  EXPECT_EQ((*l4lb)->Stop(SIGTERM, absl::Seconds(10)), 0) << (*l4lb)->Log();
+}
+
+// With --config, SIGHUP reloads it (tests/reload_e2e_test has the semantics):
+// systemd's status line then names the new generation, and a live connection
+// goes on.
+TEST(SystemdNotifyTest, SighupReloadsTheConfigAndUpdatesTheStatus) {
+  EchoServer backend("127.0.0.2");
+  NotifySocket notify;
+  ASSERT_TRUE(notify.bound()) << strerror(errno);
+  const uint16_t port = FreePortOnAll({"127.0.0.1"});
+  const std::string config = absl::StrCat(TempDir(), "/reload.toml");
+  const auto write = [&](int backends) {
+    std::ofstream out(config, std::ios::trunc);
+    out << "[[service]]\nname = \"echo\"\nlisten = [\"127.0.0.1:" << port
+        << "\"]\nbackends = [\"127.0.0.2:" << backend.port() << "\""
+        << (backends == 2 ? ", \"127.0.0.3:1\"" : "") << "]\n[service.health]\ncheck = \"none\"\n";
+  };
+  write(1);
+  absl::StatusOr<std::unique_ptr<Process>> l4lb =
+      StartNotifying(notify, {absl::StrCat("--config=", config), "--threads=1"},
+                     absl::StrCat(TempDir(), "/reload.log"));
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  ASSERT_TRUE(notify.Receive(absl::Seconds(10)).has_value()) << (*l4lb)->Log();
+  const int before = RelayedConnection(port);
+  ASSERT_GE(before, 0);
+  write(2);
+  kill((*l4lb)->pid(), SIGHUP);
+  const std::optional<NotifySocket::Message> status = notify.Receive(absl::Seconds(5));
+  ASSERT_TRUE(status.has_value()) << "no STATUS after SIGHUP\n" << (*l4lb)->Log();
+  EXPECT_TRUE(Has(*status, "STATUS=serving 1 service(s) on 1 listener(s), generation 2"))
+      << Join(*status);
+  EXPECT_FALSE(Has(*status, "READY=1")) << Join(*status);
+  EXPECT_TRUE(SendAll(before, "pong"));
+  EXPECT_EQ(ReadN(before, 4), "pong") << "a live connection was cut by the reload";
+  close(before);
   EXPECT_EQ((*l4lb)->Stop(SIGTERM, absl::Seconds(10)), 0) << (*l4lb)->Log();
 }
 

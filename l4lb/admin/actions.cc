@@ -1,5 +1,6 @@
 #include "l4lb/admin/actions.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -55,8 +56,23 @@ std::vector<const Actions::Target*> Actions::Services(absl::string_view name,
   return out;
 }
 
+void Actions::Retarget(std::vector<Target> services) {
+  absl::MutexLock lock(&mu_);
+  services_ = std::move(services);
+  const int64_t now = now_ns_();
+  std::erase_if(bans_, [now](const BanRecord& b) { return b.until_ns <= now; });
+  for (const BanRecord& b : bans_) {
+    for (const Target& t : services_) {
+      if (b.service.empty() || b.service == t.name) {
+        t.admission->Ban(b.client, absl::Nanoseconds(b.until_ns - now), now);
+      }
+    }
+  }
+}
+
 Answer Actions::OnBackend(absl::string_view service, absl::string_view backend,
                           absl::string_view verb, absl::string_view value) const {
+  absl::ReaderMutexLock lock(&mu_);
   Answer answer;
   if (service.empty()) return Error(404, "no service \"\"");
   const std::vector<const Target*> targets = Services(service, &answer);
@@ -100,12 +116,22 @@ Answer Actions::Ban(absl::string_view address, absl::string_view time,
                         duration > absl::Hours(24 * 365))) {
     return Error(400, absl::StrCat("time=\"", time, "\": want a duration like 10m or 1h"));
   }
+  // The writer lock: the ban is recorded as it is set (a reload in between
+  // would miss it).
+  absl::MutexLock lock(&mu_);
   Answer answer;
   const std::vector<const Target*> targets = Services(service, &answer);
   if (targets.empty()) return answer;
   nlohmann::json names = nlohmann::json::array();
+  const int64_t now = now_ns_();
+  std::erase_if(bans_, [&](const BanRecord& b) {
+    return b.until_ns <= now || (b.client == cidr->address && b.service == service);
+  });
+  bans_.push_back({.client = cidr->address,
+                   .service = std::string(service),
+                   .until_ns = now + absl::ToInt64Nanoseconds(duration)});
   for (const Target* t : targets) {
-    t->admission->Ban(cidr->address, duration, now_ns_());
+    t->admission->Ban(cidr->address, duration, now);
     names.push_back(t->name);
   }
   return {200, nlohmann::json{{"address", cidr->ToString()},
@@ -120,9 +146,25 @@ Answer Actions::Unban(absl::string_view address, absl::string_view service) cons
   if (!cidr.ok() || cidr->length != 128) {
     return Error(400, absl::StrCat("\"", address, "\": want one client address"));
   }
+  absl::MutexLock lock(&mu_);
   Answer answer;
   const std::vector<const Target*> targets = Services(service, &answer);
   if (targets.empty()) return answer;
+  // Lifted here, lifted for good: a reload must not set it again. A ban on
+  // every service lifted from one stays on the others.
+  std::vector<BanRecord> kept;
+  for (BanRecord& b : bans_) {
+    if (b.client != cidr->address) {
+      kept.push_back(std::move(b));
+    } else if (!service.empty() && b.service.empty()) {
+      for (const Target& t : services_) {
+        if (t.name != service) kept.push_back({b.client, t.name, b.until_ns});
+      }
+    } else if (!service.empty() && b.service != service) {
+      kept.push_back(std::move(b));
+    }
+  }
+  bans_ = std::move(kept);
   nlohmann::json lifted = nlohmann::json::array();
   for (const Target* t : targets) {
     if (t->admission->Unban(cidr->address, now_ns_())) lifted.push_back(t->name);

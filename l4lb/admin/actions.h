@@ -1,11 +1,14 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 #include "l4lb/admission/admission.h"
 #include "l4lb/backend/control.h"
@@ -25,7 +28,12 @@ namespace l4lb::admin {
 // touches a worker: changes are published like health changes
 // (backend::ServiceControl) or land in the services' gates (admission::Admission).
 //
-// Thread safety: any thread (the controls and gates are thread-safe).
+// After a reload, Retarget() points them at the new config's services; the
+// bans set here are set again there (the gates are new), for what is left of
+// their time.
+//
+// Thread safety: any thread (the controls and gates are thread-safe; the
+// targets are read under a shared lock, which Retarget() takes exclusively).
 class Actions {
  public:
   // One service as the actions see it; pointers not owned.
@@ -49,11 +57,26 @@ class Actions {
   Answer Ban(absl::string_view address, absl::string_view time, absl::string_view service) const;
   Answer Unban(absl::string_view address, absl::string_view service) const;
 
- private:
-  // The services `name` means (all when empty); empty and *answer set if unknown.
-  std::vector<const Target*> Services(absl::string_view name, Answer* answer) const;
+  // A reload: the next config's services. The old targets may be freed once
+  // this returns (no action holds them then).
+  void Retarget(std::vector<Target> services);
 
-  std::vector<Target> services_;
+ private:
+  // A ban set through the API, kept until it expires so that a reload can set
+  // it again in the next config's gates.
+  struct BanRecord {
+    std::array<uint8_t, 16> client{};
+    std::string service;  // "": every service
+    int64_t until_ns = 0;
+  };
+
+  // The services `name` means (all when empty); empty and *answer set if unknown.
+  std::vector<const Target*> Services(absl::string_view name, Answer* answer) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::vector<Target> services_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<BanRecord> bans_ ABSL_GUARDED_BY(mu_);  // written under the writer lock
   MonotonicNs now_ns_;
 };
 

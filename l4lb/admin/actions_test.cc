@@ -100,5 +100,41 @@ TEST_F(ActionsTest, BansReachEveryServiceOrOneAndExpire) {
   EXPECT_EQ(actions_.Ban("192.0.2.1", "1m", "smtp").status, 404);
 }
 
+// A reload gives the services new gates: the API's bans are set there again for
+// what is left of their time, lifted ones are not, and actions reach the new
+// services.
+TEST_F(ActionsTest, RetargetSetsTheBansAgainInTheNextConfigsGates) {
+  const auto ip = [](const char* a) { return net::SocketAddress::Parse(a)->IpBytes16(); };
+  admission::Admission::Pass pass;
+  ASSERT_EQ(actions_.Ban("192.0.2.7", "1m", "").status, 200);
+  ASSERT_EQ(actions_.Ban("192.0.2.8", "1m", "web").status, 200);
+  ASSERT_EQ(actions_.Ban("192.0.2.9", "1m", "").status, 200);
+  ASSERT_EQ(actions_.Unban("192.0.2.9", "ftp").status, 200);  // still banned on web
+  ASSERT_EQ(actions_.Ban("192.0.2.10", "10s", "").status, 200);
+  ASSERT_EQ(actions_.Ban("192.0.2.11", "1m", "").status, 200);
+  ASSERT_EQ(actions_.Unban("192.0.2.11", "").status, 200);
+  now_ += 20 * kS;
+  admission::Admission ftp2({});
+  admission::Admission web2({});
+  backend::SnapshotPublisher publisher2(*backend::BackendSnapshot::Build(
+      *backend::ParseBackendList("10.0.0.5:21"), {}, {.maglev_table_size = 1009}));
+  backend::ServiceControl control2(&publisher2, {.maglev_table_size = 1009});
+  actions_.Retarget({{"ftp", &control2, &ftp2}, {"web", &web_control_, &web2}});
+  EXPECT_EQ(ftp2.Decide(ip("192.0.2.7:1"), now_, &pass), admission::Refusal::kBanned);
+  EXPECT_EQ(web2.Decide(ip("192.0.2.7:1"), now_, &pass), admission::Refusal::kBanned);
+  EXPECT_EQ(web2.Decide(ip("192.0.2.7:1"), now_ + 41 * kS, &pass), admission::Refusal::kNone)
+      << "the ban keeps its end, not a new minute";
+  EXPECT_EQ(ftp2.Decide(ip("192.0.2.8:1"), now_, &pass), admission::Refusal::kNone);
+  EXPECT_EQ(web2.Decide(ip("192.0.2.8:1"), now_, &pass), admission::Refusal::kBanned);
+  EXPECT_EQ(ftp2.Decide(ip("192.0.2.9:1"), now_, &pass), admission::Refusal::kNone);
+  EXPECT_EQ(web2.Decide(ip("192.0.2.9:1"), now_, &pass), admission::Refusal::kBanned);
+  EXPECT_EQ(web2.Decide(ip("192.0.2.10:1"), now_, &pass), admission::Refusal::kNone) << "expired";
+  EXPECT_EQ(web2.Decide(ip("192.0.2.11:1"), now_, &pass), admission::Refusal::kNone) << "lifted";
+  Actions::Answer a = actions_.OnBackend("ftp", "10.0.0.5:21", "drain", "");
+  ASSERT_EQ(a.status, 200) << a.json;
+  EXPECT_EQ(publisher2.Current()->admin(0), backend::AdminState::kDrain);
+  EXPECT_EQ(actions_.OnBackend("ftp", "10.0.0.1:21", "drain", "").status, 404);
+}
+
 }  // namespace
 }  // namespace l4lb::admin

@@ -47,7 +47,8 @@ constexpr char kRoutes[] =
     "  POST /services/NAME/backends/ADDRESS/enable  takes clients again\n"
     "  POST /services/NAME/backends/ADDRESS/weight?value=N\n"
     "  POST /bans/ADDRESS?time=DURATION[&service=NAME]  refuse a client at accept\n"
-    "  DELETE /bans/ADDRESS[?service=NAME]\n";
+    "  DELETE /bans/ADDRESS[?service=NAME]\n"
+    "  POST /reload  re-read the config file (like SIGHUP)\n";
 
 void Answer(const Actions::Answer& answer, httplib::Response& res) {
   res.status = answer.status;
@@ -104,6 +105,9 @@ void AdminServer::Act(const httplib::Request& req, httplib::Response& res) const
   static const std::regex kBan(R"(/bans/([^/]+))");
   std::smatch m;
   // httplib decoded the path: "[2001:db8::1]:80" may come %-escaped.
+  if (req.method == "POST" && req.path == "/reload" && options_.reload) {
+    return Answer(options_.reload(), res);
+  }
   const Actions* actions = options_.actions;
   if (actions != nullptr && req.method == "POST" && std::regex_match(req.path, m, kBackend)) {
     return Answer(actions->OnBackend(m[1].str(), m[2].str(), m[3].str(),

@@ -30,6 +30,7 @@ namespace l4lb::admin {
 //   GET /status   JSON (status.h)
 //   GET /connections?service=NAME&limit=N  JSON (connections.h): the workers'
 //                 live connections, N at most (100; up to kMaxConnections)
+//   POST ...      the actions (actions.h) and POST /reload (Options::reload)
 // With a token every request must carry "Authorization: Bearer TOKEN", else 401
 // (auth.h); GET / also takes it as /?token=TOKEN (a browser's address bar sends
 // no header), and the page passes it on to /status as the header. Each request
@@ -51,6 +52,9 @@ class AdminServer {
     std::string token;          // empty: no token needed
     // POST/DELETE actions (drain, maint, enable, weight, bans); null: none. Not owned.
     const Actions* actions = nullptr;
+    // POST /reload: re-reads the config (l4lb/reload/), answers with the result
+    // (200, or 400 and the error); null: 404.
+    std::function<Actions::Answer()> reload;
   };
   using ViewFn = std::function<View()>;
   // Live connections of the service named `service` ("": all), at most `limit`;

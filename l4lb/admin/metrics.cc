@@ -259,6 +259,17 @@ void ProcessFamilies(Writer& w, const View& view) {
   }
   w.Family("l4lb_draining", "gauge", "1 once a drain (SIGTERM) has begun, else 0.");
   w.Sample({}, uint64_t{view.draining});
+  w.Family("l4lb_reloads_total", "counter",
+           "Config reloads (SIGHUP, POST /reload) by result: success (the new config "
+           "runs) or failure (rejected; the running config stays).");
+  w.Sample({{"result", "success"}}, view.reloads_success);
+  w.Sample({{"result", "failure"}}, view.reloads_failure);
+  w.Family("l4lb_config_generation", "gauge",
+           "The running config: 1 at start, +1 per reload that took.");
+  w.Sample({}, view.generation);
+  w.Family("l4lb_draining_configs", "gauge",
+           "Earlier configs whose connections are still draining after a reload.");
+  w.Sample({}, static_cast<uint64_t>(view.draining_generations));
   w.Family("l4lb_start_time_seconds", "gauge", "Unix time l4lb started.");
   w.Sample({}, absl::ToDoubleSeconds(view.started - absl::UnixEpoch()));
   if (view.open_fds >= 0) {

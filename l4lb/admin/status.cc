@@ -79,6 +79,15 @@ std::string RenderStatus(const View& view, const View* previous) {
       {"uptime_seconds", absl::ToDoubleSeconds(view.now - view.started)},
       {"open_fds", view.open_fds},
       {"max_fds", view.max_fds},
+      {"generation", view.generation},
+      {"reloads",
+       {{"success", view.reloads_success},
+        {"failure", view.reloads_failure},
+        {"last_seconds_ago", view.last_reload == absl::InfinitePast()
+                                 ? json(nullptr)
+                                 : json(absl::ToDoubleSeconds(view.now - view.last_reload))},
+        {"last_error", view.last_reload_error},
+        {"draining_configs", view.draining_generations}}},
       {"services", std::move(services)},
   };
   // replace: a name that is not UTF-8 must not make dump() throw.

@@ -51,6 +51,16 @@ struct View {
   stats::Totals totals;  // every worker's own counters, summed
   int64_t open_fds = -1;  // -1: unknown
   int64_t max_fds = -1;
+  // Reloads (l4lb/reload/): the running config's number (1: the one l4lb
+  // started with, +1 per reload that took), reloads that took and that were
+  // rejected, and the last one's time and error ("" if it took).
+  uint64_t generation = 1;
+  uint64_t reloads_success = 0;
+  uint64_t reloads_failure = 0;
+  absl::Time last_reload = absl::InfinitePast();
+  std::string last_reload_error;
+  // Earlier configs still draining connections after a reload.
+  int draining_generations = 0;
 };
 
 // GET /connections: live TCP connections, as the workers listed them.

@@ -5,14 +5,10 @@
 
 #include "gtest/gtest.h"
 
+#include "l4lb/backend/test_backends.h"
+
 namespace l4lb::backend {
 namespace {
-
-std::vector<BackendSpec> Backends(int n) {
-  std::string text;
-  for (int i = 1; i <= n; ++i) text += (i > 1 ? "," : "") + ("10.0.0." + std::to_string(i) + ":80");
-  return *ParseBackendList(text);
-}
 
 net::SocketAddress Client(const char* text) { return *net::SocketAddress::Parse(text); }
 

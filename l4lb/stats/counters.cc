@@ -39,6 +39,37 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
   return t;
 }
 
+void Totals::Add(const Totals& o) {
+  accepted += o.accepted;
+  active += o.active;
+  relayed += o.relayed;
+  no_backend += o.no_backend;
+  connect_failed += o.connect_failed;
+  connect_retries += o.connect_retries;
+  idle_timeouts += o.idle_timeouts;
+  resets += o.resets;
+  cut_at_drain += o.cut_at_drain;
+  killed_on_down += o.killed_on_down;
+  accept_errors += o.accept_errors;
+  refused_denied += o.refused_denied;
+  refused_limited += o.refused_limited;
+  refused_banned += o.refused_banned;
+  bad_proxy += o.bad_proxy;
+  local_errors += o.local_errors;
+  affinity_hits += o.affinity_hits;
+  bytes_up += o.bytes_up;
+  bytes_down += o.bytes_down;
+  udp_sessions += o.udp_sessions;
+  udp_idle_expired += o.udp_idle_expired;
+  udp_evicted += o.udp_evicted;
+  udp_datagrams_up += o.udp_datagrams_up;
+  udp_datagrams_down += o.udp_datagrams_down;
+  udp_dropped += o.udp_dropped;
+  udp_no_socket += o.udp_no_socket;
+  udp_refusals_ignored += o.udp_refusals_ignored;
+  access_log_dropped += o.access_log_dropped;
+}
+
 std::string Totals::ToString() const {
   return absl::StrCat(
       "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,

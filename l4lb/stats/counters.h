@@ -69,6 +69,8 @@ struct Totals {
            udp_dropped = 0, udp_no_socket = 0, udp_refusals_ignored = 0,
            access_log_dropped = 0;
   std::string ToString() const;
+  // Field by field: the process's totals over several configs (reloads).
+  void Add(const Totals& other);
 };
 
 Totals Sum(absl::Span<const WorkerCounters* const> workers);

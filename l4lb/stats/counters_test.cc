@@ -44,5 +44,20 @@ TEST(CountersTest, OneWriterPerCounterLosesNothingWhileOthersRead) {
   EXPECT_EQ(Sum(p).accepted, 200000u);
 }
 
+TEST(CountersTest, TotalsAddFieldByField) {
+  WorkerCounters a, b;
+  a.accepted.Add(2);
+  b.accepted.Add(3);
+  b.access_log_dropped.Add(7);  // the last field
+  a.bytes_down.Add(11);
+  const WorkerCounters* first[] = {&a};
+  const WorkerCounters* second[] = {&b};
+  Totals t = Sum(first);
+  t.Add(Sum(second));
+  EXPECT_EQ(t.accepted, 5u);
+  EXPECT_EQ(t.access_log_dropped, 7u);
+  EXPECT_EQ(t.bytes_down, 11u);
+}
+
 }  // namespace
 }  // namespace l4lb::stats

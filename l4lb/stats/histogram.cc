@@ -34,6 +34,19 @@ void HistogramTotals::Add(const Histogram& h) {
   sum_ns += h.sum_ns_.Get();
 }
 
+void HistogramTotals::Add(const HistogramTotals& other) {
+  if (other.buckets.empty()) return;
+  if (buckets.empty()) {
+    *this = other;
+    return;
+  }
+  DCHECK_EQ(buckets.size(), other.buckets.size());
+  for (size_t i = 0; i < buckets.size() && i < other.buckets.size(); ++i) {
+    buckets[i] += other.buckets[i];
+  }
+  sum_ns += other.sum_ns;
+}
+
 uint64_t HistogramTotals::count() const {
   uint64_t n = 0;
   for (uint64_t b : buckets) n += b;

@@ -54,6 +54,7 @@ struct HistogramTotals {
   uint64_t sum_ns = 0;
 
   void Add(const Histogram& h);
+  void Add(const HistogramTotals& other);  // same bounds, or either empty
   uint64_t count() const;
 };
 

@@ -33,4 +33,29 @@ ServiceTotals SumService(absl::Span<const ServiceCounters* const> workers) {
   return t;
 }
 
+void BackendTotals::Add(const BackendTotals& o) {
+  connections += o.connections;
+  active += o.active;
+  bytes_up += o.bytes_up;
+  bytes_down += o.bytes_down;
+  connect_errors += o.connect_errors;
+  connect_timeouts += o.connect_timeouts;
+  udp_sessions += o.udp_sessions;
+  udp_active += o.udp_active;
+  udp_datagrams_up += o.udp_datagrams_up;
+  udp_datagrams_down += o.udp_datagrams_down;
+  connect_time.Add(o.connect_time);
+}
+
+void ServiceTotals::AddServiceOnly(const ServiceTotals& o) {
+  accepted += o.accepted;
+  active += o.active;
+  refused_denied += o.refused_denied;
+  refused_limited += o.refused_limited;
+  refused_banned += o.refused_banned;
+  bad_proxy += o.bad_proxy;
+  no_backend += o.no_backend;
+  duration.Add(o.duration);
+}
+
 }  // namespace l4lb::stats

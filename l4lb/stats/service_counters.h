@@ -49,6 +49,8 @@ struct BackendTotals {
            connect_timeouts = 0, udp_sessions = 0, udp_active = 0, udp_datagrams_up = 0,
            udp_datagrams_down = 0;
   HistogramTotals connect_time;
+
+  void Add(const BackendTotals& other);
 };
 
 struct ServiceTotals {
@@ -56,6 +58,10 @@ struct ServiceTotals {
            bad_proxy = 0, no_backend = 0;
   HistogramTotals duration;
   std::vector<BackendTotals> backends;
+
+  // The service's own counts and histogram, not its backends' (a reload may
+  // list other backends: those are added by name, l4lb/reload/).
+  void AddServiceOnly(const ServiceTotals& other);
 };
 
 // Every worker's counters of one service, summed (all have the same backends).

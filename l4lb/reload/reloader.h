@@ -1,0 +1,130 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+#include "l4lb/admin/actions.h"
+#include "l4lb/admin/admin_server.h"
+#include "l4lb/admin/view.h"
+#include "l4lb/server.h"
+#include "l4lb/stats/counters.h"
+
+namespace l4lb::reload {
+
+// Reloader runs l4lb's config and replaces it at a reload (SIGHUP, POST
+// /reload) without dropping a connection, the way HAProxy's seamless reload
+// hands its listeners to the new process, but inside one process:
+//
+//   1. The file is read again (Options::load); any error (FILE:LINE:COL, a
+//      port that cannot be bound, something that cannot change at runtime)
+//      rejects the reload and the running config goes on untouched.
+//   2. The next Server is made from the running one (Server::Create(next,
+//      current)): listeners on the same addresses are the same sockets (dup),
+//      new ones are bound; backends kept by name keep their health, checks and
+//      admin state; then its workers start, accepting on those sockets.
+//   3. The admin actions point at the new services (bans set again), the new
+//      Server becomes the running one, and the old one hands over
+//      (Server::HandOver): it stops accepting and receiving, closes the
+//      listeners the new config dropped, and drains. Connections and UDP
+//      sessions of services, backends and listeners the new config still has
+//      go on until they end (a long download outlives any number of reloads);
+//      those of removed ones are cut after drain_timeout (Retire()). The old
+//      Server is freed once its last connection is gone.
+//
+// The admin endpoint lives here, across configs: its view is the running
+// config's, with the draining and retired configs' counters added by name
+// (merge.h), so counters never go backwards across a reload.
+//
+// Thread safety: Reload() from any thread (main on SIGHUP, the admin thread on
+// POST /reload), one at a time; AdminView() and Connections() from any thread;
+// the rest from main.
+class Reloader {
+ public:
+  struct Options {
+    // Shutdown's drain and a replaced config's: how long live connections may
+    // go on before they are cut.
+    absl::Duration drain_timeout = absl::Seconds(30);
+    // Reads the config again, flags applied as at start-up; null: l4lb runs
+    // from flags alone, nothing to reload.
+    std::function<absl::StatusOr<Server::Options>()> load;
+    // After start and after each reload that took: the running server (ready
+    // file, log lines). An error fails Start(); after a reload it is logged
+    // (the reload took).
+    std::function<absl::Status(const Server&)> serving;
+  };
+
+  // Binds everything (Server::Create) and the admin endpoint (first.admin).
+  static absl::StatusOr<std::unique_ptr<Reloader>> Create(Server::Options first, Options options);
+  ~Reloader();
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+
+  // Starts the workers, the checker, then the admin endpoint.
+  absl::Status Start();
+
+  struct Result {
+    absl::Status status;  // not ok: rejected, the running config stays
+    uint64_t generation = 0;
+    size_t services = 0;
+    size_t listeners = 0;
+  };
+  Result Reload();
+
+  // Earlier configs that have drained are freed and their counts kept; those
+  // past their drain_timeout have their removed parts cut. Main calls it a few
+  // times a second.
+  void Retire();
+
+  // Shutdown: every config stops accepting; no reload from then on.
+  void StopAccepting();
+  bool Drained() const;
+  void ForceCloseAndJoin();
+  stats::Totals Totals() const;
+  // Where the admin endpoint listens (port 0 resolved); null when it is off.
+  const net::SocketAddress* admin_address() const {
+    return admin_ ? &admin_->address() : nullptr;
+  }
+
+  admin::View AdminView() const;
+  absl::StatusOr<admin::ConnectionsView> Connections(const std::string& service,
+                                                     size_t limit) const;
+
+ private:
+  struct Retiring {
+    std::unique_ptr<Server> server;
+    absl::Time deadline;  // of its removed services', backends' and listeners' connections
+    bool cut = false;     // Server::CutRemoved() was called
+  };
+
+  explicit Reloader(Options options) : options_(std::move(options)) {}
+  Result Fail(std::string error);
+
+  const Options options_;
+  absl::Mutex reload_mu_;  // one reload at a time; held across the whole of one
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Server> current_ ABSL_GUARDED_BY(mu_);
+  std::vector<Retiring> retiring_ ABSL_GUARDED_BY(mu_);
+  // What the configs gone before counted (ZeroGauges'd), by name.
+  admin::View retired_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t reloads_success_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reloads_failure_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_reload_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time started_;
+  std::unique_ptr<admin::Actions> actions_;
+  // Declared last: destroyed (and stopped) first, while what it reads exists.
+  std::unique_ptr<admin::AdminServer> admin_;
+};
+
+}  // namespace l4lb::reload

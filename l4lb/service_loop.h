@@ -1,0 +1,33 @@
+#pragma once
+
+// How l4lb runs as a service (binary-only, like main.cc): the signals it takes,
+// what it tells systemd, and the loop between start-up and exit.
+
+#include <string>
+
+#include "absl/time/time.h"
+
+#include "l4lb/reload/reloader.h"
+
+namespace l4lb {
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it
+// starts afterwards (so main alone takes them, with sigwait), and ignores
+// SIGPIPE (a write to a closed peer is an error code, not a reason to die).
+// Call before any thread starts.
+void BlockServiceSignals();
+
+// Tells systemd (Type=notify, dist/systemd/l4lb.service) what l4lb is doing:
+// "READY=1" once every listener is bound and the workers run, "STATUS=..."
+// after a reload, "STOPPING=1" when the drain starts. Not run by systemd
+// ($NOTIFY_SOCKET unset), sd_notify returns at once.
+void NotifyServiceManager(const std::string& state);
+
+// Serves until SIGTERM or SIGINT: SIGHUP (systemctl reload) reloads the config
+// (reload/reloader.h), and a few times a second configs replaced by a reload
+// that have drained are freed. Then every config stops accepting, live
+// connections get up to `drain_timeout` (a second signal cuts them at once),
+// and what is left is cut.
+void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout);
+
+}  // namespace l4lb
