@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -274,7 +275,10 @@ int QuietFdCount(const L4lb& l4lb, absl::Duration span) {
 class ReloadUnderLoadTest : public ReloadTest {
  protected:
   static constexpr int kPassive = 10;
-  static constexpr uint64_t kFileBytes = 4ull << 20;  // at 128 KiB/s: 32 s, past all reloads
+  // 32 s at 1 MiB/s, past all reloads. Big because curl 7.88's --limit-rate
+  // lets a transfer catch up in bursts of what loopback buffers (~10 MB), then
+  // waits: a 4 MiB file at 128 KiB/s took 2 s.
+  static constexpr uint64_t kFileBytes = 32ull << 20;
 
   struct Variant {
     std::vector<std::string> web;  // hosts of the web service's backends
@@ -377,6 +381,7 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
   std::vector<CommandResult> downloads(kDownloads);
   std::vector<std::thread> clients;
   std::atomic<int> downloads_done{0};
+  std::vector<absl::Duration> took(kDownloads);
   CommandResult wrk;
   struct Joiner {
     std::vector<std::thread>& threads;
@@ -390,18 +395,21 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
   auto got = [](int i) { return absl::StrCat(TempDir(), "/big.got.", i); };
   for (int i = 0; i < kDownloads; ++i) {
     clients.emplace_back([&, i] {
+      const absl::Time start = absl::Now();
       downloads[i] =
           RunCommand({"curl", "-sS", "--disable-epsv", "--no-ftp-skip-pasv-ip", "--max-time", "80",
-                      "--limit-rate", "128k", "--interface", absl::StrCat("127.0.1.", i + 1), "-o",
+                      "--limit-rate", "1M", "--interface", absl::StrCat("127.0.1.", i + 1), "-o",
                       got(i), absl::StrCat("ftp://127.0.0.1:", ftp_, "/big")},
                      absl::Seconds(90));
+      took[i] = absl::Now() - start;
       ++downloads_done;
     });
   }
   // Every download under way (its data connection open) before the first reload.
   ASSERT_TRUE(WaitFor(absl::Seconds(10), [&] {
     for (int i = 0; i < kDownloads; ++i) {
-      if (ReadFile(got(i)).size() < 64 * 1024) return false;
+      std::error_code error;
+      if (std::filesystem::file_size(got(i), error) < 64 * 1024 || error) return false;
     }
     return true;
   })) << "the downloads did not start";
@@ -416,6 +424,8 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
                                         kHosts[0], ":", nginx_port_, "\"}");
   double last_count = Sample(Metrics(), web0);
   int signalled = 0;
+  const absl::Time reloads_start = absl::Now();
+  absl::Duration slowest;
   for (int i = 0; i < 20; ++i) {
     const Variant& v = i % 2 == 1 ? initial : changes[(i / 2) % changes.size()];
     // Half by each door, each change met by both over the run: POST for
@@ -424,7 +434,9 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
     signalled += by_signal;
     SCOPED_TRACE(absl::StrCat("reload ", i + 1, by_signal ? " by SIGHUP" : " by POST /reload"));
     ASSERT_NO_FATAL_FAILURE(WriteConfig(Config(v)));
+    const absl::Time asked = absl::Now();
     const Reload r = DoReload(by_signal);
+    slowest = std::max(slowest, absl::Now() - asked);
     ASSERT_TRUE(r.success) << r.text;
     EXPECT_EQ(r.generation, i + 2) << r.text;
     EXPECT_EQ(r.services, Services(v)) << r.text;
@@ -450,8 +462,14 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
     absl::SleepFor(absl::Milliseconds(700));
   }
   EXPECT_EQ(signalled, 10);
+  std::printf("20 reloads in %s, the slowest answered in %s\n",
+              absl::FormatDuration(absl::Now() - reloads_start).c_str(),
+              absl::FormatDuration(slowest).c_str());
   EXPECT_EQ(downloads_done.load(), 0) << "a download ended before the last reload: it spans fewer";
   for (std::thread& t : clients) t.join();
+  for (int i = 0; i < kDownloads; ++i) {
+    std::printf("download %d: %s\n", i, absl::FormatDuration(took[i]).c_str());
+  }
 
   EXPECT_EQ(wrk.exit_code, 0) << wrk.out << wrk.err;
   EXPECT_FALSE(absl::StrContains(wrk.out, "Socket errors")) << wrk.out;
