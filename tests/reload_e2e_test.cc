@@ -459,7 +459,7 @@ TEST_F(ReloadUnderLoadTest, TwentyReloadsUnderLoadLoseNothing) {
     const double count = Sample(Metrics(), web0);
     EXPECT_GE(count, last_count) << "l4lb_connections_total went back across a reload";
     last_count = count;
-    absl::SleepFor(absl::Milliseconds(700));
+    absl::SleepFor(absl::Milliseconds(500));
   }
   EXPECT_EQ(signalled, 10);
   std::printf("20 reloads in %s, the slowest answered in %s\n",
