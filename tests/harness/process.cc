@@ -166,6 +166,7 @@ absl::StatusOr<std::unique_ptr<L4lb>> L4lb::Start(const std::vector<std::string>
   if (!process.ok()) return process.status();
   std::unique_ptr<L4lb> l4lb(new L4lb());
   l4lb->process_ = *std::move(process);
+  l4lb->ready_file_ = ready;
   if (!WaitFor(absl::Seconds(10),
                [&] { return access(ready.c_str(), F_OK) == 0 || !l4lb->process_->Running(); }) ||
       access(ready.c_str(), F_OK) != 0) {

@@ -91,6 +91,8 @@ class L4lb {
   // Bound listen ports, in --listen order (hosts are what --listen said).
   const std::vector<uint16_t>& ports() const { return ports_; }
   uint16_t port() const { return ports_.at(0); }
+  // The --ready_file Start() gave l4lb: a reload rewrites it (ports() keeps the first list).
+  const std::string& ready_file() const { return ready_file_; }
   Process& process() { return *process_; }
   int FdCount() const { return process_->FdCount(); }
   std::string Log() const { return process_->Log(); }
@@ -108,6 +110,7 @@ class L4lb {
  private:
   std::unique_ptr<Process> process_;
   std::vector<uint16_t> ports_;
+  std::string ready_file_;
   // nullopt: not checked (a Start() that failed already said why).
   std::optional<int> expected_exit_ = 0;
 };
