@@ -445,44 +445,6 @@ Server::Options OptionsFromFlags() {
   return options;
 }
 
-// One bound listener and the service it belongs to.
-struct Bound {
-  const Server::Service* service;
-  l4lb::net::SocketAddress address;  // port 0 resolved
-};
-
-// Server::listening() holds services in order, each service's listeners in order.
-std::vector<Bound> BoundListeners(const Server::Options& options,
-                                  const std::vector<l4lb::net::SocketAddress>& listening) {
-  std::vector<Bound> out;
-  size_t next = 0;
-  for (const Server::Service& service : options.services) {
-    for (size_t i = 0; i < service.listen.size(); ++i) {
-      CHECK_LT(next, listening.size());
-      out.push_back({.service = &service, .address = listening[next++]});
-    }
-  }
-  CHECK_EQ(next, listening.size());
-  return out;
-}
-
-// Written as FILE.tmp and renamed: readers never see half a list. One line per
-// listener: "tcp 127.0.0.1:9000", "udp [::1]:53".
-absl::Status WriteReadyFile(const std::vector<Bound>& listening) {
-  const std::string tmp = FLAGS_ready_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const Bound& bound : listening) {
-      out << ProtocolName(bound.service->protocol) << " " << bound.address.ToString() << "\n";
-    }
-    if (!out.good()) return absl::ErrnoToStatus(errno, tmp);
-  }
-  if (rename(tmp.c_str(), FLAGS_ready_file.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, FLAGS_ready_file);
-  }
-  return absl::OkStatus();
-}
-
 // SIGHUP, POST /reload: --config read again, everything else as at start-up
 // (`globals`: the flags' part, which cannot change while l4lb runs). Errors are
 // the file's "FILE:LINE:COL: what is wrong", or "--flag: ..." for [admin]
@@ -498,22 +460,6 @@ absl::StatusOr<Server::Options> ReloadOptions(const Server::Options& globals) {
   next.admin = *std::move(admin);
   l4lb::BoundUdpSessions(next);
   return next;
-}
-
-// After start-up and each reload: one line per listener, and the ready file
-// rewritten. DataLoss: the ready file could not be written.
-absl::Status Serving(const Server& running) {
-  const std::vector<Bound> bound = BoundListeners(running.options(), running.listening());
-  for (const Bound& b : bound) {
-    const Server::Service& service = *b.service;
-    LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << b.address.ToString()
-              << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
-              << " with " << running.options().threads << " worker(s), "
-              << service.backends.size() << " backend(s)";
-  }
-  if (FLAGS_ready_file.empty()) return absl::OkStatus();
-  if (absl::Status s = WriteReadyFile(bound); !s.ok()) return absl::DataLossError(s.message());
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -558,7 +504,9 @@ int main(int argc, char** argv) {
                   [](const Server::Service& s) { return s.protocol == Server::Protocol::kUdp; }));
   l4lb::reload::Reloader::Options service{.drain_timeout = drain_timeout};
   if (!FLAGS_config.empty()) service.load = [globals = options] { return ReloadOptions(globals); };
-  service.serving = [](const Server& running) { return Serving(running); };
+  service.serving = [](const Server& running) {
+    return l4lb::AnnounceListeners(running, FLAGS_ready_file);
+  };
   absl::StatusOr<std::unique_ptr<l4lb::reload::Reloader>> server =
       l4lb::reload::Reloader::Create(options, std::move(service));
   if (!server.ok()) {
@@ -575,7 +523,7 @@ int main(int argc, char** argv) {
         message);
   }
   if (absl::Status started = (*server)->Start(); !started.ok()) {
-    if (absl::IsDataLoss(started)) {  // Serving() could not write the ready file
+    if (absl::IsDataLoss(started)) {  // AnnounceListeners could not write the ready file
       LOG(ERROR) << "--ready_file: " << started.message() << "; stopping";
       (*server)->ForceCloseAndJoin();
       return 2;

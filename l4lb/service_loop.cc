@@ -1,8 +1,12 @@
 #include "l4lb/service_loop.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+
+#include <cerrno>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -25,7 +29,38 @@ sigset_t ServiceSignals() {
   return set;
 }
 
+const char* ProtocolName(Server::Protocol protocol) {
+  return protocol == Server::Protocol::kUdp ? "udp" : "tcp";
+}
+
 }  // namespace
+
+absl::Status AnnounceListeners(const Server& running, const std::string& ready_file) {
+  // listening() holds services in order, each service's listeners in order.
+  std::string lines;
+  size_t next = 0;
+  for (const Server::Service& service : running.options().services) {
+    for (size_t i = 0; i < service.listen.size() && next < running.listening().size(); ++i) {
+      const net::SocketAddress& address = running.listening()[next++];
+      LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << address.ToString()
+                << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
+                << " with " << running.options().threads << " worker(s), "
+                << service.backends.size() << " backend(s)";
+      absl::StrAppend(&lines, ProtocolName(service.protocol), " ", address.ToString(), "\n");
+    }
+  }
+  if (ready_file.empty()) return absl::OkStatus();
+  const std::string tmp = ready_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << lines;
+    if (!out.good()) return absl::DataLossError(absl::ErrnoToStatus(errno, tmp).message());
+  }
+  if (rename(tmp.c_str(), ready_file.c_str()) != 0) {
+    return absl::DataLossError(absl::ErrnoToStatus(errno, ready_file).message());
+  }
+  return absl::OkStatus();
+}
 
 void BlockServiceSignals() {
   const sigset_t signals = ServiceSignals();

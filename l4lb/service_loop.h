@@ -5,9 +5,11 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 #include "l4lb/reload/reloader.h"
+#include "l4lb/server.h"
 
 namespace l4lb {
 
@@ -16,6 +18,12 @@ namespace l4lb {
 // SIGPIPE (a write to a closed peer is an error code, not a reason to die).
 // Call before any thread starts.
 void BlockServiceSignals();
+
+// After start-up and each reload: one log line per listener, and
+// `ready_file` (if not empty) rewritten as FILE.tmp then renamed, one line per
+// listener ("tcp 127.0.0.1:9000", "udp [::1]:53"): readers never see half a
+// list. DataLoss: the ready file could not be written.
+absl::Status AnnounceListeners(const Server& running, const std::string& ready_file);
 
 // Tells systemd (Type=notify, dist/systemd/l4lb.service) what l4lb is doing:
 // "READY=1" once every listener is bound and the workers run, "STATUS=..."
