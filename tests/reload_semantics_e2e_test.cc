@@ -142,6 +142,39 @@ TEST_F(ReloadTest, AddedListenerServesRemovedOneRefusesAndItsConnectionIsCutAtDr
   close(web_fd);
 }
 
+// Each reload leaves the previous config draining while its connections live;
+// past Reloader::kMaxDrainingConfigs (16) the oldest is cut, so a reload loop
+// with long-lived clients cannot pile up threads and rings without bound.
+TEST_F(ReloadTest, PastSixteenDrainingConfigsTheOldestIsCut) {
+  EchoServer echo("127.0.0.2");
+  const uint16_t port = FreePortOnAll({"127.0.0.1"});
+  ASSERT_NO_FATAL_FAILURE(WriteConfig(absl::StrCat(
+      AdminTable(), "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:", port, "\"]\n",
+      "backends = [\"127.0.0.2:", echo.port(), "\"]\n[service.health]\ncheck = \"none\"\n")));
+  ASSERT_NO_FATAL_FAILURE(StartL4lb());
+  std::vector<int> held;  // one per config, opened before its reload
+  for (int i = 0; i < 17; ++i) {
+    held.push_back(ConnectTcp("127.0.0.1", port));
+    ASSERT_GE(held.back(), 0);
+    ASSERT_TRUE(Echoes(held.back(), "x")) << i;
+    const Reload r = Post();
+    ASSERT_TRUE(r.success) << i << ": " << r.text;
+  }
+  EXPECT_TRUE(WaitFor(absl::Seconds(3), [&] {
+    return Sample(Metrics(), "l4lb_draining_configs") == 16;
+  })) << Metrics();
+  SetRecvTimeout(held[0], absl::Seconds(3));
+  int error = 0;
+  EXPECT_EQ(ReadToEof(held[0], &error), "");
+  EXPECT_EQ(error, ECONNRESET) << "the oldest config's connection was not cut: " << strerror(error);
+  for (size_t i = 1; i < held.size(); ++i) EXPECT_TRUE(Echoes(held[i], "y")) << i;
+  EXPECT_TRUE(l4lb_->HasLine("earlier configs still draining; cutting the oldest", ""));
+  for (int fd : held) close(fd);
+  EXPECT_TRUE(WaitFor(absl::Seconds(3), [&] {
+    return Sample(Metrics(), "l4lb_draining_configs") == 0;
+  })) << "drained configs were not freed";
+}
+
 // ---------------------------------------------------------------------------
 // A backend in both configs keeps what the checker and the operator said of it.
 

@@ -146,6 +146,16 @@ Reloader::Result Reloader::Reload() {
     result.listeners = ListenerCount(*current_);
   }
   running->HandOver();  // still owned by retiring_: only Retire() frees it, on main
+  {
+    // Cut by Retire(), on main: the one place a replaced config is torn down.
+    absl::MutexLock lock(&mu_);
+    if (retiring_.size() > kMaxDrainingConfigs && !retiring_.front().force) {
+      retiring_.front().force = true;
+      LOG(WARNING) << "reload: more than " << kMaxDrainingConfigs
+                   << " earlier configs still draining; cutting the oldest one's "
+                   << retiring_.front().server->Totals().active << " connection(s)";
+    }
+  }
   LOG(INFO) << "reload: serving " << result.services << " service(s) on " << result.listeners
             << " listener(s) (generation " << result.generation << "); the previous config's "
             << "connections go on, those of removed services, backends and listeners for up to "
@@ -166,7 +176,7 @@ void Reloader::Retire() {
     absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     for (Retiring& r : retiring_) {
-      if (r.server->Drained()) {
+      if (r.server->Drained() || r.force) {
         done.push_back(r.server.get());
       } else if (!r.cut && now >= r.deadline) {
         r.server->CutRemoved(*current_);

@@ -49,6 +49,11 @@ namespace l4lb::reload {
 // the rest from main.
 class Reloader {
  public:
+  // Configs draining at once, at most: each holds its workers' threads, rings
+  // and a few fds (about 650 KiB with 2 workers). A reload past it cuts the
+  // oldest one's connections, logged (HAProxy's hard-stop-after, by count).
+  static constexpr size_t kMaxDrainingConfigs = 16;
+
   struct Options {
     // Shutdown's drain and a replaced config's: how long live connections may
     // go on before they are cut.
@@ -103,6 +108,7 @@ class Reloader {
     std::unique_ptr<Server> server;
     absl::Time deadline;  // of its removed services', backends' and listeners' connections
     bool cut = false;     // Server::CutRemoved() was called
+    bool force = false;   // past kMaxDrainingConfigs: cut everything now
   };
 
   explicit Reloader(Options options) : options_(std::move(options)) {}
