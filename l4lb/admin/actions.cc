@@ -57,7 +57,7 @@ std::vector<const Actions::Target*> Actions::Services(absl::string_view name,
 }
 
 void Actions::Retarget(std::vector<Target> services) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   services_ = std::move(services);
   const int64_t now = now_ns_();
   std::erase_if(bans_, [now](const BanRecord& b) { return b.until_ns <= now; });
@@ -72,7 +72,7 @@ void Actions::Retarget(std::vector<Target> services) {
 
 Answer Actions::OnBackend(absl::string_view service, absl::string_view backend,
                           absl::string_view verb, absl::string_view value) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   Answer answer;
   if (service.empty()) return Error(404, "no service \"\"");
   const std::vector<const Target*> targets = Services(service, &answer);
@@ -118,7 +118,7 @@ Answer Actions::Ban(absl::string_view address, absl::string_view time,
   }
   // The writer lock: the ban is recorded as it is set (a reload in between
   // would miss it).
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   Answer answer;
   const std::vector<const Target*> targets = Services(service, &answer);
   if (targets.empty()) return answer;
@@ -146,7 +146,7 @@ Answer Actions::Unban(absl::string_view address, absl::string_view service) cons
   if (!cidr.ok() || cidr->length != 128) {
     return Error(400, absl::StrCat("\"", address, "\": want one client address"));
   }
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   Answer answer;
   const std::vector<const Target*> targets = Services(service, &answer);
   if (targets.empty()) return answer;

@@ -2,13 +2,14 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
+#include <shared_mutex>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 
 #include "l4lb/admission/admission.h"
 #include "l4lb/backend/control.h"
@@ -72,9 +73,9 @@ class Actions {
 
   // The services `name` means (all when empty); empty and *answer set if unknown.
   std::vector<const Target*> Services(absl::string_view name, Answer* answer) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+     ;
 
-  mutable absl::Mutex mu_;
+  mutable std::shared_mutex mu_;
   std::vector<Target> services_ ABSL_GUARDED_BY(mu_);
   mutable std::vector<BanRecord> bans_ ABSL_GUARDED_BY(mu_);  // written under the writer lock
   MonotonicNs now_ns_;

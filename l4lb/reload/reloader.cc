@@ -71,7 +71,7 @@ absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(Server::Options first
     r->admin_ = *std::move(admin);
   }
   {
-    absl::MutexLock lock(&r->mu_);
+    std::unique_lock<std::shared_mutex> lock(r->mu_);
     r->current_ = *std::move(server);
   }
   return r;
@@ -82,7 +82,7 @@ Reloader::~Reloader() { ForceCloseAndJoin(); }
 absl::Status Reloader::Start() {
   Server* server;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     server = current_.get();
   }
   if (absl::Status status = server->Start(); !status.ok()) return status;
@@ -96,7 +96,7 @@ absl::Status Reloader::Start() {
 
 Reloader::Result Reloader::Fail(std::string error) {
   LOG(ERROR) << "reload failed: " << error << "; the running config stays";
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   ++reloads_failure_;
   last_reload_ = absl::Now();
   last_error_ = error;
@@ -106,9 +106,9 @@ Reloader::Result Reloader::Fail(std::string error) {
 Reloader::Result Reloader::Reload() {
   // current_ is written only here, under both locks: reading it under
   // reload_mu_ alone is safe.
-  absl::MutexLock serial(&reload_mu_);
+  std::lock_guard<std::mutex> serial(reload_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     if (stopping_) return {.status = absl::FailedPreconditionError("shutting down: no reload")};
   }
   if (!options_.load) return Fail("no --config file; nothing to reload");
@@ -117,7 +117,7 @@ Reloader::Result Reloader::Reload() {
   if (!next.ok()) return Fail(std::string(next.status().message()));
   Server* running;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     running = current_.get();
   }
   if (absl::Status admin = CheckAdminUnchanged(running->options().admin, next->admin);
@@ -134,7 +134,7 @@ Reloader::Result Reloader::Reload() {
   actions_->Retarget(server->ActionTargets());
   Result result;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     retiring_.push_back({.server = std::move(current_),
                          .deadline = absl::Now() + options_.drain_timeout});
     current_ = std::move(server);
@@ -148,7 +148,7 @@ Reloader::Result Reloader::Reload() {
   running->HandOver();  // still owned by retiring_: only Retire() frees it, on main
   {
     // Cut by Retire(), on main: the one place a replaced config is torn down.
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     if (retiring_.size() > kMaxDrainingConfigs && !retiring_.front().force) {
       retiring_.front().force = true;
       LOG(WARNING) << "reload: more than " << kMaxDrainingConfigs
@@ -173,7 +173,7 @@ void Reloader::Retire() {
   std::vector<Server*> done;
   {
     // The writer lock: `cut` is written here (Reload() only appends).
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     const absl::Time now = absl::Now();
     for (Retiring& r : retiring_) {
       if (r.server->Drained() || r.force) {
@@ -191,7 +191,7 @@ void Reloader::Retire() {
   for (Server* s : done) s->ForceCloseAndJoin();
   std::vector<std::unique_ptr<Server>> freed;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     for (Server* s : done) {
       for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
         if (it->server.get() != s) continue;
@@ -209,14 +209,14 @@ void Reloader::Retire() {
 
 void Reloader::StopAccepting() {
   // After a reload in progress: it reads the running server's sockets.
-  absl::MutexLock serial(&reload_mu_);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   stopping_ = true;
   current_->StopAccepting();
 }
 
 bool Reloader::Drained() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   for (const Retiring& r : retiring_) {
     if (!r.server->Drained()) return false;
   }
@@ -226,15 +226,15 @@ bool Reloader::Drained() const {
 void Reloader::ForceCloseAndJoin() {
   // First: a scrape must not read what is being torn down.
   if (admin_) admin_->Stop();
-  absl::MutexLock serial(&reload_mu_);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   stopping_ = true;
   if (current_) current_->ForceCloseAndJoin();
   for (Retiring& r : retiring_) r.server->ForceCloseAndJoin();
 }
 
 stats::Totals Reloader::Totals() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   stats::Totals t = current_->Totals();
   for (const Retiring& r : retiring_) t.Add(r.server->Totals());
   t.Add(retired_.totals);
@@ -242,7 +242,7 @@ stats::Totals Reloader::Totals() const {
 }
 
 admin::View Reloader::AdminView() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   admin::View view = current_->AdminView();
   for (const Retiring& r : retiring_) AddCounters(view, r.server->AdminView(), false);
   AddCounters(view, retired_, false);
@@ -258,7 +258,7 @@ admin::View Reloader::AdminView() const {
 
 absl::StatusOr<admin::ConnectionsView> Reloader::Connections(const std::string& service,
                                                              size_t limit) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   absl::StatusOr<admin::ConnectionsView> view = current_->Connections(service, limit);
   bool found = view.ok();
   if (!view.ok()) view = admin::ConnectionsView{};

@@ -3,13 +3,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 #include "l4lb/admin/actions.h"
@@ -115,8 +116,10 @@ class Reloader {
   Result Fail(std::string error);
 
   const Options options_;
-  absl::Mutex reload_mu_;  // one reload at a time; held across the whole of one
-  mutable absl::Mutex mu_;
+  // std:: mutexes, not absl::Mutex: Debian's Abseil is not built with TSan,
+  // which then cannot see the ordering an absl::Mutex gives.
+  std::mutex reload_mu_;  // one reload at a time; held across the whole of one
+  mutable std::shared_mutex mu_;
   std::unique_ptr<Server> current_ ABSL_GUARDED_BY(mu_);
   std::vector<Retiring> retiring_ ABSL_GUARDED_BY(mu_);
   // What the configs gone before counted (ZeroGauges'd), by name.
