@@ -20,6 +20,7 @@
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
+#include "l4lb/net/keepalive.h"
 
 namespace l4lb::conf {
 namespace {
@@ -39,6 +40,9 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "idle_timeout",
                                         "health",
                                         "kill_on_down",
+                                        "client_keepalive",
+                                        "backend_keepalive",
+                                        "client_fin_timeout",
                                         "affinity_group",
                                         "affinity_ttl",
                                         "udp_idle_timeout",
@@ -47,6 +51,9 @@ constexpr const char* kServiceKeys[] = {"name",
 // Meaningless for TCP: set in a TCP service's own table they are a mistake (from
 // [defaults] they may be meant for the UDP services).
 constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
+// The same the other way: a datagram has no keepalive and no half-close.
+constexpr const char* kTcpOnlyKeys[] = {"client_keepalive", "backend_keepalive",
+                                        "client_fin_timeout"};
 // Identity, not policy: never inherited.
 constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
@@ -227,6 +234,12 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
         Fail(node->source(), absl::StrCat(key, ": only for protocol = \"udp\""));
       }
     }
+  } else {
+    for (const char* key : kTcpOnlyKeys) {
+      if (const toml::node* node = table.get(key)) {
+        Fail(node->source(), absl::StrCat(key, ": only for tcp services"));
+      }
+    }
   }
   ReadListen(table, &service);
   ReadBackends(table, scope, &service);
@@ -250,6 +263,21 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
   ReadInt(scope, "connect_retries", 0, 8, &service.connect_retries);
   ReadDuration(scope, "idle_timeout", /*zero_ok=*/true, &service.idle_timeout);
   ReadBool(scope, "kill_on_down", &service.kill_on_down);
+  if (service.protocol == Protocol::kTcp) {
+    for (const auto& [key, keepalive] : {std::pair{"client_keepalive", &service.client_keepalive},
+                                         std::pair{"backend_keepalive", &service.backend_keepalive}}) {
+      std::string text;
+      if (const toml::node* node = ReadString(scope, key, &text)) {
+        absl::StatusOr<net::Keepalive> parsed = net::ParseKeepalive(text);
+        if (parsed.ok()) {
+          *keepalive = *parsed;
+        } else {
+          Fail(node->source(), absl::StrCat(key, ": ", parsed.status().message()));
+        }
+      }
+    }
+    ReadDuration(scope, "client_fin_timeout", /*zero_ok=*/true, &service.client_fin_timeout);
+  }
   const toml::node* group = ReadString(scope, "affinity_group", &service.affinity_group);
   ReadDuration(scope, "affinity_ttl", /*zero_ok=*/false, &service.affinity_ttl);
   CheckAffinity(service, group != nullptr ? Find(scope, "affinity_ttl") : nullptr, group);

@@ -110,6 +110,29 @@ passive = false
   EXPECT_FALSE(s.health.passive);
 }
 
+TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
+  absl::StatusOr<std::vector<Server::Service>> services = LoadConfigString(
+      "[defaults]\nclient_fin_timeout = \"45s\"\n"
+      "[[service]]\nlisten = [\"0.0.0.0:21\"]\nbackends = [\"10.0.0.1:21\"]\n"
+      "client_keepalive = \"10m,1m,5\"\nbackend_keepalive = \"30s,10s,3\"\n"
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\n",
+      "t.toml");
+  ASSERT_TRUE(services.ok()) << services.status();
+  const Server::Service& tcp = (*services)[0];
+  EXPECT_EQ(tcp.client_keepalive.ToString(), "10m,1m,5");
+  EXPECT_EQ(tcp.backend_keepalive.count, 3);
+  EXPECT_EQ(tcp.client_fin_timeout, absl::Seconds(45)) << "from [defaults]";
+  EXPECT_FALSE((*services)[1].client_keepalive.enabled());
+  EXPECT_EQ((*services)[1].client_fin_timeout, absl::ZeroDuration()) << "[defaults] skip udp";
+  services = LoadConfigString(
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\nbackend_keepalive = \"30s,10s,3\"\n",
+      "t.toml");
+  ASSERT_FALSE(services.ok());
+  EXPECT_EQ(services.status().message(), "t.toml:5:21: backend_keepalive: only for tcp services");
+}
+
 TEST(ConfigTest, LiteralStringsCarryTheFlagEscapes) {
   const std::vector<Server::Service> services = Load(kOkService + R"([service.health]
 check = "send_expect"
@@ -424,6 +447,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.toml:4:12: protocol: \"sctp\": want tcp or udp"},
         BadConfig{"udp_key_on_tcp", kOkService + "udp_max_sessions = 10\n",
                   "t.toml:4:20: udp_max_sessions: only for protocol = \"udp\""},
+        BadConfig{"bad_keepalive", kOkService + "client_keepalive = \"10m,1m\"\n",
+                  "t.toml:4:20: client_keepalive: \"10m,1m\": three parts needed; want "
+                  "IDLE,INTERVAL,COUNT like 10m,1m,5, or off"},
+        BadConfig{"bad_fin_timeout", kOkService + "client_fin_timeout = \"soon\"\n",
+                  "t.toml:4:22: client_fin_timeout: \"soon\": want a duration like 500ms, 2s or "
+                  "5m"},
         BadConfig{"bad_probe_kind", kOkService + "[service.health]\ncheck = \"smtp\"\n",
                   // The probe kinds grow: the message is health::ParseProbeKind's.
                   absl::StrCat("t.toml:5:9: health.check: ",

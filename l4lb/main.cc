@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,6 +36,7 @@
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
 #include "l4lb/net/congestion.h"
+#include "l4lb/net/keepalive.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
@@ -144,6 +146,15 @@ DEFINE_bool(health_passive, true,
 DEFINE_bool(kill_on_down, false,
             "Reset live connections to a backend when it goes DOWN (default: leave them, a "
             "long transfer may still be fine).");
+DEFINE_string(client_keepalive, "off",
+              "TCP keepalive towards clients: IDLE,INTERVAL,COUNT (e.g. 10m,1m,5: probe after "
+              "10 minutes of silence, every minute, reset after 5 unanswered), or off. Keeps "
+              "an idle FTP control connection alive through NATs and firewalls.");
+DEFINE_string(backend_keepalive, "off", "TCP keepalive towards backends, like --client_keepalive.");
+DEFINE_string(client_fin_timeout, "0",
+              "Cut a connection once one direction has ended (a FIN went one way) and no byte "
+              "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
+              "cannot hold it forever. 0: only --idle_timeout.");
 DEFINE_string(affinity_ttl, "0",
               "Pin each client IP to the backend it was sent to until this long after its last "
               "connection, even when backends change (e.g. 10m keeps an FTP session's control "
@@ -212,7 +223,8 @@ constexpr const char* kServiceFlags[] = {
     "health_interval",  "health_timeout",     "health_rise",      "health_fall",
     "health_send",      "health_expect",      "health_port",      "health_http_path",
     "health_http_host", "health_http_status", "health_passive",   "kill_on_down",
-    "affinity_ttl",     "udp_idle_timeout",   "udp_max_sessions", "max_responses"};
+    "affinity_ttl",     "udp_idle_timeout",   "udp_max_sessions", "max_responses",
+    "client_keepalive", "backend_keepalive",  "client_fin_timeout"};
 constexpr const char* kUdpFlags[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
 
 bool FlagSet(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
@@ -338,6 +350,18 @@ Server::Service ServiceFromFlags() {
   if (service.protocol == Server::Protocol::kTcp) {
     for (const char* flag : kUdpFlags) {
       if (FlagSet(flag)) Die(flag, "only for udp:// listeners");
+    }
+    for (const auto& [flag, value, keepalive] :
+         {std::tuple{"client_keepalive", &FLAGS_client_keepalive, &service.client_keepalive},
+          std::tuple{"backend_keepalive", &FLAGS_backend_keepalive, &service.backend_keepalive}}) {
+      absl::StatusOr<l4lb::net::Keepalive> parsed = l4lb::net::ParseKeepalive(*value);
+      if (!parsed.ok()) Die(flag, parsed.status().message());
+      *keepalive = *parsed;
+    }
+    service.client_fin_timeout = DurationFlag("client_fin_timeout", FLAGS_client_fin_timeout);
+  } else {
+    for (const char* flag : {"client_keepalive", "backend_keepalive", "client_fin_timeout"}) {
+      if (FlagSet(flag)) Die(flag, "only for tcp listeners");
     }
   }
   service.udp_idle_timeout = DurationFlag("udp_idle_timeout", FLAGS_udp_idle_timeout);

@@ -183,6 +183,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .idle_timeout = service.idle_timeout,
                         .passive = service.health.passive ? server->passive_.back().get() : nullptr,
                         .kill_on_down = service.kill_on_down,
+                        .backend_keepalive = service.backend_keepalive,
+                        .client_fin_timeout = service.client_fin_timeout,
                         .affinity = affinity,
                         .udp_idle_timeout = service.udp_idle_timeout,
                         .udp_max_sessions = service.udp_max_sessions,
@@ -193,6 +195,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
       absl::StatusOr<ListenerSockets> sockets =
           server->TakeOverOrOpen(previous, address, static_cast<uint16_t>(s), udp);
       if (!sockets.ok()) return sockets.status();
+      if (!udp) {
+        // Every time, taken over or not: a reload may have changed it.
+        for (const net::Fd& fd : sockets->per_worker) {
+          absl::Status st = service.client_keepalive.enabled()
+                                ? net::SetKeepalive(fd.get(), service.client_keepalive)
+                                : net::ClearKeepalive(fd.get());
+          if (!st.ok()) return st;
+        }
+      }
       server->listening_.push_back(sockets->address);
       // The workers get copies; the server keeps these for the next config.
       absl::StatusOr<std::vector<net::Fd>> copies = Dup(sockets->per_worker);

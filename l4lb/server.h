@@ -24,6 +24,7 @@
 #include "l4lb/listener.h"
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
+#include "l4lb/net/keepalive.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/worker.h"
 
@@ -55,6 +56,14 @@ class Server {
     absl::Duration idle_timeout = absl::Minutes(10);  // zero: never
     health::HealthOptions health;
     bool kill_on_down = false;  // close live connections to a backend that goes DOWN
+    // TCP keepalive per side (client_keepalive, backend_keepalive): towards
+    // clients it is set on the listeners (accepted sockets inherit it), towards
+    // backends on each backend socket. Off: no keepalive, no setsockopt.
+    net::Keepalive client_keepalive;
+    net::Keepalive backend_keepalive;
+    // Once one direction has ended (a FIN went one way), the connection is cut
+    // after this long without a byte either way; zero: idle_timeout alone.
+    absl::Duration client_fin_timeout = absl::ZeroDuration();
     // Services with the same non-empty group pin a client IP to one backend for
     // affinity_ttl after its last connection (FTP control + data connections).
     std::string affinity_group;

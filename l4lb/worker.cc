@@ -42,6 +42,11 @@ Worker::Worker(Options options)
     const timespec ts = absl::ToTimespec(service.connect_timeout);
     state.connect_timeout = {.tv_sec = ts.tv_sec, .tv_nsec = ts.tv_nsec};
     state.idle_timeout_ns = absl::ToInt64Nanoseconds(service.idle_timeout);
+    state.fin_timeout_ns = absl::ToInt64Nanoseconds(service.client_fin_timeout);
+    // Silent for idle_timeout is too long once half-closed as well.
+    if (state.idle_timeout_ns > 0 && state.fin_timeout_ns > state.idle_timeout_ns) {
+      state.fin_timeout_ns = state.idle_timeout_ns;
+    }
     if (service.admission != nullptr && service.admission->limits().bandwidth() > 0) {
       state.bandwidth = &service.admission->limits();
     }
@@ -344,12 +349,41 @@ void Worker::StopAccepting() {
   }
 }
 
+void Worker::TouchIdle(Connection& c) {
+  ServiceState& service = services_[c.service];
+  if (c.half_closed && service.fin_timeout_ns > 0) {
+    service.half_closed.Touch(c, now_ns_);
+  } else if (service.idle_timeout_ns > 0) {
+    service.idle.Touch(c, now_ns_);
+  }
+}
+
+void Worker::ForgetIdle(Connection& c) {
+  ServiceState& service = services_[c.service];
+  // Each list only ever holds its own: the links are shared.
+  (c.half_closed && service.fin_timeout_ns > 0 ? service.half_closed : service.idle).Remove(c);
+}
+
+void Worker::OnHalfClosed(Connection& c) {
+  if (c.half_closed) return;
+  ForgetIdle(c);
+  c.half_closed = true;
+  TouchIdle(c);
+}
+
 void Worker::OnTick() {
   for (ServiceState& service : services_) {
-    if (service.idle_timeout_ns <= 0) continue;
-    while (Connection* c = service.idle.Oldest()) {
-      if (now_ns_ - c->last_active_ns < service.idle_timeout_ns) break;
-      Close(*c, CloseReason::kIdleTimeout);
+    if (service.idle_timeout_ns > 0) {
+      while (Connection* c = service.idle.Oldest()) {
+        if (now_ns_ - c->last_active_ns < service.idle_timeout_ns) break;
+        Close(*c, CloseReason::kIdleTimeout);
+      }
+    }
+    if (service.fin_timeout_ns > 0) {
+      while (Connection* c = service.half_closed.Oldest()) {
+        if (now_ns_ - c->last_active_ns < service.fin_timeout_ns) break;
+        Close(*c, CloseReason::kFinTimeout);
+      }
     }
   }
   for (uint32_t i = 0; i < listeners_.size(); ++i) {

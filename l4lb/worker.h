@@ -23,6 +23,7 @@
 #include "l4lb/balancer/affinity.h"
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
+#include "l4lb/net/keepalive.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/relay/connection.h"
 #include "l4lb/relay/pipe_pool.h"
@@ -63,6 +64,11 @@ class Worker {
     backend::PassiveHealth* passive = nullptr;
     // Close live connections to a backend the moment it goes DOWN.
     bool kill_on_down = false;
+    // SO_KEEPALIVE and its timers on each backend socket; off: none.
+    net::Keepalive backend_keepalive;
+    // A connection with one direction ended is cut after this long without a
+    // byte (a peer that never finishes its half-close); zero: idle_timeout only.
+    absl::Duration client_fin_timeout = absl::ZeroDuration();
     // The service's affinity group's pins (shared by the group's services and
     // every worker); null: Maglev alone picks.
     balancer::AffinityTable* affinity = nullptr;
@@ -145,7 +151,9 @@ class Worker {
     Service options;
     uint64_t generation = 0;  // of the snapshot below, from the publisher
     std::shared_ptr<const backend::BackendSnapshot> snapshot;
-    relay::IdleList idle;
+    relay::IdleList idle;         // relaying, by last activity (idle_timeout)
+    relay::IdleList half_closed;  // the same once half-closed (client_fin_timeout)
+    int64_t fin_timeout_ns = 0;
     __kernel_timespec connect_timeout{};  // the link timeout reads it at submit
     int64_t idle_timeout_ns = 0;
     // The service's client_bandwidth buckets; null: its flows read freely.
@@ -260,6 +268,12 @@ class Worker {
   void OnTick();
   void StopAccepting();
   void CutRemoved(const Removed& removed);
+  // The idle list c belongs in (idle, or half_closed once one direction has
+  // ended and client_fin_timeout is set): Touch after activity, Forget at the end.
+  void TouchIdle(relay::Connection& c);
+  void ForgetIdle(relay::Connection& c);
+  // One direction of c has ended: from now on client_fin_timeout bounds its silence.
+  void OnHalfClosed(relay::Connection& c);
   void RefreshSnapshots();
   void CloseConnectionsToDownBackends(uint16_t service_index);
   // Tells the health checker (through PassiveHealth) that `backend` of

@@ -60,7 +60,7 @@ void Worker::OnPeerFailed(Connection& c, bool client_failed) {
   c.reason = reason;
   c.flush_up = client_failed;
   c.flush_deadline_ns = now_ns_ + kFlushTimeoutNs;
-  services_[c.service].idle.Remove(c);
+  ForgetIdle(c);
   // Nothing more is read from the survivor (the failed side cannot take it), and
   // the failed side's reads are done by the flush itself: it sends nothing new.
   if (c.client_reading) Cancel(c, Op::kClientReadable);

@@ -176,6 +176,11 @@ void Worker::Connect(Connection& c) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
     }
   }
+  if (service.options.backend_keepalive.enabled()) {
+    if (absl::Status st = net::SetKeepalive(fd->get(), service.options.backend_keepalive); !st.ok()) {
+      LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
+    }
+  }
   c.backend_fd = fd->Release();
   c.connect_started_ns = now_ns_;
   ring_->Reserve(2);
@@ -280,8 +285,7 @@ void Worker::StartRelay(Connection& c) {
   // produce a CQE right away.
   ArmPoll(c, Op::kClientReadable);
   ArmPoll(c, Op::kBackendReadable);
-  ServiceState& service = services_[c.service];
-  if (service.idle_timeout_ns > 0) service.idle.Touch(c, now_ns_);
+  TouchIdle(c);
   // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
   // than a ring round trip later when the poll reports it. The poll is armed
   // after this read, and arming checks readiness, so nothing is missed.
@@ -391,10 +395,7 @@ Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urg
     (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
     stats::BackendCounters& backend = counters_.backend(c.service, c.backend);
     (up ? backend.bytes_up : backend.bytes_down).Add(moved);
-    ServiceState& service = services_[c.service];
-    if (service.idle_timeout_ns > 0 && c.state == Connection::State::kRelaying) {
-      service.idle.Touch(c, now_ns_);
-    }
+    if (c.state == Connection::State::kRelaying) TouchIdle(c);
   }
   switch (wait) {
     case Flow::Wait::kReadable:
@@ -418,6 +419,7 @@ Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urg
         break;
       }
       (up ? c.down : c.up).OtherDirectionDone();
+      OnHalfClosed(c);
       break;
     case Flow::Wait::kError: {
       // The side that failed: the source of a read error, the destination of a
@@ -469,7 +471,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.state = Connection::State::kClosing;
   c.proxy_pending = false;
   c.proxy_screen = false;
-  services_[c.service].idle.Remove(c);
+  ForgetIdle(c);
   Leave(c.service, c.client, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
@@ -490,6 +492,9 @@ void Worker::Close(Connection& c, CloseReason reason) {
       break;  // counted when the side failed
     case CloseReason::kBackendDown:
       counters_.killed_on_down.Add();
+      break;
+    case CloseReason::kFinTimeout:
+      counters_.fin_timeouts.Add();
       break;
     case CloseReason::kIdleTimeout:
       counters_.idle_timeouts.Add();

@@ -66,4 +66,12 @@ absl::Status SetKeepalive(int fd, const Keepalive& k) {
   return absl::OkStatus();
 }
 
+absl::Status ClearKeepalive(int fd) {
+  const int off = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &off, sizeof(off)) != 0) {
+    return absl::ErrnoToStatus(errno, "TCP keepalive");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace l4lb::net

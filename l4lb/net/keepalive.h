@@ -33,5 +33,7 @@ absl::StatusOr<Keepalive> ParseKeepalive(absl::string_view text);
 // socket. On a listening socket it holds for every connection accepted from it
 // (the kernel copies the options into each child): no syscall per client.
 absl::Status SetKeepalive(int fd, const Keepalive& keepalive);
+// SO_KEEPALIVE off (a listener a reload took over, whose config dropped it).
+absl::Status ClearKeepalive(int fd);
 
 }  // namespace l4lb::net

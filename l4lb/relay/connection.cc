@@ -16,6 +16,8 @@ const char* CloseReasonName(CloseReason reason) {
       return "backend_reset";
     case CloseReason::kIdleTimeout:
       return "idle_timeout";
+    case CloseReason::kFinTimeout:
+      return "fin_timeout";
     case CloseReason::kConnectFailed:
       return "connect_failed";
     case CloseReason::kNoBackend:

@@ -18,6 +18,7 @@ enum class CloseReason : uint8_t {
   kClientReset,    // the client reset or failed
   kBackendReset,   // the backend reset or failed
   kIdleTimeout,    // no byte either way for idle_timeout
+  kFinTimeout,     // half-closed, and no byte either way for client_fin_timeout
   kConnectFailed,  // every backend tried refused or timed out
   kNoBackend,      // no healthy backend to try
   kDrain,          // still open when the drain timeout ran out
@@ -120,6 +121,9 @@ struct Connection {
   int64_t start_ns = 0;
   int64_t connect_started_ns = 0;  // the current attempt's, for the connect-time histogram
   int64_t last_active_ns = 0;
+  // One direction has ended (its FIN was forwarded), the other goes on: the
+  // connection is in its service's half_closed list when client_fin_timeout is set.
+  bool half_closed = false;
   int64_t flush_deadline_ns = 0;  // kFlushing: reset the other side by then regardless
   // proxy_pending: the whole header by then. proxy_screen: 0 until the first
   // bytes are a signature's prefix; then more bytes must decide by then.
