@@ -55,6 +55,10 @@ class Server {
     absl::Duration idle_timeout = absl::Minutes(10);  // zero: never
     health::HealthOptions health;
     bool kill_on_down = false;  // close live connections to a backend that goes DOWN
+    // A backend that begins to take clients (UP after DOWN, enabled from MAINT,
+    // added by a reload) ramps to its weight over this long (backend/slow_start.h);
+    // zero: at once. Not at l4lb's start.
+    absl::Duration slow_start = absl::ZeroDuration();
     // Services with the same non-empty group pin a client IP to one backend for
     // affinity_ttl after its last connection (FTP control + data connections).
     std::string affinity_group;
