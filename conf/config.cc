@@ -43,6 +43,7 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "client_keepalive",
                                         "backend_keepalive",
                                         "client_fin_timeout",
+                                        "slow_start",
                                         "affinity_group",
                                         "affinity_ttl",
                                         "udp_idle_timeout",
@@ -59,7 +60,7 @@ constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
                                        "fall",      "send",      "expect",      "port",
                                        "http_path", "http_host", "http_status", "passive"};
-constexpr const char* kBackendKeys[] = {"address", "weight"};
+constexpr const char* kBackendKeys[] = {"address", "weight", "backup"};
 constexpr const char* kRootKeys[] = {"admin", "defaults", "service"};
 constexpr const char* kAdminKeys[] = {"listen", "token_file", "allow_no_token"};
 
@@ -278,6 +279,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
     }
     ReadDuration(scope, "client_fin_timeout", /*zero_ok=*/true, &service.client_fin_timeout);
   }
+  ReadDuration(scope, "slow_start", /*zero_ok=*/true, &service.slow_start);
   const toml::node* group = ReadString(scope, "affinity_group", &service.affinity_group);
   ReadDuration(scope, "affinity_ttl", /*zero_ok=*/false, &service.affinity_ttl);
   CheckAffinity(service, group != nullptr ? Find(scope, "affinity_ttl") : nullptr, group);
@@ -386,14 +388,16 @@ void Loader::ReadBackends(const toml::table& table, const Scope& scope, Server::
   for (const toml::node& entry : *entries) ReadBackend(entry, service);
 }
 
-// "ADDRESS[:PORT][=WEIGHT]" or {address = "ADDRESS[:PORT]", weight = N}.
+// "ADDRESS[:PORT][=WEIGHT][@backup]" or
+// {address = "ADDRESS[:PORT]", weight = N, backup = true}.
 void Loader::ReadBackend(const toml::node& entry, Server::Service* service) {
   std::string text;
   const toml::node* weight = nullptr;
+  bool backup = false;
   if (entry.is_string()) {
     text = entry.as_string()->get();
   } else if (const toml::table* table = entry.as_table()) {
-    CheckKeys(*table, kBackendKeys, "a backend (want address, weight)");
+    CheckKeys(*table, kBackendKeys, "a backend (want address, weight, backup)");
     const Scope scope{.own = table, .defaults = nullptr, .prefix = "backends: "};
     if (ReadString(scope, "address", &text) == nullptr && ok()) {
       return Fail(entry.source(), "backends: address: required");
@@ -402,7 +406,12 @@ void Loader::ReadBackend(const toml::node& entry, Server::Service* service) {
       return Fail(entry.source(),
                   absl::StrCat("backends: \"", text, "\": the weight goes in weight = N"));
     }
+    if (absl::StrContains(text, '@')) {
+      return Fail(entry.source(),
+                  absl::StrCat("backends: \"", text, "\": a backup is backup = true"));
+    }
     weight = table->get("weight");
+    ReadBool(scope, "backup", &backup);
   } else {
     return Fail(entry.source(),
                 absl::StrCat("backends: want strings like \"10.0.0.1:80=2\" or tables like "
@@ -424,6 +433,7 @@ void Loader::ReadBackend(const toml::node& entry, Server::Service* service) {
     spec = std::move(portless);
   }
   backend::BackendSpec& b = spec->front();
+  b.backup |= backup;
   if (weight != nullptr) {
     const Scope scope{.own = entry.as_table(), .defaults = nullptr, .prefix = "backends: "};
     ReadInt(scope, "weight", 1, backend::kMaxWeight, &b.weight);

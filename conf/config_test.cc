@@ -133,6 +133,37 @@ TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
   EXPECT_EQ(services.status().message(), "t.toml:5:21: backend_keepalive: only for tcp services");
 }
 
+TEST(ConfigTest, BackupsAndSlowStart) {
+  const std::vector<Server::Service> services = Load(R"(
+[defaults]
+slow_start = "30s"
+
+[[service]]
+listen = ["0.0.0.0:22"]
+backends = ["10.0.0.1:22", {address = "10.0.0.9:22", backup = true},
+            {address = "10.0.0.8:22", weight = 2, backup = false}, "10.0.0.7:22=3@backup"]
+
+[[service]]
+listen = ["0.0.0.0:21"]
+backends = ["10.0.0.1", "10.0.0.9@backup"]
+slow_start = "0"
+)");
+  ASSERT_EQ(services.size(), 2u);
+  const std::vector<backend::BackendSpec>& b = services[0].backends;
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_FALSE(b[0].backup);
+  EXPECT_TRUE(b[1].backup);
+  EXPECT_EQ(b[1].name, "10.0.0.9:22");
+  EXPECT_FALSE(b[2].backup);
+  EXPECT_EQ(b[2].weight, 2u);
+  EXPECT_TRUE(b[3].backup);
+  EXPECT_EQ(b[3].weight, 3u);
+  EXPECT_EQ(services[0].slow_start, absl::Seconds(30)) << "from [defaults]";
+  EXPECT_TRUE(services[1].backends[1].backup);
+  EXPECT_EQ(services[1].backends[1].address.port(), 0);
+  EXPECT_EQ(services[1].slow_start, absl::ZeroDuration()) << "0: off, overriding [defaults]";
+}
+
 TEST(ConfigTest, LiteralStringsCarryTheFlagEscapes) {
   const std::vector<Server::Service> services = Load(kOkService + R"([service.health]
 check = "send_expect"
@@ -366,7 +397,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"unknown_backend_key",
                   "[[service]]\nlisten = [\"0.0.0.0:80\"]\n"
                   "backends = [{address = \"10.0.0.1:80\", wieght = 2}]\n",
-                  "t.toml:3:39: unknown key \"wieght\" in a backend (want address, weight)"},
+                  "t.toml:3:39: unknown key \"wieght\" in a backend (want address, weight, backup)"},
+        BadConfig{"backup_as_string",
+                  "[[service]]\nlisten = [\"0.0.0.0:80\"]\n"
+                  "backends = [{address = \"10.0.0.9:80\", backup = \"yes\"}]\n",
+                  "t.toml:3:48: backends: backup: want true or false, got a string"},
+        BadConfig{"backup_suffix_junk",
+                  "[[service]]\nlisten = [\"0.0.0.0:80\"]\nbackends = [\"10.0.0.9:80@spare\"]\n",
+                  "t.toml:3:13: backends: \"10.0.0.9:80@spare\": want @backup after the address "
+                  "or weight"},
+        BadConfig{"backup_suffix_in_table",
+                  "[[service]]\nlisten = [\"0.0.0.0:80\"]\n"
+                  "backends = [{address = \"10.0.0.9:80@backup\"}]\n",
+                  "t.toml:3:13: backends: \"10.0.0.9:80@backup\": a backup is backup = true"},
+        BadConfig{"slow_start_not_a_duration", kOkService + "slow_start = \"fast\"\n",
+                  "t.toml:4:14: slow_start: \"fast\": want a duration like 500ms, 2s or 5m"},
+        BadConfig{"slow_start_as_int", "[defaults]\nslow_start = 30\n" + kOkService,
+                  "t.toml:2:14: slow_start: want a duration string like \"2s\", got an integer"},
         BadConfig{"listen_in_defaults", "[defaults]\nlisten = [\"0.0.0.0:80\"]\n" + kOkService,
                   "t.toml:2:10: listen: not allowed in [defaults]; every service sets its own"},
         BadConfig{"int_as_string", kOkService + "connect_retries = \"3\"\n",

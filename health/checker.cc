@@ -72,6 +72,7 @@ HealthChecker::~HealthChecker() { Stop(); }
 bool HealthChecker::active() const {
   for (const ServiceState& s : services_) {
     if (s.service.options.probe.kind != ProbeSpec::Kind::kNone) return true;
+    if (s.service.control->slow_start()) return true;  // its ramps step on this thread
   }
   return false;
 }
@@ -114,6 +115,11 @@ void HealthChecker::Run() {
     int64_t now = NowNs();
     int64_t next_ns = now + kPassivePollNs;
     for (ServiceState& s : services_) {
+      // Slow-start steps: a table build (milliseconds) when one is due, else nothing.
+      if (const absl::Duration until = s.service.control->Tick();
+          until < absl::InfiniteDuration()) {
+        next_ns = std::min(next_ns, now + absl::ToInt64Nanoseconds(until));
+      }
       if (s.service.options.probe.kind == ProbeSpec::Kind::kNone) continue;
       if (Collect(s)) Publish(s);
       next_ns = std::min(next_ns, StartAndExpire(s, now));
@@ -277,7 +283,11 @@ void HealthChecker::Publish(ServiceState& s) {
   const std::shared_ptr<const backend::BackendSnapshot> next = s.service.control->SetHealth(healthy);
   const size_t up = std::count(healthy.begin(), healthy.end(), true);
   const size_t taking = next->healthy_count();  // healthy and neither drained nor in maintenance
-  if (up == 0) {
+  if (next->serving_backups() && taking > 0) {
+    LOG(WARNING) << s.service.name << ": no primary backend takes new clients; " << taking
+                 << " backup(s) do until one comes back (" << up << " of " << healthy.size()
+                 << " backend(s) healthy)";
+  } else if (up == 0) {
     LOG(ERROR) << s.service.name << ": no healthy backend; new clients are closed until one "
                << "comes back";
   } else if (taking == 0) {

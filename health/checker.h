@@ -48,6 +48,9 @@ struct HealthOptions {
 // an FTP passive range), while a dead one is out a probe timeout after the first
 // client hits it.
 //
+// The same thread steps the services' slow-start ramps (ServiceControl::Tick(),
+// between probes): each step is one table build, never a wait.
+//
 // Thread safety: Start()/Stop() from one thread (the server's); everything else
 // runs on the checker's own thread, but Report(), which any thread may call (the
 // admin endpoint's). It talks to workers only through the ServiceControls and
@@ -89,7 +92,8 @@ class HealthChecker {
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
-  // True when some service has probes to run (otherwise Start() is a no-op).
+  // True when some service has probes to run or slow-starts its backends
+  // (ServiceControl::Tick() runs on this thread); otherwise Start() is a no-op.
   bool active() const;
   void Start();
   void Stop();

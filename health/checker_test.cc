@@ -87,6 +87,26 @@ class CheckerTest : public ::testing::Test {
   std::unique_ptr<HealthChecker> checker_;
 };
 
+// The checker steps slow-start ramps, also for a service it does not probe.
+TEST(CheckerSlowStartTest, RampsStepOnTheCheckerThreadWithoutProbes) {
+  auto specs = *backend::ParseBackendList("10.0.0.1:80,10.0.0.2:80");
+  backend::SnapshotPublisher publisher(*backend::BackendSnapshot::Build(specs, {}, {}));
+  backend::ServiceControl control(&publisher, {}, {.duration = absl::Milliseconds(500)});
+  HealthOptions none;
+  none.probe.kind = ProbeSpec::Kind::kNone;
+  HealthChecker checker(std::vector<HealthChecker::Service>{
+      {.name = "test", .options = none, .control = &control, .passive = nullptr, .carried = {}}});
+  EXPECT_TRUE(checker.active()) << "no probes, but ramps to step";
+  checker.Start();
+  control.SetAdmin(1, backend::AdminState::kMaint);
+  control.SetAdmin(1, backend::AdminState::kReady);
+  EXPECT_EQ(publisher.Current()->table_weights()[1], 1000u) << "a tenth at once";
+  // Ten steps of 50 ms; the checker wakes at least every 100 ms.
+  ASSERT_TRUE(Within(absl::Seconds(2), [&] { return publisher.Current()->table_weights()[1] == 1; }))
+      << "still at " << publisher.Current()->table_weights()[1];
+  checker.Stop();
+}
+
 HealthOptions Fast() {
   HealthOptions o;
   o.probe.kind = ProbeSpec::Kind::kTcp;

@@ -49,7 +49,7 @@ DEFINE_string(
     "Load the services from this TOML file (one [[service]] table each, with its own "
     "listeners, backends and settings; see conf/examples/). The per-service flags "
     "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
-    "--idle_timeout, --health_*, --kill_on_down, --affinity_ttl, --udp_*, "
+    "--idle_timeout, --health_*, --kill_on_down, --slow_start, --affinity_ttl, --udp_*, "
     "--max_responses) are then refused; --threads, --access_log*, --pipe_size, "
     "--copy_bytes, --busy_poll, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
@@ -59,9 +59,10 @@ DEFINE_string(listen, "",
               "free port (see --ready_file). Prefix udp:// for UDP (e.g. udp://0.0.0.0:53); "
               "tcp:// or nothing is TCP. All entries are one protocol; for both, use --config.");
 DEFINE_string(backends, "",
-              "Comma-separated backends: ADDRESS:PORT[=WEIGHT], e.g. "
-              "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80. WEIGHT (1..10000, default 1) is the "
-              "backend's relative share of new clients. Addresses without ports "
+              "Comma-separated backends: ADDRESS:PORT[=WEIGHT][@backup], e.g. "
+              "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80,10.0.0.9:80@backup. WEIGHT (1..10000, "
+              "default 1) is the backend's relative share of new clients. @backup: new clients "
+              "only while no other backend is UP and ready. Addresses without ports "
               "(10.0.0.1,10.0.0.2) send each client to the port it connected to (port-range "
               "listeners).");
 DEFINE_int32(threads, 0, "Worker threads, each with its own io_uring ring (0: one per CPU).");
@@ -155,6 +156,10 @@ DEFINE_string(client_fin_timeout, "0",
               "Cut a connection once one direction has ended (a FIN went one way) and no byte "
               "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
               "cannot hold it forever. 0: only --idle_timeout.");
+DEFINE_string(slow_start, "0",
+              "A backend that comes UP (after DOWN, or enabled from MAINT) starts with a tenth "
+              "of its weight and reaches all of it in 10 steps over this long (e.g. 30s). "
+              "0: at once. Not at l4lb's start.");
 DEFINE_string(affinity_ttl, "0",
               "Pin each client IP to the backend it was sent to until this long after its last "
               "connection, even when backends change (e.g. 10m keeps an FTP session's control "
@@ -224,7 +229,7 @@ constexpr const char* kServiceFlags[] = {
     "health_send",      "health_expect",      "health_port",      "health_http_path",
     "health_http_host", "health_http_status", "health_passive",   "kill_on_down",
     "affinity_ttl",     "udp_idle_timeout",   "udp_max_sessions", "max_responses",
-    "client_keepalive", "backend_keepalive",  "client_fin_timeout"};
+    "client_keepalive", "backend_keepalive",  "client_fin_timeout", "slow_start"};
 constexpr const char* kUdpFlags[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
 
 bool FlagSet(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
@@ -342,6 +347,7 @@ Server::Service ServiceFromFlags() {
     service.health.probe.kind = l4lb::health::ProbeSpec::Kind::kNone;
   }
   service.kill_on_down = FLAGS_kill_on_down;
+  service.slow_start = DurationFlag("slow_start", FLAGS_slow_start);
   if (const absl::Duration ttl = DurationFlag("affinity_ttl", FLAGS_affinity_ttl);
       ttl > absl::ZeroDuration()) {
     service.affinity_group = "flags";

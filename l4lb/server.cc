@@ -50,6 +50,28 @@ Carried CarryBackends(const Server::Service& service, const backend::BackendSnap
   return out;
 }
 
+// Slow start across a reload of a service that stays: a backend of both configs
+// goes on with its ramp (none if it had none: an unchanged UP backend keeps its
+// full weight); a backend the reload adds ramps from `now`. Both controls run on
+// the same monotonic clock.
+std::vector<std::optional<absl::Time>> CarryRamps(
+    const Server::Service& service, const backend::BackendSnapshot& previous,
+    const std::vector<std::optional<absl::Time>>& previous_since, absl::Time now) {
+  std::vector<std::optional<absl::Time>> out(service.backends.size());
+  const std::vector<backend::BackendSpec>& old = previous.backends();
+  for (size_t b = 0; b < out.size(); ++b) {
+    const auto same = std::find_if(old.begin(), old.end(), [&](const backend::BackendSpec& o) {
+      return o.name == service.backends[b].name;
+    });
+    if (same == old.end()) {
+      out[b] = now;
+    } else if (const size_t o = same - old.begin(); o < previous_since.size()) {
+      out[b] = previous_since[o];
+    }
+  }
+  return out;
+}
+
 // dup(2) of each fd: the next config's own references to the same sockets.
 absl::StatusOr<std::vector<net::Fd>> Dup(const std::vector<net::Fd>& fds) {
   std::vector<net::Fd> out;
@@ -119,9 +141,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
     const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
+    const backend::ServiceControl* before_control = nullptr;
     if (previous != nullptr) {
       if (absl::StatusOr<size_t> p = previous->FindService(name); p.ok()) {
         before = previous->publishers_[*p]->Current();
+        before_control = previous->controls_[*p].get();
         if (*p < previous_reports.size()) reports = &previous_reports[*p];
       }
     }
@@ -138,7 +162,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
         std::make_unique<backend::SnapshotPublisher>(*std::move(snapshot)));
     server->controls_.push_back(std::make_unique<backend::ServiceControl>(
         server->publishers_.back().get(),
-        backend::BackendSnapshot::Options{.maglev_table_size = service.maglev_table_size}));
+        backend::BackendSnapshot::Options{.maglev_table_size = service.maglev_table_size},
+        backend::ServiceControl::Ramp{
+            .duration = service.slow_start, .service = name, .clock = {}}));
+    if (before_control != nullptr) {
+      server->controls_.back()->StartRamps(
+          CarryRamps(service, *before, before_control->RampsSince(), before_control->Now()));
+    }
     server->passive_.push_back(std::make_unique<backend::PassiveHealth>(service.backends.size()));
     server->admission_.push_back(std::make_unique<admission::Admission>(service.admission));
     health::HealthOptions health = service.health;
@@ -449,6 +479,7 @@ admin::View Server::AdminView() const {
       admin::BackendView& bv = out.backends.emplace_back();
       bv.name = backends[b].name;
       bv.weight = backends[b].weight;
+      bv.backup = backends[b].backup;
       switch (snapshot->admin(b)) {
         case backend::AdminState::kMaint:
           bv.state = admin::BackendState::kMaint;

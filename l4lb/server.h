@@ -64,6 +64,10 @@ class Server {
     // Once one direction has ended (a FIN went one way), the connection is cut
     // after this long without a byte either way; zero: idle_timeout alone.
     absl::Duration client_fin_timeout = absl::ZeroDuration();
+    // A backend that begins to take clients (UP after DOWN, enabled from MAINT,
+    // added by a reload) ramps to its weight over this long (backend/slow_start.h);
+    // zero: at once. Not at l4lb's start.
+    absl::Duration slow_start = absl::ZeroDuration();
     // Services with the same non-empty group pin a client IP to one backend for
     // affinity_ttl after its last connection (FTP control + data connections).
     std::string affinity_group;

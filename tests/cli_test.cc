@@ -62,7 +62,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{"--listen=127.0.0.1", kBackends},
                 "l4lb: --listen: \"127.0.0.1\": expected ADDRESS:PORT"},
         BadFlag{{kListen, "--backends="},
-                "l4lb: --backends: empty backend list (want ADDRESS:PORT[=WEIGHT],...)"},
+                "l4lb: --backends: empty backend list (want ADDRESS:PORT[=WEIGHT][@backup],...)"},
+        BadFlag{{kListen, "--backends=127.0.0.2:80,127.0.0.9:80@spare"},
+                "l4lb: --backends: \"127.0.0.9:80@spare\": want @backup after the address or "
+                "weight"},
+        BadFlag{{kListen, kBackends, "--slow_start=fast"},
+                "l4lb: --slow_start: \"fast\": want a duration like 500ms, 2s or 5m"},
         BadFlag{{kBackends}, "l4lb: --listen: required, e.g. --listen=0.0.0.0:9000"},
         BadFlag{{kListen, "--backends=127.0.0.2:80=0"},
                 "l4lb: --backends: \"127.0.0.2:80=0\": weight must be 1..10000"},

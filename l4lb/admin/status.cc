@@ -27,6 +27,7 @@ json Backend(const View& view, const BackendView& b, const BackendView* previous
       {"name", b.name},
       {"state", StateName(b.state)},
       {"weight", b.weight},
+      {"backup", b.backup},
       {"active_connections", b.counters.active},
       {"connections_total", b.counters.connections},
       {"connect_errors", b.counters.connect_errors},

@@ -27,6 +27,7 @@ struct BackendView {
   std::string name;  // as written in the config or --backends ("10.0.0.1:80")
   BackendState state = BackendState::kUp;
   uint32_t weight = 1;
+  bool backup = false;  // takes clients only while no primary does
   stats::BackendTotals counters;  // summed over workers
   health::HealthChecker::BackendReport health;
 };

@@ -13,7 +13,7 @@ absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text
   std::vector<BackendSpec> out;
   absl::flat_hash_set<std::string> seen;
   if (absl::StripAsciiWhitespace(text).empty()) {
-    return absl::InvalidArgumentError("empty backend list (want ADDRESS:PORT[=WEIGHT],...)");
+    return absl::InvalidArgumentError("empty backend list (want ADDRESS:PORT[=WEIGHT][@backup],...)");
   }
   for (absl::string_view entry : absl::StrSplit(text, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
@@ -22,10 +22,19 @@ absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(absl::string_view text
     }
     BackendSpec spec;
     absl::string_view address_text = entry;
+    // '@' never appears in an address either: what follows the last one is a flag.
+    if (const size_t at = address_text.rfind('@'); at != absl::string_view::npos) {
+      if (address_text.substr(at + 1) != "backup") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", entry, "\": want @backup after the address or weight"));
+      }
+      spec.backup = true;
+      address_text = address_text.substr(0, at);
+    }
     // '=' never appears in an address, so the last one starts the weight.
-    if (const size_t eq = entry.rfind('='); eq != absl::string_view::npos) {
-      address_text = entry.substr(0, eq);
-      const absl::string_view weight_text = entry.substr(eq + 1);
+    if (const size_t eq = address_text.rfind('='); eq != absl::string_view::npos) {
+      const absl::string_view weight_text = address_text.substr(eq + 1);
+      address_text = address_text.substr(0, eq);
       if (weight_text.empty() ||
           weight_text.find_first_not_of("0123456789") != absl::string_view::npos ||
           !absl::SimpleAtoi(weight_text, &spec.weight) || spec.weight < 1 ||

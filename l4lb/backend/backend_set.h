@@ -16,6 +16,9 @@ struct BackendSpec {
   net::SocketAddress address;
   uint32_t weight = 1;  // relative share of new connections, 1..kMaxWeight
   std::string name;     // address.ToString(): stable identity, seeds the Maglev permutation
+  // Takes new clients only while no other (primary) backend is UP and ready
+  // (HAProxy's `backup`); health-checked like any backend.
+  bool backup = false;
 };
 
 inline constexpr uint32_t kMaxWeight = 10000;
@@ -27,11 +30,12 @@ enum class BackendPorts : uint8_t {
                   // (services listening on port ranges, e.g. FTP passive ports)
 };
 
-// Parses "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80": comma-separated ADDRESS:PORT
-// (or ADDRESS alone with kFromListener; IPv6 in brackets either way), each
-// optionally followed by "=WEIGHT" (default 1). Errors name the entry:
-// `"10.0.0.1:80=0": weight must be 1..10000`. Empty lists, port 0 and repeated
-// backends are errors.
+// Parses "10.0.0.1:80,10.0.0.2:80=3,[2001:db8::1]:80,10.0.0.9:80@backup":
+// comma-separated ADDRESS:PORT (or ADDRESS alone with kFromListener; IPv6 in
+// brackets either way), each optionally followed by "=WEIGHT" (default 1), then
+// optionally "@backup". Errors name the entry: `"10.0.0.1:80=0": weight must be
+// 1..10000`, `"10.0.0.9:80@spare": want @backup after the address or weight`.
+// Empty lists, port 0 and repeated backends are errors.
 absl::StatusOr<std::vector<BackendSpec>> ParseBackendList(
     absl::string_view text, BackendPorts ports = BackendPorts::kRequired);
 

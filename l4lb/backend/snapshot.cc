@@ -40,20 +40,33 @@ uint64_t FlowKey(const net::SocketAddress& client, HashKey hash_key) {
 }
 
 absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
-    std::vector<BackendSpec> backends, std::vector<bool> healthy, const Options& options) {
+    std::vector<BackendSpec> backends, std::vector<bool> healthy, const Options& options,
+    std::vector<uint32_t> table_weights) {
   if (!healthy.empty() && healthy.size() != backends.size()) {
     return absl::InvalidArgumentError("health list does not match the backend list");
   }
-  std::vector<balancer::MaglevTable::Backend> table_backends;
-  for (const BackendSpec& b : backends) {
-    table_backends.push_back({.name = b.name, .weight = b.weight});
+  if (table_weights.empty()) {
+    for (const BackendSpec& b : backends) table_weights.push_back(b.weight);
+  } else if (table_weights.size() != backends.size()) {
+    return absl::InvalidArgumentError("table weights do not match the backend list");
   }
-  absl::StatusOr<balancer::MaglevTable> table =
-      balancer::MaglevTable::Build(table_backends, {.table_size = options.maglev_table_size});
-  if (!table.ok()) return table.status();
   std::shared_ptr<BackendSnapshot> snapshot(new BackendSnapshot());
+  for (const bool backup : {false, true}) {
+    Table& table = backup ? snapshot->backups_ : snapshot->primaries_;
+    std::vector<balancer::MaglevTable::Backend> members;
+    for (uint32_t i = 0; i < backends.size(); ++i) {
+      if (backends[i].backup != backup) continue;
+      members.push_back({.name = backends[i].name, .weight = table_weights[i]});
+      table.members.push_back(i);
+    }
+    if (members.empty() && (backup || !backends.empty())) continue;  // all primaries, or all backups
+    absl::StatusOr<balancer::MaglevTable> maglev =
+        balancer::MaglevTable::Build(members, {.table_size = options.maglev_table_size});
+    if (!maglev.ok()) return maglev.status();
+    table.maglev = std::make_shared<const balancer::MaglevTable>(*std::move(maglev));
+  }
   snapshot->backends_ = std::move(backends);
-  snapshot->table_ = std::make_shared<const balancer::MaglevTable>(*std::move(table));
+  snapshot->table_weights_ = std::move(table_weights);
   if (healthy.empty()) healthy.assign(snapshot->backends_.size(), true);
   return snapshot->WithHealth(healthy);
 }
@@ -72,13 +85,24 @@ std::shared_ptr<const BackendSnapshot> BackendSnapshot::With(std::vector<bool> u
                                                              std::vector<AdminState> admin) const {
   std::shared_ptr<BackendSnapshot> next(new BackendSnapshot());
   next->backends_ = backends_;
-  next->table_ = table_;
+  next->table_weights_ = table_weights_;
+  next->primaries_ = primaries_;
+  next->backups_ = backups_;
   next->up_ = std::move(up);
   next->up_.resize(backends_.size(), false);
   next->admin_ = std::move(admin);
   next->admin_.resize(backends_.size(), AdminState::kReady);
-  for (uint32_t i = 0; i < next->up_.size(); ++i) {
-    if (next->up_[i] && next->admin_[i] == AdminState::kReady) next->healthy_.push_back(i);
+  const auto ready = [&](uint32_t i) {
+    return next->up_[i] && next->admin_[i] == AdminState::kReady;
+  };
+  for (uint32_t i : primaries_.members) {
+    if (ready(i)) next->healthy_.push_back(i);
+  }
+  if (next->healthy_.empty()) {
+    next->serving_backups_ = !backups_.members.empty();
+    for (uint32_t i : backups_.members) {
+      if (ready(i)) next->healthy_.push_back(i);
+    }
   }
   return next;
 }
@@ -89,12 +113,15 @@ int BackendSnapshot::Pick(uint64_t key, absl::Span<const uint32_t> tried) const 
     return up_[backend] && admin_[backend] == AdminState::kReady &&
            std::find(tried.begin(), tried.end(), backend) == tried.end();
   };
+  // Backups only while no primary takes clients: then every healthy_ is a backup.
+  const Table& table = serving_backups_ ? backups_ : primaries_;
   // Re-mixed keys land on each backend in proportion to its table share, so
   // the clients of a down backend spread by weight. Deterministic: every l4lb
   // instance with the same backends and health picks the same.
   constexpr uint64_t kMixedTries = 32;
   for (uint64_t i = 0; i < kMixedTries; ++i) {
-    const uint32_t backend = table_->Pick(i == 0 ? key : balancer::Mix64(key + i));
+    const uint32_t backend =
+        table.members[table.maglev->Pick(i == 0 ? key : balancer::Mix64(key + i))];
     if (usable(backend)) return static_cast<int>(backend);
   }
   // Most backends down or tried: walk the healthy ones from a key-chosen start.

@@ -44,14 +44,24 @@ enum class AdminState : uint8_t {
 const char* AdminStateName(AdminState state);
 
 // BackendSnapshot is one immutable view of a service's backends: who exists, who
-// is healthy, and the Maglev table.
+// is healthy, and the Maglev tables.
 //
-// The table is built over EVERY configured backend and never changes with
+// The tables are built over EVERY configured backend and never change with
 // health: a client whose backend is down is re-picked (re-mixed key, then a
 // walk) among the healthy ones. So when one backend goes down only its own
 // clients move, and when it comes back exactly those return; everyone else keeps
 // their backend (a table rebuilt over the healthy set would also move ~0.1-1.5 %
 // of the others, see bench/maglev_benchmark).
+//
+// Backups (BackendSpec::backup) have a table of their own, used only while no
+// primary is healthy and ready (all DOWN, drained or in maintenance): then the
+// backups share the clients by weight, with the same rules among themselves.
+// When a primary comes back, new clients go to the primaries again; live
+// connections to a backup go on, and clients pinned to one (affinity) still
+// reach it, as they reach a drained backend.
+//
+// Table weights are the configured ones but while a backend slow-starts
+// (control.h, slow_start.h): the caller then gives the ramped weights.
 //
 // Built off the data path (startup, the health checker) and published through a
 // SnapshotPublisher; workers hold a shared_ptr and read it without locks.
@@ -63,20 +73,23 @@ class BackendSnapshot {
 
   // `healthy` is empty (all healthy) or has one entry per backend. A snapshot
   // with no healthy backend is valid: Pick() then returns kNone.
+  // `table_weights` is empty (each backend's configured weight) or has one
+  // entry per backend, 1..kMaxWeight.
   static absl::StatusOr<std::shared_ptr<const BackendSnapshot>> Build(
-      std::vector<BackendSpec> backends, std::vector<bool> healthy, const Options& options);
+      std::vector<BackendSpec> backends, std::vector<bool> healthy, const Options& options,
+      std::vector<uint32_t> table_weights = {});
 
-  // The same backends and table with new health (one entry per backend): no
+  // The same backends and tables with new health (one entry per backend): no
   // table build, so the health checker can publish changes at once.
   std::shared_ptr<const BackendSnapshot> WithHealth(const std::vector<bool>& healthy) const;
-  // The same backends, table and health with new admin states (one per backend).
+  // The same backends, tables and health with new admin states (one per backend).
   std::shared_ptr<const BackendSnapshot> WithAdmin(const std::vector<AdminState>& admin) const;
 
   static constexpr int kNone = -1;
 
   // The backend for a connection with `key`, as an index into backends(): never
   // one listed in `tried` (earlier attempts of this connection), a down one, nor
-  // one drained or in maintenance.
+  // one drained or in maintenance; a backup only while no primary takes clients.
   // The first choice is the Maglev pick; retries and clients of a down backend
   // use re-mixed keys, so they spread over the others by weight instead of
   // piling onto one neighbour. kNone when no untried healthy backend is left.
@@ -91,21 +104,36 @@ class BackendSnapshot {
   bool takes_pinned(size_t backend) const {
     return up_[backend] && admin_[backend] != AdminState::kMaint;
   }
-  // Backends Pick() may return: healthy and ready.
+  // Backends Pick() may return: healthy and ready (the backups' count while they serve).
   size_t healthy_count() const { return healthy_.size(); }
+  // No primary takes new clients: the backups do (if any is healthy and ready).
+  bool serving_backups() const { return serving_backups_; }
   const std::vector<bool>& health() const { return up_; }
   const std::vector<AdminState>& admin_states() const { return admin_; }
+  // The weight each backend's table was built with (ramped while slow-starting).
+  const std::vector<uint32_t>& table_weights() const { return table_weights_; }
 
  private:
+  // One Maglev table over some of the backends (the primaries, or the backups).
+  struct Table {
+    std::shared_ptr<const balancer::MaglevTable> maglev;  // null: no such backend
+    std::vector<uint32_t> members;                        // table index -> backend index
+  };
+
   BackendSnapshot() = default;
   std::shared_ptr<const BackendSnapshot> With(std::vector<bool> up,
                                               std::vector<AdminState> admin) const;
 
   std::vector<BackendSpec> backends_;
-  std::vector<bool> up_;                                // per backend
-  std::vector<AdminState> admin_;                       // per backend
-  std::vector<uint32_t> healthy_;                       // indices of the up and ready ones, ascending
-  std::shared_ptr<const balancer::MaglevTable> table_;  // over all backends, shared
+  std::vector<uint32_t> table_weights_;  // per backend
+  std::vector<bool> up_;                 // per backend
+  std::vector<AdminState> admin_;        // per backend
+  // Indices of the backends Pick() may return, ascending: the up and ready
+  // primaries, or, when there is none, the up and ready backups.
+  std::vector<uint32_t> healthy_;
+  bool serving_backups_ = false;
+  Table primaries_;  // over all primaries, shared between snapshots
+  Table backups_;    // over all backups
 };
 
 // SnapshotPublisher hands the newest snapshot of one service to the workers.

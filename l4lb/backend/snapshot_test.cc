@@ -155,6 +155,103 @@ TEST(BackendSnapshotTest, OneHealthyBackendOfManyTakesEveryone) {
   for (uint64_t key = 1; key < 5000; ++key) ASSERT_EQ((*snapshot)->Pick(key * 7919, {}), 37);
 }
 
+// Backends 0-2 primaries, 3-4 backups.
+std::vector<BackendSpec> WithBackups() {
+  std::vector<BackendSpec> backends = Backends(5);
+  backends[3].backup = backends[4].backup = true;
+  return backends;
+}
+
+std::vector<int> Spread(const BackendSnapshot& snapshot, int keys = 20000) {
+  std::vector<int> hits(snapshot.backends().size());
+  for (uint64_t i = 1; i <= static_cast<uint64_t>(keys); ++i) {
+    const int b = snapshot.Pick(i * 0x9E3779B97F4A7C15ull, {});
+    if (b != BackendSnapshot::kNone) ++hits[b];
+  }
+  return hits;
+}
+
+TEST(BackendSnapshotTest, BackupsTakeClientsOnlyWhileNoPrimaryDoes) {
+  const auto all_up = BackendSnapshot::Build(WithBackups(), {}, {});
+  ASSERT_TRUE(all_up.ok()) << all_up.status();
+  EXPECT_FALSE((*all_up)->serving_backups());
+  std::vector<int> hits = Spread(**all_up);
+  EXPECT_EQ(hits[3] + hits[4], 0) << "a backup got a client while primaries are up";
+  EXPECT_EQ((*all_up)->healthy_count(), 3u);
+  // One primary left, drained, in maintenance or DOWN: still no backup.
+  const auto one_left = (*all_up)->WithHealth({false, true, false, true, true});
+  hits = Spread(*one_left);
+  EXPECT_EQ(hits[1], 20000) << "the last primary takes everyone";
+  // No primary takes new clients (one DOWN, one DRAIN, one MAINT): the backups
+  // share them by Maglev.
+  const auto none = (*all_up)
+                        ->WithHealth({false, true, true, true, true})
+                        ->WithAdmin({AdminState::kReady, AdminState::kDrain, AdminState::kMaint,
+                                     AdminState::kReady, AdminState::kReady});
+  EXPECT_TRUE(none->serving_backups());
+  EXPECT_EQ(none->healthy_count(), 2u);
+  hits = Spread(*none);
+  EXPECT_EQ(hits[0] + hits[1] + hits[2], 0);
+  EXPECT_NEAR(hits[3], 10000, 600);
+  EXPECT_NEAR(hits[4], 10000, 600);
+  // The drained primary still takes its pinned clients; a backup too.
+  EXPECT_TRUE(none->takes_pinned(1));
+  EXPECT_TRUE(none->takes_pinned(3));
+  // A primary back: every new client leaves the backups for it.
+  const auto back = none->WithAdmin(std::vector<AdminState>(5, AdminState::kReady))
+                        ->WithHealth({false, false, true, true, true});
+  EXPECT_FALSE(back->serving_backups());
+  EXPECT_EQ(Spread(*back)[2], 20000);
+  // Every backend DOWN: nobody.
+  const auto dead = (*all_up)->WithHealth(std::vector<bool>(5, false));
+  EXPECT_EQ(dead->Pick(42, {}), BackendSnapshot::kNone);
+  EXPECT_EQ(dead->healthy_count(), 0u);
+}
+
+TEST(BackendSnapshotTest, AmongBackupsOnlyTheClientsOfADownOneMove) {
+  std::vector<BackendSpec> backends = Backends(6);
+  for (int b = 1; b < 6; ++b) backends[b].backup = true;
+  const auto backups = BackendSnapshot::Build(backends, {false, true, true, true, true, true}, {});
+  ASSERT_TRUE(backups.ok()) << backups.status();
+  const auto one_down = (*backups)->WithHealth({false, true, true, false, true, true});
+  int moved_others = 0, of_dead = 0;
+  for (uint64_t i = 1; i <= 50000; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ull;
+    const int before = (*backups)->Pick(key, {});
+    const int after = one_down->Pick(key, {});
+    ASSERT_NE(after, 3);
+    ASSERT_NE(after, 0);
+    if (before == 3) {
+      ++of_dead;
+    } else {
+      moved_others += after != before;
+    }
+  }
+  EXPECT_GT(of_dead, 50000 / 5 - 1000);
+  EXPECT_EQ(moved_others, 0);
+}
+
+TEST(BackendSnapshotTest, PrimariesPickAsIfTheBackupsWereNotThere) {
+  // Adding backups to a list changes no primary's clients: they have their own table.
+  std::vector<BackendSpec> primaries = Backends(3);
+  const auto without = BackendSnapshot::Build(primaries, {}, {});
+  const auto with = BackendSnapshot::Build(WithBackups(), {}, {});
+  ASSERT_TRUE(without.ok() && with.ok());
+  for (uint64_t i = 1; i <= 20000; ++i) {
+    const uint64_t key = i * 0x9E3779B97F4A7C15ull;
+    ASSERT_EQ((*without)->Pick(key, {}), (*with)->Pick(key, {}));
+  }
+}
+
+TEST(BackendSnapshotTest, AllBackupsIsAllowedAndServes) {
+  std::vector<BackendSpec> backends = Backends(2);
+  backends[0].backup = backends[1].backup = true;
+  const auto snapshot = BackendSnapshot::Build(backends, {}, {});
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_TRUE((*snapshot)->serving_backups());
+  EXPECT_NE((*snapshot)->Pick(7, {}), BackendSnapshot::kNone);
+}
+
 TEST(BackendSnapshotTest, BadTableSizeIsAnError) {
   EXPECT_FALSE(BackendSnapshot::Build(Backends(2), {}, {.maglev_table_size = 65536}).ok());
 }
