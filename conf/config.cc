@@ -21,6 +21,7 @@
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
+#include "l4lb/balancer/policy.h"
 
 namespace l4lb::conf {
 namespace {
@@ -34,6 +35,8 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "listen",
                                         "backends",
                                         "hash_key",
+                                        "balance",
+                                        "balance_factor",
                                         "maglev_table_size",
                                         "connect_timeout",
                                         "connect_retries",
@@ -251,6 +254,26 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
       service.hash_key = *parsed;
     } else {
       Fail(node->source(), absl::StrCat("hash_key: ", parsed.status().message()));
+    }
+  }
+  std::string balance;
+  if (const toml::node* node = ReadString(scope, "balance", &balance)) {
+    absl::StatusOr<balancer::Balance> parsed = balancer::ParseBalance(balance);
+    if (!parsed.ok()) {
+      Fail(node->source(), absl::StrCat("balance: ", parsed.status().message()));
+    } else if (*parsed != balancer::Balance::kMaglev && service.protocol == Protocol::kUdp &&
+               table.get("balance") != nullptr) {
+      Fail(node->source(), "balance: only maglev for udp services");
+    } else if (service.protocol == Protocol::kTcp) {
+      service.balance = *parsed;
+    }
+  }
+  if (const toml::node* node = Find(scope, "balance_factor")) {
+    const std::optional<double> f = node->value<double>();
+    if (!f || !(*f > 1.0 && *f <= 100.0)) {
+      Fail(node->source(), "balance_factor: want a number above 1 and at most 100, e.g. 1.25");
+    } else {
+      service.balance_factor = *f;
     }
   }
   if (const toml::node* node =

@@ -133,6 +133,28 @@ TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
   EXPECT_EQ(services.status().message(), "t.toml:5:21: backend_keepalive: only for tcp services");
 }
 
+TEST(ConfigTest, BalanceKeysAndTheirDefaults) {
+  absl::StatusOr<std::vector<Server::Service>> services = LoadConfigString(
+      "[defaults]\nbalance = \"least_conn\"\n"
+      "[[service]]\nlisten = [\"0.0.0.0:22\"]\nbackends = [\"10.0.0.1:22\"]\n"
+      "[[service]]\nlisten = [\"0.0.0.0:80\"]\nbackends = [\"10.0.0.1:80\"]\n"
+      "balance = \"maglev_bounded\"\nbalance_factor = 2\n"
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\n",
+      "t.toml");
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_EQ((*services)[0].balance, balancer::Balance::kLeastConn) << "from [defaults]";
+  EXPECT_EQ((*services)[1].balance, balancer::Balance::kMaglevBounded);
+  EXPECT_EQ((*services)[1].balance_factor, 2.0);
+  EXPECT_EQ((*services)[2].balance, balancer::Balance::kMaglev) << "[defaults] skip udp";
+  services = LoadConfigString(
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\nbalance = \"round_robin\"\n",
+      "t.toml");
+  ASSERT_FALSE(services.ok());
+  EXPECT_EQ(services.status().message(), "t.toml:5:11: balance: only maglev for udp services");
+}
+
 TEST(ConfigTest, BackupsAndSlowStart) {
   const std::vector<Server::Service> services = Load(R"(
 [defaults]
@@ -494,6 +516,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.toml:4:12: protocol: \"sctp\": want tcp or udp"},
         BadConfig{"udp_key_on_tcp", kOkService + "udp_max_sessions = 10\n",
                   "t.toml:4:20: udp_max_sessions: only for protocol = \"udp\""},
+        BadConfig{"bad_balance", kOkService + "balance = \"leastconn\"\n",
+                  "t.toml:4:11: balance: \"leastconn\": want maglev, maglev_bounded, least_conn "
+                  "or round_robin"},
+        BadConfig{"bad_balance_factor", kOkService + "balance_factor = 0.5\n",
+                  "t.toml:4:18: balance_factor: want a number above 1 and at most 100, e.g. 1.25"},
         BadConfig{"bad_keepalive", kOkService + "client_keepalive = \"10m,1m\"\n",
                   "t.toml:4:20: client_keepalive: \"10m,1m\": three parts needed; want "
                   "IDLE,INTERVAL,COUNT like 10m,1m,5, or off"},

@@ -35,8 +35,8 @@
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
+#include "l4lb/connection_flags.h"
 #include "l4lb/net/congestion.h"
-#include "l4lb/net/keepalive.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
@@ -147,15 +147,6 @@ DEFINE_bool(health_passive, true,
 DEFINE_bool(kill_on_down, false,
             "Reset live connections to a backend when it goes DOWN (default: leave them, a "
             "long transfer may still be fine).");
-DEFINE_string(client_keepalive, "off",
-              "TCP keepalive towards clients: IDLE,INTERVAL,COUNT (e.g. 10m,1m,5: probe after "
-              "10 minutes of silence, every minute, reset after 5 unanswered), or off. Keeps "
-              "an idle FTP control connection alive through NATs and firewalls.");
-DEFINE_string(backend_keepalive, "off", "TCP keepalive towards backends, like --client_keepalive.");
-DEFINE_string(client_fin_timeout, "0",
-              "Cut a connection once one direction has ended (a FIN went one way) and no byte "
-              "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
-              "cannot hold it forever. 0: only --idle_timeout.");
 DEFINE_string(slow_start, "0",
               "A backend that comes UP (after DOWN, or enabled from MAINT) starts with a tenth "
               "of its weight and reaches all of it in 10 steps over this long (e.g. 30s). "
@@ -229,7 +220,7 @@ constexpr const char* kServiceFlags[] = {
     "health_send",      "health_expect",      "health_port",      "health_http_path",
     "health_http_host", "health_http_status", "health_passive",   "kill_on_down",
     "affinity_ttl",     "udp_idle_timeout",   "udp_max_sessions", "max_responses",
-    "client_keepalive", "backend_keepalive",  "client_fin_timeout", "slow_start"};
+    "slow_start"};
 constexpr const char* kUdpFlags[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
 
 bool FlagSet(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
@@ -357,19 +348,8 @@ Server::Service ServiceFromFlags() {
     for (const char* flag : kUdpFlags) {
       if (FlagSet(flag)) Die(flag, "only for udp:// listeners");
     }
-    for (const auto& [flag, value, keepalive] :
-         {std::tuple{"client_keepalive", &FLAGS_client_keepalive, &service.client_keepalive},
-          std::tuple{"backend_keepalive", &FLAGS_backend_keepalive, &service.backend_keepalive}}) {
-      absl::StatusOr<l4lb::net::Keepalive> parsed = l4lb::net::ParseKeepalive(*value);
-      if (!parsed.ok()) Die(flag, parsed.status().message());
-      *keepalive = *parsed;
-    }
-    service.client_fin_timeout = DurationFlag("client_fin_timeout", FLAGS_client_fin_timeout);
-  } else {
-    for (const char* flag : {"client_keepalive", "backend_keepalive", "client_fin_timeout"}) {
-      if (FlagSet(flag)) Die(flag, "only for tcp listeners");
-    }
   }
+  if (absl::Status st = l4lb::ConnectionFlagsInto(&service); !st.ok()) DieConfig(st.message());
   service.udp_idle_timeout = DurationFlag("udp_idle_timeout", FLAGS_udp_idle_timeout);
   if (service.udp_idle_timeout <= absl::ZeroDuration()) Die("udp_idle_timeout", "must be above 0");
   if (FLAGS_udp_max_sessions < 1 || FLAGS_udp_max_sessions > 10'000'000) {
@@ -396,7 +376,8 @@ Server::Service ServiceFromFlags() {
 std::vector<Server::Service> ServicesFromConfig(
     std::optional<l4lb::admin::AdminServer::Options>* admin) {
   for (absl::Span<const char* const> flags : {absl::MakeConstSpan(kServiceFlags),
-                                               l4lb::AdmissionServiceFlags()}) {
+                                               l4lb::AdmissionServiceFlags(),
+                                               l4lb::ConnectionServiceFlags()}) {
     for (const char* flag : flags) {
       if (FlagSet(flag)) {
         Die(flag, "cannot be combined with --config (set it per service in the file)");

@@ -208,6 +208,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
     }
     services.push_back({.publisher = server->publishers_.back().get(),
                         .hash_key = service.hash_key,
+                        .balance = service.balance,
+                        .balance_factor = service.balance_factor,
                         .connect_timeout = service.connect_timeout,
                         .connect_retries = service.connect_retries,
                         .idle_timeout = service.idle_timeout,
@@ -277,6 +279,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
         .global_admission = server->global_admission_.get(),
     }));
   }
+  // Each worker weighs backends by every worker's counters (balancer/policy.h).
+  std::vector<std::vector<const stats::ServiceCounters*>> peers(services.size());
+  for (size_t s = 0; s < services.size(); ++s) {
+    for (const auto& worker : server->workers_) peers[s].push_back(worker->counters().services[s].get());
+  }
+  for (const auto& worker : server->workers_) worker->SetPeers(peers);
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
   server->started_ = absl::Now();
   server->options_ = std::move(options);

@@ -21,6 +21,7 @@
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/affinity.h"
+#include "l4lb/balancer/policy.h"
 #include "l4lb/listener.h"
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
@@ -51,6 +52,10 @@ class Server {
     std::vector<backend::BackendSpec> backends;
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
     uint32_t maglev_table_size = 65537;
+    // How a new connection's backend is picked (balancer/policy.h); TCP only
+    // for the policies other than Maglev. balance_factor: maglev_bounded's.
+    balancer::Balance balance = balancer::Balance::kMaglev;
+    double balance_factor = 1.25;
     absl::Duration connect_timeout = absl::Seconds(2);
     int connect_retries = 2;
     absl::Duration idle_timeout = absl::Minutes(10);  // zero: never

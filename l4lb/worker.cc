@@ -50,6 +50,9 @@ Worker::Worker(Options options)
     if (service.admission != nullptr && service.admission->limits().bandwidth() > 0) {
       state.bandwidth = &service.admission->limits();
     }
+    const size_t backends = service.publisher->Current()->backends().size();
+    state.picker.emplace(service.balance, service.balance_factor, static_cast<uint32_t>(options_.id));
+    state.connecting.assign(backends, 0);
     services_.push_back(std::move(state));
     // Backends keep their indices across snapshots (WithHealth): one slot each.
     counters_.services.push_back(std::make_unique<stats::ServiceCounters>(
@@ -210,6 +213,10 @@ void Worker::RequestDrain() {
   drain_requested_.store(true, std::memory_order_release);
   const uint64_t one = 1;
   (void)!write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void Worker::SetPeers(const std::vector<std::vector<const stats::ServiceCounters*>>& peers) {
+  for (size_t s = 0; s < services_.size() && s < peers.size(); ++s) services_[s].peers = peers[s];
 }
 
 void Worker::RequestHandover() {

@@ -21,6 +21,7 @@
 #include "l4lb/backend/passive_health.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/affinity.h"
+#include "l4lb/balancer/policy.h"
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
@@ -56,6 +57,8 @@ class Worker {
   struct Service {
     backend::SnapshotPublisher* publisher = nullptr;  // not owned; outlives the worker
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
+    balancer::Balance balance = balancer::Balance::kMaglev;
+    double balance_factor = 1.25;
     absl::Duration connect_timeout = absl::Seconds(2);
     int connect_retries = 2;                             // 0..Connection::kMaxAttempts - 1
     absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never
@@ -120,6 +123,9 @@ class Worker {
   // returns after a drain, when no connection is left.
   void Run(std::promise<absl::Status> ready);
 
+  // Every worker's counters of each service (`peers[service][worker]`), for the
+  // policies that weigh backends by load. Before Run(); they outlive it.
+  void SetPeers(const std::vector<std::vector<const stats::ServiceCounters*>>& peers);
   // Stop accepting; live connections go on.
   void RequestDrain();
   // A reload: the next config's workers accept and receive on these same
@@ -158,6 +164,12 @@ class Worker {
     int64_t idle_timeout_ns = 0;
     // The service's client_bandwidth buckets; null: its flows read freely.
     admission::ClientLimits* bandwidth = nullptr;
+    // The balancing policy's state (balancer/policy.h) and what it counts as a
+    // backend's load: every worker's relayed connections (their own counters,
+    // peers below) plus this worker's connects in flight, per backend.
+    std::optional<balancer::Picker> picker;
+    std::vector<uint32_t> connecting;
+    std::vector<const stats::ServiceCounters*> peers;  // every worker's, this one's too
   };
   struct ListenerState {
     Listener listener;
@@ -199,6 +211,8 @@ class Worker {
   void Connect(relay::Connection& c);
   // The backend c's client is pinned to (affinity), if it is up and untried; else kNone.
   int PinnedBackend(const relay::Connection& c);
+  // The service's policy's pick for c among the backends not yet tried.
+  int PickBackend(const relay::Connection& c);
   void OnConnect(relay::Connection& c, int res);
   void StartRelay(relay::Connection& c);
   // Relaying.

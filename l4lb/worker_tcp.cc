@@ -144,7 +144,7 @@ void Worker::Connect(Connection& c) {
   if (c.attempts < max_attempts) {
     backend = c.attempts == 0 ? PinnedBackend(c) : backend::BackendSnapshot::kNone;
     if (backend == backend::BackendSnapshot::kNone) {
-      backend = c.snapshot->Pick(c.key, absl::MakeConstSpan(c.tried, c.attempts));
+      backend = PickBackend(c);
     }
   }
   if (backend == backend::BackendSnapshot::kNone) {
@@ -194,6 +194,19 @@ void Worker::Connect(Connection& c) {
   io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kConnectTimeout, c.generation, c.slot));
   c.in_flight += 2;
   c.connect_pending = true;
+  ++service.connecting[backend];  // until OnConnect: a load the counters do not show yet
+}
+
+int Worker::PickBackend(const Connection& c) {
+  ServiceState& service = services_[c.service];
+  const auto load = [&service](uint32_t b) {
+    // Relaxed loads of the workers' own counters: a view a few events old is
+    // good enough to balance by, and nobody writes a shared line per accept.
+    uint64_t active = service.connecting[b];
+    for (const stats::ServiceCounters* peer : service.peers) active += peer->backends[b].active.Get();
+    return active;
+  };
+  return service.picker->Pick(*c.snapshot, c.key, absl::MakeConstSpan(c.tried, c.attempts), load);
 }
 
 int Worker::PinnedBackend(const Connection& c) {
@@ -220,6 +233,7 @@ int Worker::PinnedBackend(const Connection& c) {
 void Worker::OnConnect(Connection& c, int res) {
   --c.in_flight;
   c.connect_pending = false;
+  --services_[c.service].connecting[c.backend];
   if (c.state != Connection::State::kConnecting) return OnSettled(c);
   if (res == 0) return StartRelay(c);
   // -ECANCELED here means the linked timeout fired (a close would have moved the

@@ -106,6 +106,9 @@ class BackendSnapshot {
   }
   // Backends Pick() may return: healthy and ready (the backups' count while they serve).
   size_t healthy_count() const { return healthy_.size(); }
+  // Their indices, ascending: what a balancing policy other than Maglev chooses
+  // among (balancer/policy.h).
+  const std::vector<uint32_t>& pickable() const { return healthy_; }
   // No primary takes new clients: the backups do (if any is healthy and ready).
   bool serving_backups() const { return serving_backups_; }
   const std::vector<bool>& health() const { return up_; }

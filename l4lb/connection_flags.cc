@@ -1,0 +1,80 @@
+#include "l4lb/connection_flags.h"
+
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gflags/gflags.h"
+
+#include "l4lb/balancer/policy.h"
+#include "l4lb/net/keepalive.h"
+
+DEFINE_string(balance, "maglev",
+              "How a new connection's backend is picked: maglev (consistent hash of the client: "
+              "every listener and instance agrees), maglev_bounded (the same, but a backend "
+              "above --balance_factor x its share of the active connections is skipped), "
+              "least_conn (fewest active connections per weight) or round_robin (weighted). "
+              "TCP only for all but maglev.");
+DEFINE_double(balance_factor, 1.25,
+              "maglev_bounded: how far above its weighted share of the active connections a "
+              "backend may go before clients skip it (above 1, at most 100).");
+DEFINE_string(client_keepalive, "off",
+              "TCP keepalive towards clients: IDLE,INTERVAL,COUNT (e.g. 10m,1m,5: probe after "
+              "10 minutes of silence, every minute, reset after 5 unanswered), or off. Keeps "
+              "an idle FTP control connection alive through NATs and firewalls.");
+DEFINE_string(backend_keepalive, "off", "TCP keepalive towards backends, like --client_keepalive.");
+DEFINE_string(client_fin_timeout, "0",
+              "Cut a connection once one direction has ended (a FIN went one way) and no byte "
+              "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
+              "cannot hold it forever. 0: only --idle_timeout.");
+
+namespace l4lb {
+namespace {
+
+constexpr const char* kFlags[] = {"balance", "balance_factor", "client_keepalive",
+                                  "backend_keepalive", "client_fin_timeout"};
+
+bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
+
+absl::Status Bad(absl::string_view flag, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", message));
+}
+
+}  // namespace
+
+absl::Span<const char* const> ConnectionServiceFlags() { return kFlags; }
+
+absl::Status ConnectionFlagsInto(Server::Service* service) {
+  absl::StatusOr<balancer::Balance> balance = balancer::ParseBalance(FLAGS_balance);
+  if (!balance.ok()) return Bad("balance", balance.status().message());
+  if (!(FLAGS_balance_factor > 1.0 && FLAGS_balance_factor <= 100.0)) {
+    return Bad("balance_factor", absl::StrCat(FLAGS_balance_factor, ": want above 1, at most 100"));
+  }
+  service->balance_factor = FLAGS_balance_factor;
+  if (service->protocol == Server::Protocol::kUdp) {
+    for (const char* flag : {"client_keepalive", "backend_keepalive", "client_fin_timeout"}) {
+      if (Set(flag)) return Bad(flag, "only for tcp listeners");
+    }
+    if (*balance != balancer::Balance::kMaglev) return Bad("balance", "only maglev for udp:// listeners");
+    return absl::OkStatus();
+  }
+  service->balance = *balance;
+  for (const auto& [flag, value, keepalive] :
+       {std::tuple{"client_keepalive", &FLAGS_client_keepalive, &service->client_keepalive},
+        std::tuple{"backend_keepalive", &FLAGS_backend_keepalive, &service->backend_keepalive}}) {
+    absl::StatusOr<net::Keepalive> parsed = net::ParseKeepalive(*value);
+    if (!parsed.ok()) return Bad(flag, parsed.status().message());
+    *keepalive = *parsed;
+  }
+  absl::Duration fin;
+  if (FLAGS_client_fin_timeout == "0") {
+    fin = absl::ZeroDuration();
+  } else if (!absl::ParseDuration(FLAGS_client_fin_timeout, &fin) || fin < absl::ZeroDuration()) {
+    return Bad("client_fin_timeout", absl::StrCat("\"", FLAGS_client_fin_timeout,
+                                                  "\": want a duration like 500ms, 2s or 5m"));
+  }
+  service->client_fin_timeout = fin;
+  return absl::OkStatus();
+}
+
+}  // namespace l4lb
