@@ -50,8 +50,8 @@ class HandshakeStream {
     const size_t have = std::min(bytes_.size(), kTlsRecordHeaderBytes);
     // Byte by byte, so plain text is told from TLS at its first byte.
     if (have >= 1 && bytes_[0] != kContentHandshake) {
-      return NotTls(absl::StrFormat("first byte 0x%02x is not a TLS handshake record (22)",
-                                    bytes_[0]));
+      return NotTls(
+          absl::StrFormat("first byte 0x%02x is not a TLS handshake record (22)", bytes_[0]));
     }
     if (have >= 2 && bytes_[1] != 3) {
       return NotTls(absl::StrFormat("record version major %d, not 3", bytes_[1]));
@@ -88,9 +88,8 @@ class HandshakeStream {
   }
 
   bool Append(size_t n, std::string* out) {
-    return Take(n, [&](const uint8_t* p, size_t k) {
-      out->append(reinterpret_cast<const char*>(p), k);
-    });
+    return Take(
+        n, [&](const uint8_t* p, size_t k) { out->append(reinterpret_cast<const char*>(p), k); });
   }
 
   bool Malformed(std::string reason) { return Stop(Kind::kMalformed, std::move(reason)); }
@@ -124,8 +123,8 @@ class HandshakeStream {
     const uint8_t* h = &bytes_[pos_];
     if (h[0] != kContentHandshake) {
       // RFC 8446 5.1: other record types must not interleave a handshake message.
-      return Malformed(absl::StrFormat("record %d has content type %d, not handshake (22)",
-                                       records_ + 1, h[0]));
+      return Malformed(
+          absl::StrFormat("record %d has content type %d, not handshake (22)", records_ + 1, h[0]));
     }
     if (!TlsVersion(h[1], h[2])) {
       return Malformed(
@@ -168,8 +167,8 @@ class HandshakeStream {
 
   const absl::Span<const uint8_t> bytes_;
   const size_t max_bytes_;
-  size_t pos_ = 0;          // next unread byte of `bytes_`
-  size_t record_left_ = 0;  // unread payload bytes of the current record
+  size_t pos_ = 0;                       // next unread byte of `bytes_`
+  size_t record_left_ = 0;               // unread payload bytes of the current record
   size_t left_ = kHandshakeHeaderBytes;  // unread bytes of the message (header, then body)
   int records_ = 0;
   ClientHelloResult result_;
@@ -223,8 +222,8 @@ class ClientHelloWalker {
       if (seen[type]) return s_.Malformed(absl::StrFormat("extension 0x%04x repeated", type));
       seen[type] = true;
       if (length > s_.left()) {
-        return s_.Malformed(absl::StrFormat("extension 0x%04x of %d bytes overruns the hello (%d left)",
-                                            type, length, s_.left()));
+        return s_.Malformed(absl::StrFormat(
+            "extension 0x%04x of %d bytes overruns the hello (%d left)", type, length, s_.left()));
       }
       if (type == kExtServerName) {
         if (!ServerName(length)) return false;
@@ -242,8 +241,8 @@ class ClientHelloWalker {
     uint32_t list = 0;
     if (!Fixed(2, "the server_name list length", end) || !s_.Number(2, &list)) return false;
     if (list != s_.left() - end) {
-      return s_.Malformed(absl::StrCat("server_name list of ", list, " bytes in an extension of ",
-                                       length - 2));
+      return s_.Malformed(
+          absl::StrCat("server_name list of ", list, " bytes in an extension of ", length - 2));
     }
     uint32_t type = 0;
     uint32_t size = 0;
@@ -278,8 +277,7 @@ class ClientHelloWalker {
 
   // A length-prefixed vector: the `prefix`-byte length, which must fit in the body.
   bool Vector(size_t prefix, absl::string_view what, uint32_t* length) {
-    if (!Fixed(prefix, absl::StrCat("the length of the ", what), 0) ||
-        !s_.Number(prefix, length)) {
+    if (!Fixed(prefix, absl::StrCat("the length of the ", what), 0) || !s_.Number(prefix, length)) {
       return false;
     }
     if (*length <= s_.left()) return true;
@@ -330,8 +328,8 @@ absl::Status NormalizeServerName(std::string* name) {
   }
   // One trailing dot is the root (an absolute name); what is left must have no
   // empty label: "a..b", ".a" and "." name nothing, and a wildcard must not match them.
-  const absl::string_view labels = absl::string_view(*name).substr(
-      0, name->size() - (name->back() == '.' ? 1 : 0));
+  const absl::string_view labels =
+      absl::string_view(*name).substr(0, name->size() - (name->back() == '.' ? 1 : 0));
   if (labels.empty() || labels.front() == '.' || labels.back() == '.' ||
       absl::StrContains(labels, "..")) {
     return bad("empty label");

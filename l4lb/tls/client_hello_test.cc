@@ -46,8 +46,8 @@ struct Hello {
   std::optional<std::string> extensions = Sni("a.example.com");
 
   std::string Body() const {
-    std::string body = version + random + Vec8(session_id) + Vec16(cipher_suites) +
-                       Vec8(compression);
+    std::string body =
+        version + random + Vec8(session_id) + Vec16(cipher_suites) + Vec8(compression);
     return extensions ? body + Vec16(*extensions) : body;
   }
 };
@@ -76,8 +76,8 @@ Hello ManyExtensions(const std::string& sni) {
                   Ext(0x000B, Vec8(U8(0))) + Ext(0x0023, "") +
                   Ext(0x0010, Vec16(Vec8("h2") + Vec8("http/1.1"))) +
                   Ext(0x0005, U8(1) + U16(0) + U16(0)) +
-                  Ext(0x000D, Vec16(U16(0x0403) + U16(0x0804) + U16(0x0401))) +
-                  Ext(0x0012, "") + Ext(0x0033, Vec16(U16(0x001D) + Vec16(std::string(32, 'k')))) +
+                  Ext(0x000D, Vec16(U16(0x0403) + U16(0x0804) + U16(0x0401))) + Ext(0x0012, "") +
+                  Ext(0x0033, Vec16(U16(0x001D) + Vec16(std::string(32, 'k')))) +
                   Ext(0x002D, Vec8(U8(1))) + Ext(0x002B, Vec8(U16(0x0304) + U16(0x0303))) +
                   Ext(0x001B, Vec8(U16(2))) + Ext(0x4469, Vec16(Vec8("h2"))) + Ext(0xBABA, U8(0));
   Hello h;
@@ -215,7 +215,8 @@ TEST(ClientHelloTest, LiveOpensslHellos) {
       {{"-servername", "Live.Example.COM"}, Kind::kServerName, "live.example.com"},
       {{"-servername", "b.example.com", "-tls1_2"}, Kind::kServerName, "b.example.com"},
       {{"-servername", "c.example.com", "-tls1_3", "-groups", "P-256:P-384:X25519"},
-       Kind::kServerName, "c.example.com"},
+       Kind::kServerName,
+       "c.example.com"},
       {{"-noservername"}, Kind::kNoServerName, ""},
   };
   for (const Case& c : cases) {
@@ -275,15 +276,14 @@ TEST(ClientHelloTest, FragmentedOverRecords) {
 }
 
 TEST(ClientHelloTest, NotTlsWithinThreeBytes) {
-  for (const std::string& wire :
-       {std::string("GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n"),
-        std::string("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
-        std::string("PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n"),
-        std::string("\r\n\r\n\0\r\nQUIT\n", 12),       // PROXY v2 signature
-        std::string("\x80\x2e\x01\x03\x01", 5),         // SSLv2-compatible hello
-        std::string("\x16\x02\x00\x00\x10", 5),         // major version 2
-        std::string("\x16\x03\x00\x00\x10", 5),         // SSL 3.0
-        std::string("\x16\x03\x05\x00\x10", 5)}) {      // 3.5: no such TLS
+  for (const std::string& wire : {std::string("GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n"),
+                                  std::string("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
+                                  std::string("PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n"),
+                                  std::string("\r\n\r\n\0\r\nQUIT\n", 12),  // PROXY v2 signature
+                                  std::string("\x80\x2e\x01\x03\x01", 5),  // SSLv2-compatible hello
+                                  std::string("\x16\x02\x00\x00\x10", 5),  // major version 2
+                                  std::string("\x16\x03\x00\x00\x10", 5),  // SSL 3.0
+                                  std::string("\x16\x03\x05\x00\x10", 5)}) {  // 3.5: no such TLS
     const Decision d = Feed(wire);
     EXPECT_EQ(d.result.kind, Kind::kNotTls) << absl::CHexEscape(wire);
     EXPECT_LE(d.at, 3u) << absl::CHexEscape(wire);
@@ -346,8 +346,9 @@ TEST(ClientHelloTest, MalformedServerName) {
   };
   ExpectMalformed(with(""), "hello ends inside the server_name list length");
   ExpectMalformed(with(U16(0)), "hello ends inside the server_name entry");
-  ExpectMalformed(with(U16(9) + U8(0) + Vec16("a.b")), "server_name list of 9 bytes in an "
-                                                       "extension of 6");
+  ExpectMalformed(with(U16(9) + U8(0) + Vec16("a.b")),
+                  "server_name list of 9 bytes in an "
+                  "extension of 6");
   ExpectMalformed(with(Vec16(U8(1) + Vec16("a.b"))), "server_name type 1 (only host_name, 0)");
   ExpectMalformed(with(Vec16(U8(0) + Vec16("a.b") + U8(0) + Vec16("c.d"))),
                   "host name of 3 bytes, 9 left in the server_name list (one name only)");
@@ -391,7 +392,8 @@ TEST(ClientHelloTest, NormalizeServerName) {
   std::string name = "WWW.Example.COM.";
   ASSERT_TRUE(NormalizeServerName(&name).ok());
   EXPECT_EQ(name, "www.example.com");
-  for (std::string bad : {std::string(), std::string("a..b"), std::string("a b"), std::string(256, 'a'), std::string("a\0", 2)}) {
+  for (std::string bad : {std::string(), std::string("a..b"), std::string("a b"),
+                          std::string(256, 'a'), std::string("a\0", 2)}) {
     EXPECT_FALSE(NormalizeServerName(&bad).ok()) << absl::CHexEscape(bad);
   }
   name = std::string(254, 'a') + ".";  // 255 with the root dot

@@ -71,12 +71,10 @@ std::optional<int> SniRoutes::Match(absl::string_view server_name) const {
 }
 
 std::optional<int> SniRoutes::Find(absl::string_view name) const {
-  if (name.empty()) return std::nullopt;
   if (auto it = exact_.find(name); it != exact_.end()) return it->second;
   // "a.b.example.com" tries "b.example.com", then "example.com", then "com": the
   // first hit is the longest suffix, and the name itself is never a wildcard's.
-  for (size_t dot = name.find('.'); dot != absl::string_view::npos;
-       dot = name.find('.', dot + 1)) {
+  for (size_t dot = name.find('.'); dot != absl::string_view::npos; dot = name.find('.', dot + 1)) {
     if (auto it = wildcard_.find(name.substr(dot + 1)); it != wildcard_.end()) return it->second;
   }
   return std::nullopt;

@@ -46,8 +46,8 @@ class SniRoutes {
 
   std::optional<int> Find(absl::string_view lowercase_name) const;
 
-  absl::flat_hash_map<std::string, int> exact_;      // "a.example.com" -> route
-  absl::flat_hash_map<std::string, int> wildcard_;   // "*.example.com" as "example.com"
+  absl::flat_hash_map<std::string, int> exact_;     // "a.example.com" -> route
+  absl::flat_hash_map<std::string, int> wildcard_;  // "*.example.com" as "example.com"
   std::optional<int> default_route_;
 };
 

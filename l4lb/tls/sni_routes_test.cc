@@ -96,7 +96,8 @@ TEST(SniRoutesTest, BadPatternsAreNamed) {
 TEST(SniRoutesTest, HundredThousandRoutes) {
   Routes routes;
   for (int i = 0; i < 100'000; ++i) {
-    routes.push_back({{absl::StrCat("host", i, ".example.com"), absl::StrCat("*.w", i, ".net")}, i});
+    routes.push_back(
+        {{absl::StrCat("host", i, ".example.com"), absl::StrCat("*.w", i, ".net")}, i});
   }
   const SniRoutes big = MustBuild(routes, std::nullopt);
   EXPECT_EQ(big.Match("host99999.example.com"), 99'999);
