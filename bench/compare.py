@@ -496,6 +496,9 @@ def main():
     ap.add_argument("--admin_scrape", action="store_true",
                     help="also l4lb-admin: l4lb with --admin on and /metrics scraped every "
                          "second during each measurement (the cost of metrics)")
+    ap.add_argument("--policies", action="store_true",
+                    help="also l4lb-maglev_bounded, l4lb-least_conn and l4lb-round_robin: the "
+                         "same binary with --balance set (what each policy's pick costs)")
     ap.add_argument("--l4lb_baseline", default="",
                     help="another l4lb binary (e.g. built from an older commit), measured in the "
                          "same run as column l4lb-base: before and after side by side")
@@ -523,6 +526,10 @@ def main():
                               "l4lb-limits", *common))
     if args.admin_scrape:
         balancers.append(L4lbAdmin(args.l4lb, args.l4lb_args, "l4lb-admin", *common))
+    if args.policies:
+        for policy in ("maglev_bounded", "least_conn", "round_robin"):
+            balancers.append(L4lb(args.l4lb, (args.l4lb_args + " --balance=" + policy).strip(),
+                                  "l4lb-" + policy, *common))
     balancers.append(HAProxy("haproxy", *common))
     if args.limits:
         balancers.append(HAProxyStick("haproxy-stick", *common))
