@@ -318,6 +318,11 @@ TEST(ConfigTest, ExamplesLoad) {
     ASSERT_TRUE(services.ok()) << services.status();
     EXPECT_FALSE(services->empty()) << path;
   }
+  // The SFTP farm shows the balancing and connection keys an operator copies.
+  const std::vector<Server::Service> sftp = *LoadConfig("conf/examples/sftp_farm.toml");
+  EXPECT_EQ(sftp[0].balance, balancer::Balance::kLeastConn);
+  EXPECT_TRUE(sftp[0].backends.back().backup);
+  EXPECT_TRUE(sftp[0].client_keepalive.enabled());
 }
 
 // The same for every .toml in conf/examples/, so a new example cannot be

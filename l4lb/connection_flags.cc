@@ -8,6 +8,7 @@
 
 #include "l4lb/balancer/policy.h"
 #include "l4lb/net/keepalive.h"
+#include "l4lb/net/source.h"
 
 DEFINE_string(balance, "maglev",
               "How a new connection's backend is picked: maglev (consistent hash of the client: "
@@ -23,6 +24,10 @@ DEFINE_string(client_keepalive, "off",
               "10 minutes of silence, every minute, reset after 5 unanswered), or off. Keeps "
               "an idle FTP control connection alive through NATs and firewalls.");
 DEFINE_string(backend_keepalive, "off", "TCP keepalive towards backends, like --client_keepalive.");
+DEFINE_string(source, "",
+              "Local addresses for backend connections, comma-separated (e.g. 10.0.0.5 or "
+              "10.0.0.5,10.0.0.6), taken in turn: the address backends see on a multi-homed "
+              "host, and one more local port range per address. Empty: the kernel's choice.");
 DEFINE_string(client_fin_timeout, "0",
               "Cut a connection once one direction has ended (a FIN went one way) and no byte "
               "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
@@ -31,8 +36,8 @@ DEFINE_string(client_fin_timeout, "0",
 namespace l4lb {
 namespace {
 
-constexpr const char* kFlags[] = {"balance", "balance_factor", "client_keepalive",
-                                  "backend_keepalive", "client_fin_timeout"};
+constexpr const char* kFlags[] = {"balance",           "balance_factor",     "client_keepalive",
+                                  "backend_keepalive", "client_fin_timeout", "source"};
 
 bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
@@ -52,7 +57,8 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
   }
   service->balance_factor = FLAGS_balance_factor;
   if (service->protocol == Server::Protocol::kUdp) {
-    for (const char* flag : {"client_keepalive", "backend_keepalive", "client_fin_timeout"}) {
+    for (const char* flag :
+         {"client_keepalive", "backend_keepalive", "client_fin_timeout", "source"}) {
       if (Set(flag)) return Bad(flag, "only for tcp listeners");
     }
     if (*balance != balancer::Balance::kMaglev) return Bad("balance", "only maglev for udp:// listeners");
@@ -74,6 +80,11 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
                                                   "\": want a duration like 500ms, 2s or 5m"));
   }
   service->client_fin_timeout = fin;
+  if (!FLAGS_source.empty()) {
+    absl::StatusOr<std::vector<net::SocketAddress>> source = net::ParseSourceList(FLAGS_source);
+    if (!source.ok()) return Bad("source", source.status().message());
+    service->source = *std::move(source);
+  }
   return absl::OkStatus();
 }
 

@@ -529,6 +529,7 @@ int main(int argc, char** argv) {
     if (absl::ConsumePrefix(&message, "admin: ")) Die("admin", message);
     Die(listen_error                                       ? "listen"
         : absl::StartsWith(message, "maglev")              ? "maglev_table_size"
+        : absl::StartsWith(message, "source")              ? "source"
         : absl::StrContains(message, "congestion control") ? "client_congestion"
                                                            : "backends",
         message);

@@ -72,6 +72,22 @@ std::vector<std::optional<absl::Time>> CarryRamps(
   return out;
 }
 
+// `source`: each address is the host's, and each backend's family has one.
+absl::Status CheckSources(const Server::Service& service) {
+  if (service.source.empty()) return absl::OkStatus();
+  for (const net::SocketAddress& source : service.source) {
+    if (absl::Status st = net::CheckSource(source); !st.ok()) return st;
+  }
+  for (const backend::BackendSpec& b : service.backends) {
+    if (std::none_of(service.source.begin(), service.source.end(),
+                     [&b](const net::SocketAddress& s) { return s.family() == b.address.family(); })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "source: no ", b.address.is_v4() ? "IPv4" : "IPv6", " address for backend ", b.name));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // dup(2) of each fd: the next config's own references to the same sockets.
 absl::StatusOr<std::vector<net::Fd>> Dup(const std::vector<net::Fd>& fds) {
   std::vector<net::Fd> out;
@@ -139,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
           absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
     const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    if (absl::Status st = CheckSources(service); !st.ok()) return st;
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
     const backend::ServiceControl* before_control = nullptr;
@@ -216,6 +233,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .passive = service.health.passive ? server->passive_.back().get() : nullptr,
                         .kill_on_down = service.kill_on_down,
                         .backend_keepalive = service.backend_keepalive,
+                        .source = service.source,
                         .client_fin_timeout = service.client_fin_timeout,
                         .affinity = affinity,
                         .udp_idle_timeout = service.udp_idle_timeout,

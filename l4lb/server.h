@@ -26,6 +26,7 @@
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
+#include "l4lb/net/source.h"
 #include "l4lb/stats/counters.h"
 #include "l4lb/worker.h"
 
@@ -69,6 +70,9 @@ class Server {
     // Once one direction has ended (a FIN went one way), the connection is cut
     // after this long without a byte either way; zero: idle_timeout alone.
     absl::Duration client_fin_timeout = absl::ZeroDuration();
+    // Local addresses of backend connections, taken in turn (net/source.h);
+    // empty: the kernel's choice. TCP only.
+    std::vector<net::SocketAddress> source;
     // A backend that begins to take clients (UP after DOWN, enabled from MAINT,
     // added by a reload) ramps to its weight over this long (backend/slow_start.h);
     // zero: at once. Not at l4lb's start.

@@ -25,6 +25,7 @@
 #include "l4lb/log/access_log.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
+#include "l4lb/net/source.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/relay/connection.h"
 #include "l4lb/relay/pipe_pool.h"
@@ -69,6 +70,8 @@ class Worker {
     bool kill_on_down = false;
     // SO_KEEPALIVE and its timers on each backend socket; off: none.
     net::Keepalive backend_keepalive;
+    // Local addresses for backend sockets, in turn among the backend's family.
+    std::vector<net::SocketAddress> source;
     // A connection with one direction ended is cut after this long without a
     // byte (a peer that never finishes its half-close); zero: idle_timeout only.
     absl::Duration client_fin_timeout = absl::ZeroDuration();
@@ -169,6 +172,7 @@ class Worker {
     // peers below) plus this worker's connects in flight, per backend.
     std::optional<balancer::Picker> picker;
     std::vector<uint32_t> connecting;
+    size_t next_source = 0;  // Service::source: the next one to try
     std::vector<const stats::ServiceCounters*> peers;  // every worker's, this one's too
   };
   struct ListenerState {

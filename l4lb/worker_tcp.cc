@@ -176,6 +176,21 @@ void Worker::Connect(Connection& c) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
     }
   }
+  if (!service.options.source.empty()) {
+    // The next source of the backend's family (Server::Create checked one exists).
+    const std::vector<net::SocketAddress>& sources = service.options.source;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const net::SocketAddress& source = sources[service.next_source++ % sources.size()];
+      if (source.family() != spec.address.family()) continue;
+      if (absl::Status st = net::BindSource(fd->get(), source); !st.ok()) {
+        counters_.local_errors.Add();
+        LOG_EVERY_T(ERROR, 1.0) << "backend " << spec.name << ": " << st.message()
+                                << " (l4lb's own limit, not the backend's fault)";
+        return Close(c, CloseReason::kError);
+      }
+      break;
+    }
+  }
   if (service.options.backend_keepalive.enabled()) {
     if (absl::Status st = net::SetKeepalive(fd->get(), service.options.backend_keepalive); !st.ok()) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();

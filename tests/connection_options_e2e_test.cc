@@ -1,8 +1,10 @@
 // Per-connection options end to end, the built l4lb between the test's own TCP
 // peers: TCP keepalive on each side as the kernel reports it (ss -o), and
 // client_fin_timeout cutting a half-closed connection that went silent while
-// leaving one that still moves bytes alone.
+// leaving one that still moves bytes alone, and the source addresses backends see.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -191,6 +193,46 @@ TEST(FinTimeoutTest, ASilentHalfClosedConnectionIsCutAndAnActiveOneIsNot) {
   EXPECT_EQ(l4lb->process().Stop(SIGTERM, absl::Seconds(5)), 0);
   EXPECT_TRUE(absl::StrContains(l4lb->Log(), "fin_timeouts=1 ")) << l4lb->Log();
   EXPECT_TRUE(absl::StrContains(l4lb->Log(), "close=fin_timeout")) << l4lb->Log();
+}
+
+// --source: backends see the configured local addresses, in turn; an address
+// the host does not have is refused at start-up, naming it.
+TEST(SourceTest, BackendsSeeTheSourcesInTurn) {
+  SilentBackend backend;
+  auto l4lb = Start({absl::StrCat("--backends=127.0.0.2:", backend.port()),
+                     "--source=127.0.0.5,127.0.0.6", "--drain_timeout=1s"});
+  ASSERT_NE(l4lb, nullptr);
+  std::vector<std::string> peers;
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", l4lb->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendAll(fd, "x"));
+    clients.push_back(fd);
+    const int accepted = backend.Accept();
+    ASSERT_GE(accepted, 0);
+    sockaddr_in peer{};
+    socklen_t len = sizeof(peer);
+    ASSERT_EQ(getpeername(accepted, reinterpret_cast<sockaddr*>(&peer), &len), 0);
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
+    peers.push_back(text);
+  }
+  for (int fd : clients) close(fd);
+  EXPECT_EQ(peers, (std::vector<std::string>{"127.0.0.5", "127.0.0.6", "127.0.0.5", "127.0.0.6"}));
+
+  const CommandResult bad =
+      RunCommand({L4lbBinary(), "--listen=127.0.0.1:0", "--backends=127.0.0.2:1",
+                  "--source=192.0.2.77"},
+                 absl::Seconds(10));
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.err, "--source: source 192.0.2.77: bind")) << bad.err;
+  const CommandResult family =
+      RunCommand({L4lbBinary(), "--listen=127.0.0.1:0", "--backends=[::1]:1", "--source=127.0.0.5"},
+                 absl::Seconds(10));
+  EXPECT_EQ(family.exit_code, 2) << family.err;
+  EXPECT_TRUE(absl::StrContains(family.err, "--source: source: no IPv6 address for backend [::1]:1"))
+      << family.err;
 }
 
 }  // namespace
