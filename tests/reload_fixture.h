@@ -178,6 +178,14 @@ class ReloadTest : public ::testing::Test {
     return absl::StrSplit(ReadFile(l4lb_->ready_file()), '\n', absl::SkipEmpty());
   }
 
+  // nginx on each of kHosts at `port`, each answering its own host name.
+  static void StartNginxOnHosts(uint16_t port, std::vector<Server>* out) {
+    for (const std::string& host : kHosts) {
+      absl::StatusOr<Server> n = StartNginx(host, port, host + "\n");
+      ASSERT_TRUE(n.ok()) << n.status();
+      out->push_back(*std::move(n));
+    }
+  }
   // The body nginx answers through l4lb's `port` to a client from `source`.
   static std::string Fetch(uint16_t port, const std::string& source) {
     const CommandResult r = RunCommand({"curl", "-s", "-m", "5", "--interface", source,

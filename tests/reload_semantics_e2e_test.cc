@@ -181,11 +181,7 @@ TEST_F(ReloadTest, PastSixteenDrainingConfigsTheOldestIsCut) {
 TEST_F(ReloadTest, UnchangedBackendsKeepTheirHealthAndAdminState) {
   const uint16_t port = FreePortOnAll(kHosts);
   std::vector<Server> nginx;
-  for (const std::string& host : kHosts) {
-    absl::StatusOr<Server> n = StartNginx(host, port, host + "\n");
-    ASSERT_TRUE(n.ok()) << n.status();
-    nginx.push_back(*std::move(n));
-  }
+  ASSERT_NO_FATAL_FAILURE(StartNginxOnHosts(port, &nginx));
   const uint16_t web = FreePortRange({"127.0.0.1"}, 2);
   ASSERT_NE(web, 0);
   std::vector<std::string> names;
