@@ -16,6 +16,20 @@ namespace l4lb {
 
 namespace {
 
+// For each of `backends`, the index of the backend of `other` with the same name
+// (the address as written), or -1: how a reload tells a kept backend from a new
+// or a removed one.
+std::vector<int> SameBackends(const std::vector<backend::BackendSpec>& backends,
+                              const std::vector<backend::BackendSpec>& other) {
+  std::vector<int> out;
+  for (const backend::BackendSpec& b : backends) {
+    const auto same = std::find_if(other.begin(), other.end(),
+                                   [&b](const backend::BackendSpec& o) { return o.name == b.name; });
+    out.push_back(same == other.end() ? -1 : static_cast<int>(same - other.begin()));
+  }
+  return out;
+}
+
 // What a reload carries over for one service from the config it replaces.
 struct Carried {
   std::vector<bool> healthy;                // per new backend
@@ -35,16 +49,14 @@ Carried CarryBackends(const Server::Service& service, const backend::BackendSnap
   out.reports.resize(n);
   if (previous == nullptr) return out;
   const bool probed = service.health.probe.kind != health::ProbeSpec::Kind::kNone;
-  const std::vector<backend::BackendSpec>& old = previous->backends();
+  const std::vector<int> same = SameBackends(service.backends, previous->backends());
   for (size_t b = 0; b < n; ++b) {
-    for (size_t o = 0; o < old.size(); ++o) {
-      if (old[o].name != service.backends[b].name) continue;
-      out.admin[b] = previous->admin(o);
-      if (probed && reports != nullptr && o < reports->size() && (*reports)[o].probed) {
-        out.healthy[b] = previous->healthy(o);
-        out.reports[b] = (*reports)[o];
-      }
-      break;
+    if (same[b] < 0) continue;
+    const size_t o = static_cast<size_t>(same[b]);
+    out.admin[b] = previous->admin(o);
+    if (probed && reports != nullptr && o < reports->size() && (*reports)[o].probed) {
+      out.healthy[b] = previous->healthy(o);
+      out.reports[b] = (*reports)[o];
     }
   }
   return out;
@@ -58,15 +70,12 @@ std::vector<std::optional<absl::Time>> CarryRamps(
     const Server::Service& service, const backend::BackendSnapshot& previous,
     const std::vector<std::optional<absl::Time>>& previous_since, absl::Time now) {
   std::vector<std::optional<absl::Time>> out(service.backends.size());
-  const std::vector<backend::BackendSpec>& old = previous.backends();
+  const std::vector<int> same = SameBackends(service.backends, previous.backends());
   for (size_t b = 0; b < out.size(); ++b) {
-    const auto same = std::find_if(old.begin(), old.end(), [&](const backend::BackendSpec& o) {
-      return o.name == service.backends[b].name;
-    });
-    if (same == old.end()) {
+    if (same[b] < 0) {
       out[b] = now;
-    } else if (const size_t o = same - old.begin(); o < previous_since.size()) {
-      out[b] = previous_since[o];
+    } else if (static_cast<size_t>(same[b]) < previous_since.size()) {
+      out[b] = previous_since[same[b]];
     }
   }
   return out;
@@ -254,7 +263,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
           if (!st.ok()) return st;
         }
       }
-      server->listening_.push_back(sockets->address);
+      server->listening_.push_back(
+          {.service = static_cast<uint16_t>(s), .udp = udp, .address = sockets->address});
       // The workers get copies; the server keeps these for the next config.
       absl::StatusOr<std::vector<net::Fd>> copies = Dup(sockets->per_worker);
       if (!copies.ok()) return copies.status();
@@ -342,37 +352,21 @@ void Server::HandOver() {
   for (auto& worker : workers_) worker->RequestHandover();
 }
 
-std::vector<std::pair<bool, net::SocketAddress>> Server::BoundListeners() const {
-  std::vector<std::pair<bool, net::SocketAddress>> out;
-  size_t next = 0;
-  for (const Service& service : options_.services) {
-    for (size_t i = 0; i < service.listen.size() && next < listening_.size(); ++i) {
-      out.emplace_back(service.protocol == Protocol::kUdp, listening_[next++]);
-    }
-  }
-  return out;
-}
-
 void Server::CutRemoved(const Server& running) {
   Worker::Removed removed;
   static const std::vector<backend::BackendSpec> kNone;
-  for (const Service& service : options_.services) {
-    const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
-    const absl::StatusOr<size_t> kept = running.FindService(name);
+  for (size_t s = 0; s < options_.services.size(); ++s) {
+    const absl::StatusOr<size_t> kept = running.FindService(names_[s]);
     removed.services.push_back(!kept.ok());
     const std::vector<backend::BackendSpec>& now =
         kept.ok() ? running.options_.services[*kept].backends : kNone;
     std::vector<bool>& backends = removed.backends.emplace_back();
-    for (const backend::BackendSpec& b : service.backends) {
-      backends.push_back(std::none_of(now.begin(), now.end(), [&b](const backend::BackendSpec& n) {
-        return n.name == b.name;
-      }));
-    }
+    for (int o : SameBackends(options_.services[s].backends, now)) backends.push_back(o < 0);
   }
-  const std::vector<std::pair<bool, net::SocketAddress>> listening = running.BoundListeners();
-  for (const auto& listener : BoundListeners()) {
-    if (std::find(listening.begin(), listening.end(), listener) == listening.end()) {
-      removed.listeners.push_back(listener);
+  for (const BoundListener& l : listening_) {
+    if (std::none_of(running.listening_.begin(), running.listening_.end(),
+                     [&l](const BoundListener& r) { return r.udp == l.udp && r.address == l.address; })) {
+      removed.listeners.emplace_back(l.udp, l.address);
     }
   }
   for (auto& worker : workers_) worker->RequestCut(removed);
@@ -494,7 +488,7 @@ admin::View Server::AdminView() const {
     out.name = service.name.empty() ? service.listen[0].ToString() : service.name;
     out.protocol = service.protocol == Protocol::kUdp ? "udp" : "tcp";
     for (size_t i = 0; i < service.listen.size(); ++i) {
-      out.listen.push_back(listening_[listener++].ToString());
+      out.listen.push_back(listening_[listener++].address.ToString());
     }
     std::vector<const stats::ServiceCounters*> per_worker;
     for (const auto& worker : workers_) per_worker.push_back(worker->counters().services[s].get());

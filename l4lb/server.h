@@ -130,8 +130,14 @@ class Server {
 
   // Starts the workers; returns once every ring is up (or the first error).
   absl::Status Start();
-  // Bound listen addresses (port 0 resolved), services in order, listeners in order.
-  const std::vector<net::SocketAddress>& listening() const { return listening_; }
+  // One bound listener (port 0 resolved) and the service it belongs to.
+  struct BoundListener {
+    uint16_t service = 0;
+    bool udp = false;
+    net::SocketAddress address;
+  };
+  // Services in order, each one's listeners in order.
+  const std::vector<BoundListener>& listening() const { return listening_; }
 
   // The next config runs (Create(..., this) and Start() succeeded): stop
   // accepting and receiving on the sockets it shares, close the listeners it
@@ -181,9 +187,6 @@ class Server {
                                                  const net::SocketAddress& requested,
                                                  uint16_t service, bool udp);
 
-  // (udp, bound address) of every listener, services in order.
-  std::vector<std::pair<bool, net::SocketAddress>> BoundListeners() const;
-
   // Each listener's sockets, one per worker (dups of the workers' own), kept
   // for the next config to take over until HandOver().
   struct KeptListener {
@@ -209,7 +212,7 @@ class Server {
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  std::vector<net::SocketAddress> listening_;
+  std::vector<BoundListener> listening_;
   std::vector<KeptListener> kept_;
   std::vector<std::string> names_;  // per service
   absl::Time started_;

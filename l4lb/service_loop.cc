@@ -29,25 +29,17 @@ sigset_t ServiceSignals() {
   return set;
 }
 
-const char* ProtocolName(Server::Protocol protocol) {
-  return protocol == Server::Protocol::kUdp ? "udp" : "tcp";
-}
-
 }  // namespace
 
 absl::Status AnnounceListeners(const Server& running, const std::string& ready_file) {
-  // listening() holds services in order, each service's listeners in order.
   std::string lines;
-  size_t next = 0;
-  for (const Server::Service& service : running.options().services) {
-    for (size_t i = 0; i < service.listen.size() && next < running.listening().size(); ++i) {
-      const net::SocketAddress& address = running.listening()[next++];
-      LOG(INFO) << "listening on " << ProtocolName(service.protocol) << " " << address.ToString()
-                << " for " << (service.name.empty() ? service.listen[0].ToString() : service.name)
-                << " with " << running.options().threads << " worker(s), "
-                << service.backends.size() << " backend(s)";
-      absl::StrAppend(&lines, ProtocolName(service.protocol), " ", address.ToString(), "\n");
-    }
+  for (const Server::BoundListener& l : running.listening()) {
+    const char* protocol = l.udp ? "udp" : "tcp";
+    LOG(INFO) << "listening on " << protocol << " " << l.address.ToString() << " for "
+              << running.service_names()[l.service] << " with " << running.options().threads
+              << " worker(s), " << running.options().services[l.service].backends.size()
+              << " backend(s)";
+    absl::StrAppend(&lines, protocol, " ", l.address.ToString(), "\n");
   }
   if (ready_file.empty()) return absl::OkStatus();
   const std::string tmp = ready_file + ".tmp";

@@ -20,8 +20,6 @@ int64_t MonotonicNs() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-size_t ListenerCount(const Server& server) { return server.listening().size(); }
-
 // The admin endpoint is bound once, at start: its address and token are not
 // for a reload to change (the running endpoint is the one answering).
 absl::Status CheckAdminUnchanged(const std::optional<admin::AdminServer::Options>& running,
@@ -143,7 +141,7 @@ Reloader::Result Reloader::Reload() {
     last_reload_ = absl::Now();
     last_error_.clear();
     result.services = current_->service_names().size();
-    result.listeners = ListenerCount(*current_);
+    result.listeners = current_->listening().size();
   }
   running->HandOver();  // still owned by retiring_: only Retire() frees it, on main
   {
@@ -260,6 +258,7 @@ absl::StatusOr<admin::ConnectionsView> Reloader::Connections(const std::string& 
                                                              size_t limit) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   absl::StatusOr<admin::ConnectionsView> view = current_->Connections(service, limit);
+  const absl::Status unknown = view.status();  // unless a draining config has it
   bool found = view.ok();
   if (!view.ok()) view = admin::ConnectionsView{};
   // The draining configs' connections follow: a removed service's included.
@@ -270,7 +269,7 @@ absl::StatusOr<admin::ConnectionsView> Reloader::Connections(const std::string& 
     found = true;
     AddConnections(*view, *std::move(old), limit);
   }
-  if (!found) return absl::NotFoundError(absl::StrCat("service \"", service, "\": no such service"));
+  if (!found) return unknown;
   return view;
 }
 
