@@ -514,7 +514,10 @@ int main(int argc, char** argv) {
       std::any_of(options.services.begin(), options.services.end(),
                   [](const Server::Service& s) { return s.protocol == Server::Protocol::kUdp; }));
   l4lb::reload::Reloader::Options service{.drain_timeout = drain_timeout};
-  if (!FLAGS_config.empty()) service.load = [globals = options] { return ReloadOptions(globals); };
+  if (!FLAGS_config.empty()) {
+    service.load = [globals = options] { return ReloadOptions(globals); };
+    service.file = FLAGS_config;
+  }
   service.serving = [](const Server& running) {
     return l4lb::AnnounceListeners(running, FLAGS_ready_file);
   };

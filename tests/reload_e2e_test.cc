@@ -331,6 +331,9 @@ TEST_F(ReloadTest, InvalidFileIsRefusedAndTheRunningConfigStays) {
   close(taken);
   EXPECT_FALSE(r.success) << r.text;
   EXPECT_TRUE(absl::StrContains(r.error, absl::StrCat("127.0.0.1:", taken_port))) << r.text;
+  // As at start-up (README "Reload"): the file, then what the bind said.
+  EXPECT_TRUE(absl::StartsWith(r.error, absl::StrCat(config_, ": bind 127.0.0.1:", taken_port)))
+      << r.text;
   EXPECT_TRUE(served_by_old(63));
 
   // The [admin] table cannot change while l4lb runs.

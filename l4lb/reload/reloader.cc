@@ -123,7 +123,7 @@ Reloader::Result Reloader::Reload() {
     return Fail(std::string(admin.message()));
   }
   absl::StatusOr<std::unique_ptr<Server>> made = Server::Create(*std::move(next), running);
-  if (!made.ok()) return Fail(std::string(made.status().message()));
+  if (!made.ok()) return Fail(absl::StrCat(options_.file, ": ", made.status().message()));
   std::unique_ptr<Server> server = *std::move(made);
   // Its workers accept beside the running ones from here on.
   if (absl::Status started = server->Start(); !started.ok()) {

@@ -62,6 +62,9 @@ class Reloader {
     // Reads the config again, flags applied as at start-up; null: l4lb runs
     // from flags alone, nothing to reload.
     std::function<absl::StatusOr<Server::Options>()> load;
+    // The file `load` reads: it prefixes what only the new Server finds (a
+    // bind error), as at start-up: "FILE: bind 127.0.0.1:80: ...".
+    std::string file;
     // After start and after each reload that took: the running server (ready
     // file, log lines). An error fails Start(); after a reload it is logged
     // (the reload took).
