@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,15 +10,11 @@
 #include "glog/logging.h"
 
 #include "l4lb/balancer/flow_hash.h"
+#include "l4lb/clock/monotonic.h"
 
 namespace l4lb::health {
 namespace {
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // Passive reports are picked up at least this often between probes.
 constexpr int64_t kPassivePollNs = 100'000'000;
@@ -83,7 +78,7 @@ void HealthChecker::Start() {
   CHECK_GE(wake_fd_, 0) << "eventfd for the health checker";
   // The first round goes out at once (spread over a few ms), so a backend that
   // is dead at start-up is found within one timeout.
-  const int64_t now = NowNs();
+  const int64_t now = MonotonicNanos();
   for (ServiceState& s : services_) {
     for (BackendState& b : s.backends) b.next_probe_ns = now + Jittered(absl::Milliseconds(20)) / 2;
   }
@@ -112,7 +107,7 @@ void HealthChecker::Run() {
   std::vector<pollfd> fds;
   std::vector<Probe*> polled;
   while (!stop_.load(std::memory_order_acquire)) {
-    int64_t now = NowNs();
+    int64_t now = MonotonicNanos();
     int64_t next_ns = now + kPassivePollNs;
     for (ServiceState& s : services_) {
       // Slow-start steps: a table build (milliseconds) when one is due, else nothing.
@@ -135,7 +130,7 @@ void HealthChecker::Run() {
         }
       }
     }
-    now = NowNs();
+    now = MonotonicNanos();
     const int timeout_ms =
         static_cast<int>(std::max<int64_t>(0, (next_ns - now + 999'999) / 1'000'000));
     if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
@@ -191,7 +186,7 @@ bool HealthChecker::Collect(ServiceState& s) {
     if (b.probe && b.probe->done()) {
       std::unique_ptr<Probe> probe = std::move(b.probe);
       const bool flipped = Apply(s, i, probe->ok(), probe->reason());
-      Record(service, i, probe->ok(), probe->reason(), NowNs() - b.probe_started_ns, flipped);
+      Record(service, i, probe->ok(), probe->reason(), MonotonicNanos() - b.probe_started_ns, flipped);
       changed |= flipped;
     }
     if (s.service.passive != nullptr && s.service.options.passive) {

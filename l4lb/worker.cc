@@ -10,6 +10,8 @@
 
 #include "glog/logging.h"
 
+#include "l4lb/clock/monotonic.h"
+
 namespace l4lb {
 
 using relay::CloseReason;
@@ -21,12 +23,6 @@ namespace {
 
 // How often connections flushing to a survivor check its ACKs (worker_tcp.cc).
 constexpr absl::Duration kFlushCheck = absl::Milliseconds(2);
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 }  // namespace
 

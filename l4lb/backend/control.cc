@@ -1,22 +1,18 @@
 #include "l4lb/backend/control.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
+#include "l4lb/clock/monotonic.h"
+
 namespace l4lb::backend {
 namespace {
 
 // Ramps are timed on CLOCK_MONOTONIC: a wall-clock step must not end or stall one.
-absl::Time MonotonicNow() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return absl::UnixEpoch() + absl::Seconds(ts.tv_sec) + absl::Nanoseconds(ts.tv_nsec);
-}
+absl::Time MonotonicNow() { return absl::UnixEpoch() + absl::Nanoseconds(MonotonicNanos()); }
 
 }  // namespace
 

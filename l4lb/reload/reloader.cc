@@ -1,24 +1,16 @@
 #include "l4lb/reload/reloader.h"
 
-#include <time.h>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 
+#include "l4lb/clock/monotonic.h"
 #include "l4lb/reload/merge.h"
 
 namespace l4lb::reload {
 namespace {
-
-// The workers' clock: bans are compared with their accept times.
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // The admin endpoint is bound once, at start: its address and token are not
 // for a reload to change (the running endpoint is the one answering).
@@ -41,7 +33,8 @@ absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(Server::Options first
   if (!server.ok()) return server.status();
   r->started_ = absl::Now();
   Server& s = **server;
-  r->actions_ = std::make_unique<admin::Actions>(s.ActionTargets(), MonotonicNs);
+  // The workers' clock: bans are compared with their accept times.
+  r->actions_ = std::make_unique<admin::Actions>(s.ActionTargets(), MonotonicNanos);
   if (s.options().admin) {
     admin::AdminServer::Options admin_options = *s.options().admin;
     admin_options.actions = r->actions_.get();
