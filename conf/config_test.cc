@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -308,59 +307,6 @@ listen = ["127.0.0.2:80", "127.0.0.3:80", "127.0.0.1:0"]
 backends = ["10.0.0.1:80"]
 )");
   EXPECT_EQ(services.size(), 3u);
-}
-
-// Every example an operator may copy must load.
-TEST(ConfigTest, ExamplesLoad) {
-  for (const char* name : {"ftp_farm", "sftp_farm", "https_passthrough", "dns_udp"}) {
-    const std::string path = absl::StrCat("conf/examples/", name, ".toml");
-    absl::StatusOr<std::vector<Server::Service>> services = LoadConfig(path);
-    ASSERT_TRUE(services.ok()) << services.status();
-    EXPECT_FALSE(services->empty()) << path;
-  }
-  // The SFTP farm shows the balancing and connection keys an operator copies.
-  const std::vector<Server::Service> sftp = *LoadConfig("conf/examples/sftp_farm.toml");
-  EXPECT_EQ(sftp[0].balance, balancer::Balance::kLeastConn);
-  EXPECT_TRUE(sftp[0].backends.back().backup);
-  EXPECT_TRUE(sftp[0].client_keepalive.enabled());
-}
-
-// The same for every .toml in conf/examples/, so a new example cannot be
-// forgotten in the list above (files beside them, like deny.txt, are their data).
-TEST(ConfigTest, EveryTomlInExamplesLoads) {
-  int loaded = 0;
-  for (const std::filesystem::directory_entry& entry :
-       std::filesystem::directory_iterator("conf/examples")) {
-    if (entry.path().extension() != ".toml") continue;
-    absl::StatusOr<std::vector<Server::Service>> services = LoadConfig(entry.path().string());
-    ASSERT_TRUE(services.ok()) << services.status();
-    EXPECT_FALSE(services->empty()) << entry.path();
-    ++loaded;
-  }
-  EXPECT_GE(loaded, 5);  // the four above and ftp_farm_access.toml
-}
-
-// The package's /etc/l4lb/l4lb.toml (dist/l4lb.toml): the unit starts l4lb with
-// it, so it must load as installed, before anyone edits it.
-TEST(ConfigTest, PackagedDefaultConfigLoads) {
-  absl::StatusOr<std::vector<Server::Service>> services = LoadConfig("dist/l4lb.toml");
-  ASSERT_TRUE(services.ok()) << services.status();
-  ASSERT_EQ(services->size(), 1u);
-  EXPECT_EQ((*services)[0].name, "web");
-  EXPECT_EQ((*services)[0].listen.size(), 1u);
-  EXPECT_EQ((*services)[0].backends.size(), 3u);
-}
-
-TEST(ConfigTest, FtpFarmExampleIsWhatItsCommentsSay) {
-  absl::StatusOr<std::vector<Server::Service>> services = LoadConfig("conf/examples/ftp_farm.toml");
-  ASSERT_TRUE(services.ok()) << services.status();
-  ASSERT_EQ(services->size(), 1u);
-  const Server::Service& ftp = (*services)[0];
-  EXPECT_EQ(ftp.listen.size(), 101u);  // 21 and 30000-30099
-  EXPECT_EQ(ftp.backends.size(), 3u);
-  EXPECT_EQ(ftp.backends[0].address.port(), 0);
-  EXPECT_EQ(ftp.health.probe.kind, Kind::kFtp);
-  EXPECT_FALSE(ftp.affinity_group.empty());
 }
 
 TEST(ConfigTest, MissingFileIsNamed) {
