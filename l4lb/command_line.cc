@@ -198,4 +198,14 @@ void HandleHelpFlags(absl::string_view version_text) {
   exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
+absl::StatusOr<absl::Duration> DurationFromFlag(absl::string_view flag, absl::string_view value) {
+  absl::Duration d;
+  if (value == "0") return absl::ZeroDuration();
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": \"", value, "\": want a duration like 500ms, 2s or 5m"));
+  }
+  return d;
+}
+
 }  // namespace l4lb

@@ -3,7 +3,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace l4lb {
 
@@ -45,5 +47,9 @@ void HandleHelpFlags(absl::string_view version_text);
 // That layout (an option line indented 2, its text indented 22) is what help2man
 // turns into the man page's OPTIONS (tools/package.sh). Lines fit 80 columns.
 std::string HelpText();
+
+// A duration flag's value: "0" or a duration of 0 or more ("500ms", "2s", "5m").
+// The error is "--FLAG: \"VALUE\": want a duration like 500ms, 2s or 5m".
+absl::StatusOr<absl::Duration> DurationFromFlag(absl::string_view flag, absl::string_view value);
 
 }  // namespace l4lb

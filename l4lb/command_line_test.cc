@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
 #include "gtest/gtest.h"
@@ -117,6 +118,17 @@ TEST(HelpTextTest, ListsOurFlagsInHelp2mansLayout) {
   EXPECT_LT(text.find("--enabled"), text.find("--name="));
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     EXPECT_LE(line.size(), 80u) << line;
+  }
+}
+
+TEST(CommandLineTest, DurationFromFlagTakesZeroAndDurationsAndNamesTheFlag) {
+  EXPECT_EQ(*DurationFromFlag("idle_timeout", "0"), absl::ZeroDuration());
+  EXPECT_EQ(*DurationFromFlag("idle_timeout", "1m30s"), absl::Seconds(90));
+  for (const char* bad : {"soon", "-1s", "", "10"}) {
+    const absl::StatusOr<absl::Duration> d = DurationFromFlag("idle_timeout", bad);
+    ASSERT_FALSE(d.ok()) << bad;
+    EXPECT_EQ(d.status().message(),
+              absl::StrCat("--idle_timeout: \"", bad, "\": want a duration like 500ms, 2s or 5m"));
   }
 }
 

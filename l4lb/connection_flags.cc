@@ -7,6 +7,7 @@
 #include "gflags/gflags.h"
 
 #include "l4lb/balancer/policy.h"
+#include "l4lb/command_line.h"
 #include "l4lb/net/keepalive.h"
 #include "l4lb/net/source.h"
 
@@ -72,14 +73,9 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
     if (!parsed.ok()) return Bad(flag, parsed.status().message());
     *keepalive = *parsed;
   }
-  absl::Duration fin;
-  if (FLAGS_client_fin_timeout == "0") {
-    fin = absl::ZeroDuration();
-  } else if (!absl::ParseDuration(FLAGS_client_fin_timeout, &fin) || fin < absl::ZeroDuration()) {
-    return Bad("client_fin_timeout", absl::StrCat("\"", FLAGS_client_fin_timeout,
-                                                  "\": want a duration like 500ms, 2s or 5m"));
-  }
-  service->client_fin_timeout = fin;
+  absl::StatusOr<absl::Duration> fin = DurationFromFlag("client_fin_timeout", FLAGS_client_fin_timeout);
+  if (!fin.ok()) return fin.status();
+  service->client_fin_timeout = *fin;
   if (!FLAGS_source.empty()) {
     absl::StatusOr<std::vector<net::SocketAddress>> source = net::ParseSourceList(FLAGS_source);
     if (!source.ok()) return Bad("source", source.status().message());

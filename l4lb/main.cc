@@ -190,21 +190,18 @@ namespace net = l4lb::net;
   exit(2);
 }
 
-absl::Duration DurationFlag(absl::string_view flag, const std::string& value) {
-  absl::Duration d;
-  if (value == "0") return absl::ZeroDuration();
-  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
-    Die(flag, absl::StrCat("\"", value, "\": want a duration like 500ms, 2s or 5m"));
-  }
-  return d;
-}
-
 // A mistake whose message already says where: "l4lb: FILE:LINE:COL: what is
 // wrong" for a config file, "l4lb: --flag: what is wrong" from ParseCommandLine.
 // Exit 2.
 [[noreturn]] void DieConfig(absl::string_view message) {
   fprintf(stderr, "l4lb: %.*s\n", static_cast<int>(message.size()), message.data());
   exit(2);
+}
+
+absl::Duration DurationFlag(absl::string_view flag, const std::string& value) {
+  absl::StatusOr<absl::Duration> d = l4lb::DurationFromFlag(flag, value);
+  if (!d.ok()) DieConfig(d.status().message());
+  return *d;
 }
 
 const char* ProtocolName(Server::Protocol protocol) {
