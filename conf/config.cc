@@ -14,6 +14,7 @@
 
 #include "conf/admission_keys.h"
 #include "conf/reader.h"
+#include "conf/sni_keys.h"
 #include "l4lb/admin/auth.h"
 #include "health/checker.h"
 #include "health/probe.h"
@@ -73,13 +74,14 @@ constexpr const char* kAdminKeys[] = {"listen", "token_file", "allow_no_token"};
 // enough that a typo (an extra digit or three) is caught before it costs memory.
 constexpr int64_t kMaxUdpSessions = 10'000'000;
 
-// kServiceKeys and the admission keys (admission_keys.h): what CheckKeys takes
-// in a [[service]] and in [defaults].
+// kServiceKeys, the admission keys (admission_keys.h) and the SNI keys
+// (sni_keys.h): what CheckKeys takes in a [[service]] and in [defaults].
 absl::Span<const char* const> ServiceKeys() {
   static const std::vector<const char*>* const keys = [] {
     auto* all = new std::vector<const char*>(std::begin(kServiceKeys), std::end(kServiceKeys));
-    const absl::Span<const char* const> more = AdmissionKeys::Keys();
-    all->insert(all->end(), more.begin(), more.end());
+    for (const absl::Span<const char* const> more : {AdmissionKeys::Keys(), SniKeys::Keys()}) {
+      all->insert(all->end(), more.begin(), more.end());
+    }
     return all;
   }();
   return *keys;
@@ -127,6 +129,7 @@ class Loader : public Reader {
   std::string ServiceName(size_t index) const;
 
   AdmissionKeys admission_;
+  SniKeys sni_;
   std::vector<Server::Service> services_;
   std::vector<toml::source_region> service_at_;  // each service's [[service]] header
   std::vector<ListenEntry> listen_;
@@ -163,6 +166,7 @@ absl::StatusOr<Config> Loader::Load(const toml::table& root) {
   for (size_t i = 0; ok() && i < services->as_array()->size(); ++i) {
     ReadService(*services->as_array()->get(i)->as_table(), defaults);
   }
+  if (ok()) sni_.CheckServices(*this, services_, service_at_);
   if (!ok()) return error();
   return Config{.services = std::move(services_), .admin = std::move(admin_)};
 }
@@ -339,6 +343,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
   ReadInt(scope, "udp_max_sessions", 1, kMaxUdpSessions, &service.udp_max_sessions);
   ReadInt(scope, "max_responses", 0, UINT32_MAX, &service.max_responses);
   admission_.Read(*this, scope, service.protocol, &service.admission);
+  sni_.Read(*this, table, scope, &service);
   // A TCP connect says nothing about a UDP server (most listen on UDP alone):
   // UDP services are probed only when told how (check = "udp" or "dns").
   if (service.protocol == Protocol::kUdp)
@@ -350,9 +355,9 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
 
 void Loader::ReadListen(const toml::table& table, Server::Service* service) {
   const toml::node* node = table.get("listen");
-  if (node == nullptr) {
-    return Fail(table.source(), "listen: required, e.g. listen = [\"0.0.0.0:80\"]");
-  }
+  // Required, unless another service's sni_routes send clients here (a pool):
+  // SniKeys::CheckServices tells, once every service is read.
+  if (node == nullptr) return;
   const toml::array* entries = node->as_array();
   if (entries == nullptr) {
     return Fail(node->source(),
@@ -427,6 +432,8 @@ void Loader::CheckAffinity(const Server::Service& service, const toml::node* ttl
 
 void Loader::ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service) {
   const toml::node* node = Find(scope, "backends");
+  // A front service's own backends are its SNI default route: optional.
+  if (node == nullptr && table.get("sni_routes") != nullptr) return;
   if (node == nullptr) {
     return Fail(table.source(),
                 "backends: required, e.g. backends = [\"10.0.0.1:80\", \"10.0.0.2:80=2\"]");

@@ -458,7 +458,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.toml:1:1: backends: required, e.g. backends = [\"10.0.0.1:80\", "
                   "\"10.0.0.2:80=2\"]"},
         BadConfig{"no_listener", "[[service]]\nbackends = [\"10.0.0.1:80\"]\n",
-                  "t.toml:1:1: listen: required, e.g. listen = [\"0.0.0.0:80\"]"},
+                  "t.toml:1:1: listen: required (or name this service in another service's "
+                  "sni_routes), e.g. listen = [\"0.0.0.0:80\"]"},
         BadConfig{"empty_listen", "[[service]]\nlisten = []\nbackends = [\"10.0.0.1:80\"]\n",
                   "t.toml:2:10: listen: empty; want at least one ADDRESS:PORT"},
         BadConfig{"bad_hash_key", kOkService + "hash_key = \"dst_ip\"\n",

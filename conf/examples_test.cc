@@ -29,6 +29,14 @@ TEST(ExamplesTest, ExamplesLoad) {
   EXPECT_EQ(sftp[0].balance, balancer::Balance::kLeastConn);
   EXPECT_TRUE(sftp[0].backends.back().backup);
   EXPECT_TRUE(sftp[0].client_keepalive.enabled());
+  // The HTTPS front door routes by SNI to two listener-less farms.
+  const std::vector<Server::Service> https = *LoadConfig("conf/examples/https_passthrough.toml");
+  ASSERT_EQ(https.size(), 3u);
+  EXPECT_EQ(https[0].sni_routes.size(), 2u);
+  EXPECT_EQ(https[0].backends.size(), 3u);
+  EXPECT_TRUE(https[1].listen.empty());
+  EXPECT_EQ(https[1].balance, balancer::Balance::kLeastConn);
+  EXPECT_EQ(https[2].health.probe.port, 8080);
 }
 
 // The same for every .toml in conf/examples/, so a new example cannot be

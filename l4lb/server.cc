@@ -11,6 +11,7 @@
 #include "glog/logging.h"
 
 #include "l4lb/net/congestion.h"
+#include "l4lb/sni_services.h"
 
 namespace l4lb {
 
@@ -139,6 +140,11 @@ absl::StatusOr<ListenerSockets> Server::TakeOverOrOpen(const Server* previous,
   return sockets;
 }
 
+std::string Server::ServiceName(const Service& service) {
+  if (!service.name.empty()) return service.name;
+  return service.listen.empty() ? std::string() : service.listen[0].ToString();
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Server* previous) {
   if (options.threads < 1) return absl::InvalidArgumentError("threads must be >= 1");
   if (options.services.empty()) return absl::InvalidArgumentError("no service configured");
@@ -156,14 +162,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
   std::vector<std::vector<Worker::Listener>> listeners(options.threads);
   std::vector<Worker::Service> services;
   std::vector<health::HealthChecker::Service> checked;
+  absl::StatusOr<std::vector<std::shared_ptr<const tls::SniRoutes>>> sni = BuildSniRoutes(options.services);
+  if (!sni.ok()) return sni.status();
   for (size_t s = 0; s < options.services.size(); ++s) {
     const Service& service = options.services[s];
-    if (service.listen.empty()) return absl::InvalidArgumentError("a service has no listener");
     if (service.connect_retries < 0 || service.connect_retries >= relay::Connection::kMaxAttempts) {
       return absl::InvalidArgumentError(
           absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
-    const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    const std::string name = ServiceName(service);
     if (absl::Status st = CheckSources(service); !st.ok()) return st;
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
@@ -202,7 +209,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
         std::any_of(service.backends.begin(), service.backends.end(),
                     [](const backend::BackendSpec& b) { return b.address.port() == 0; });
     // Backends that take the client's port are probed on the first listener's.
-    if (port_from_listener && health.probe.port == 0) health.probe.port = service.listen[0].port();
+    if (port_from_listener && health.probe.port == 0) {
+      if (service.listen.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "service \"", name, "\": backends without a port need a listener (or health.port)"));
+      }
+      health.probe.port = service.listen[0].port();
+    }
     server->names_.push_back(name);
     checked.push_back({.name = server->names_.back(),
                        .options = health,
@@ -248,7 +261,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .udp_idle_timeout = service.udp_idle_timeout,
                         .udp_max_sessions = service.udp_max_sessions,
                         .max_responses = service.max_responses,
-                        .admission = server->admission_.back().get()});
+                        .admission = server->admission_.back().get(),
+                        .sni = (*sni)[s],
+                        .sni_timeout = service.sni_timeout});
     const bool udp = service.protocol == Protocol::kUdp;
     for (const net::SocketAddress& address : service.listen) {
       absl::StatusOr<ListenerSockets> sockets =
@@ -447,8 +462,7 @@ absl::StatusOr<admin::ConnectionsView> Server::Connections(const std::string& se
   admin::ConnectionsView view;
   int index = -1;
   for (size_t s = 0; s < options_.services.size(); ++s) {
-    const Service& svc = options_.services[s];
-    view.services.push_back(svc.name.empty() ? svc.listen[0].ToString() : svc.name);
+    view.services.push_back(names_[s]);
     if (view.services.back() == service) index = static_cast<int>(s);
   }
   if (!service.empty() && index < 0) {
@@ -485,7 +499,7 @@ admin::View Server::AdminView() const {
   for (size_t s = 0; s < options_.services.size(); ++s) {
     const Service& service = options_.services[s];
     admin::ServiceView& out = view.services.emplace_back();
-    out.name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    out.name = names_[s];
     out.protocol = service.protocol == Protocol::kUdp ? "udp" : "tcp";
     for (size_t i = 0; i < service.listen.size(); ++i) {
       out.listen.push_back(listening_[listener++].address.ToString());

@@ -91,6 +91,19 @@ class Server {
     // Who may connect, and how the real client address arrives and leaves
     // (allow/deny, limits, bans, PROXY protocol): README "Access control".
     admission::AdmissionOptions admission;
+    // TLS passthrough by server name (nginx's ssl_preread, HAProxy's
+    // req.ssl_sni): each route's names ("a.example.com", "*.example.com")
+    // send a connection to another TCP service's backends, with that service's
+    // health, balance, weights and connection options; a ClientHello without a
+    // name that any route takes, or no TLS at all, goes to this service's own
+    // backends (the default route), or is refused (no_route) when it has none.
+    // A route's service may have no listener of its own (a pool). TCP only.
+    struct SniRoute {
+      std::vector<std::string> names;
+      std::string service;
+    };
+    std::vector<SniRoute> sni_routes;
+    absl::Duration sni_timeout = absl::Seconds(5);  // for the whole ClientHello
   };
   struct Options {
     std::vector<Service> services;
@@ -126,6 +139,9 @@ class Server {
   // HandOver() both could run. threads must match.
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options,
                                                         const Server* previous = nullptr);
+  // What logs, metrics and the admin API call a service: its name, else its
+  // first listen address; "" for neither (Create refuses it).
+  static std::string ServiceName(const Service& service);
   ~Server();
 
   // Starts the workers; returns once every ring is up (or the first error).

@@ -394,6 +394,7 @@ void Worker::OnTick() {
   }
   ExpireUdpSessions();
   if (!proxy_handshakes_.empty()) ExpireProxyHandshakes();
+  if (!sni_peeks_.empty()) ExpireSniPeeks();
   if (now_ns_ - last_pipe_trim_ns_ >= 1'000'000'000) {
     pipes_.Trim();
     last_pipe_trim_ns_ = now_ns_;

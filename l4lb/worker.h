@@ -34,6 +34,7 @@
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/connection_list.h"
 #include "l4lb/stats/counters.h"
+#include "l4lb/tls/sni_routes.h"
 #include "l4lb/udp/buffer_ring.h"
 #include "l4lb/udp/refusal.h"
 #include "l4lb/udp/session_table.h"
@@ -86,6 +87,11 @@ class Worker {
     uint32_t max_responses = 0;
     // Who may connect (shared by the service's workers; not owned); null: anyone.
     admission::Admission* admission = nullptr;
+    // TLS passthrough by server name (worker_sni.cc): the routes give service
+    // indices, this one's own included when it has backends (the default
+    // route). Null: the service's own backends, no byte read before connect.
+    std::shared_ptr<const tls::SniRoutes> sni;
+    absl::Duration sni_timeout = absl::Seconds(5);  // for the whole ClientHello
   };
   struct Listener {
     net::Fd fd;  // this worker's SO_REUSEPORT socket
@@ -204,6 +210,14 @@ class Worker {
   // hup, urgent: the poll saw the client's FIN, urgent data.
   void ScreenFirstBytes(relay::Connection& c, bool hup, bool urgent);
   bool SendProxyHeader(relay::Connection& c);
+  // SNI routing (worker_sni.cc): peek at an admitted client's ClientHello
+  // (bounded in bytes and by sni_timeout), then connect to the backends of the
+  // service its server name routes to.
+  void StartSniPeek(relay::Connection& c);
+  void OnSniReadable(relay::Connection& c, const io_uring_cqe& cqe);
+  void RouteBySni(relay::Connection& c, const std::string& server_name);
+  void RejectTls(relay::Connection& c, absl::string_view why);  // bad_tls
+  void ExpireSniPeeks();
   // Asks the service's and the process's gates about `client` (admission/);
   // kNone admits and fills the passes, which Leave() gives back. `global` null:
   // not under --max_connections (UDP sessions).
@@ -314,6 +328,10 @@ class Worker {
   std::vector<std::pair<uint32_t, uint32_t>> queued_;  // (slot, generation) to pump again
   // (slot, generation) of connections waiting for a PROXY header, oldest first.
   std::vector<std::pair<uint32_t, uint32_t>> proxy_handshakes_;
+  // (slot, generation) of connections waiting for their ClientHello, oldest
+  // first, and the one buffer their peeks go to (allocated at the first).
+  std::vector<std::pair<uint32_t, uint32_t>> sni_peeks_;
+  std::vector<uint8_t> sni_buffer_;
   // (slot, generation) of kFlushing connections waiting for their survivor's ACKs.
   std::vector<std::pair<uint32_t, uint32_t>> flushing_;
   // Connections waiting for their client's bandwidth bucket (client_bandwidth).

@@ -33,7 +33,7 @@ using ring::Op;
 void Worker::StartProxyHandshake(Connection& c) {
   c.proxy_pending = true;
   c.proxy_deadline_ns =
-      now_ns_ + absl::ToInt64Nanoseconds(services_[c.service].options.admission->proxy_timeout());
+      now_ns_ + absl::ToInt64Nanoseconds(services_[c.front].options.admission->proxy_timeout());
   proxy_handshakes_.emplace_back(c.slot, c.generation);
   // Multishot POLLIN reports each arrival once, so a partial header waits for
   // more bytes without a busy loop; the same poll then serves the relay.
@@ -62,7 +62,7 @@ void Worker::OnProxyReadable(Connection& c, const io_uring_cqe& cqe) {
   }
   if (what != nullptr) {
     counters_.bad_proxy.Add();
-    counters_.service(c.service).bad_proxy.Add();
+    counters_.service(c.front).bad_proxy.Add();
     LOG_EVERY_T(WARNING, 1.0) << "peer " << c.client.ToString() << ": " << what
                               << (parse.ok() || n <= 0
                                       ? std::string()
@@ -76,7 +76,7 @@ void Worker::OnProxyReadable(Connection& c, const io_uring_cqe& cqe) {
   if (recv(c.client_fd, buf, header.consumed, MSG_DONTWAIT) !=
       static_cast<ssize_t>(header.consumed)) {
     counters_.bad_proxy.Add();
-    counters_.service(c.service).bad_proxy.Add();
+    counters_.service(c.front).bad_proxy.Add();
     return Close(c, CloseReason::kBadProxy);
   }
   c.proxy_pending = false;
@@ -112,7 +112,7 @@ void Worker::ScreenFirstBytes(Connection& c, bool hup, bool urgent) {
   if (signature == admission::ProxySignature::kPrefix && !(hup && !urgent)) {
     if (c.proxy_deadline_ns == 0) {
       c.proxy_deadline_ns = now_ns_ + absl::ToInt64Nanoseconds(
-                                          services_[c.service].options.admission->proxy_timeout());
+                                          services_[c.front].options.admission->proxy_timeout());
       proxy_handshakes_.emplace_back(c.slot, c.generation);
     }
     return;  // the next arrival decides
@@ -133,7 +133,7 @@ void Worker::ExpireProxyHandshakes() {
       continue;
     }
     counters_.bad_proxy.Add();
-    counters_.service(c->service).bad_proxy.Add();
+    counters_.service(c->front).bad_proxy.Add();
     LOG_EVERY_T(WARNING, 1.0) << "peer " << c->client.ToString()
                               << (c->proxy_pending
                                       ? ": no complete PROXY header within proxy_timeout"

@@ -93,9 +93,9 @@ void Worker::OnNewClient(int fd, uint32_t index) {
   counters_.active.Add();
   c.client_fd = fd;
   c.listener = static_cast<uint16_t>(index);
-  c.service = l.listener.service;
-  counters_.service(c.service).accepted.Add();
-  counters_.service(c.service).active.Add();
+  c.service = c.front = l.listener.service;
+  counters_.service(c.front).accepted.Add();
+  counters_.service(c.front).active.Add();
   c.start_ns = now_ns_;
   const ServiceState& service = services_[c.service];
   c.snapshot = service.snapshot;
@@ -114,7 +114,7 @@ void Worker::OnNewClient(int fd, uint32_t index) {
 
 void Worker::AdmitAndConnect(Connection& c) {
   const ServiceState& service = services_[c.service];
-  switch (Admit(c.service, c.client, &c.pass, &c.global_pass)) {
+  switch (Admit(c.front, c.client, &c.pass, &c.global_pass)) {
     case admission::Refusal::kNone:
       break;
     case admission::Refusal::kDenied:
@@ -124,6 +124,7 @@ void Worker::AdmitAndConnect(Connection& c) {
     case admission::Refusal::kBanned:
       return Close(c, CloseReason::kBanned);
   }
+  if (service.options.sni != nullptr) return StartSniPeek(c);
   c.key = backend::FlowKey(c.client, service.options.hash_key);
   // TCP_NODELAY comes from the listening socket (accepted sockets inherit it).
   Connect(c);
@@ -148,7 +149,7 @@ void Worker::StartRelay(Connection& c) {
   }
   c.up = Flow(c.client_fd, c.backend_fd);
   c.down = Flow(c.backend_fd, c.client_fd);
-  if (services_[c.service].bandwidth != nullptr) {
+  if (services_[c.front].bandwidth != nullptr) {  // the entry point's limit
     c.up.LimitReads();
     c.down.LimitReads();
   }
@@ -212,9 +213,10 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
   }
   if (c.state == Connection::State::kConnecting && client_side && readable && cqe.res > 0 &&
       (cqe.res & POLLRDHUP)) {
-    c.client_hup = true;  // the client's poll is armed early only for a PROXY header
+    c.client_hup = true;  // the client's poll is armed early only for a PROXY header or SNI
   }
   if (c.proxy_pending && client_side && readable) return OnProxyReadable(c, cqe);
+  if (c.sni_pending && client_side && readable) return OnSniReadable(c, cqe);
   if (c.state == Connection::State::kFlushing) {
     // Only the surviving side's POLLOUT matters now: the failed side's last
     // bytes wait for room there. The reads were cancelled.
@@ -256,7 +258,7 @@ void Worker::OnReadiness(Connection& c, Op op, const io_uring_cqe& cqe) {
 
 Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urgent) {
   Flow& flow = up ? c.up : c.down;
-  if (flow.limited()) relay::Throttle::Refill(*services_[c.service].bandwidth, c, up, now_ns_);
+  if (flow.limited()) relay::Throttle::Refill(*services_[c.front].bandwidth, c, up, now_ns_);
   const uint64_t before = flow.bytes();
   const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_),
                                     source_hup, source_urgent);
@@ -342,8 +344,9 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.state = Connection::State::kClosing;
   c.proxy_pending = false;
   c.proxy_screen = false;
+  c.sni_pending = false;
   ForgetIdle(c);
-  Leave(c.service, c.client, &c.pass, &c.global_pass);
+  Leave(c.front, c.client, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
     c.affinity_token = 0;
@@ -387,6 +390,8 @@ void Worker::Close(Connection& c, CloseReason reason) {
     case CloseReason::kLimited:
     case CloseReason::kBanned:
     case CloseReason::kBadProxy:  // counted where it was found
+    case CloseReason::kBadTls:
+    case CloseReason::kNoRoute:
       break;
   }
   c.up.ReleasePipe(pipes_);
@@ -417,7 +422,7 @@ void Worker::OnSettled(Connection& c) {
   if (c.client_fd >= 0) close(c.client_fd);
   if (c.backend_fd >= 0) close(c.backend_fd);
   counters_.active.Sub();
-  stats::ServiceCounters& service = counters_.service(c.service);
+  stats::ServiceCounters& service = counters_.service(c.front);
   service.active.Sub();
   if (c.relayed) {
     counters_.backend(c.service, c.backend).active.Sub();

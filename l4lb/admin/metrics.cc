@@ -215,12 +215,16 @@ void ServiceFamilies(Writer& w, const View& view) {
              });
   PerService(w, view, "l4lb_refused_total", "counter",
              "Clients refused before any backend: reason denied (access list), limited "
-             "(rate or connection limits), banned, bad_proxy (bad or late PROXY header).",
+             "(rate or connection limits), banned, bad_proxy (bad or late PROXY header), bad_tls "
+             "(sni_routes: a malformed, oversized or late ClientHello), no_route (no SNI route "
+             "and no default).",
              [](Writer& w, const Labels& l, const ServiceView& s) {
                w.Sample(With(l, "reason", "denied"), s.counters.refused_denied);
                w.Sample(With(l, "reason", "limited"), s.counters.refused_limited);
                w.Sample(With(l, "reason", "banned"), s.counters.refused_banned);
                w.Sample(With(l, "reason", "bad_proxy"), s.counters.bad_proxy);
+               w.Sample(With(l, "reason", "bad_tls"), s.counters.bad_tls);
+               w.Sample(With(l, "reason", "no_route"), s.counters.no_route);
              });
   PerService(w, view, "l4lb_no_backend_total", "counter",
              "TCP connections closed at once because no backend was healthy.",

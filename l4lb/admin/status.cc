@@ -71,7 +71,9 @@ std::string RenderStatus(const View& view, const View* previous) {
          {{"denied", service.counters.refused_denied},
           {"limited", service.counters.refused_limited},
           {"banned", service.counters.refused_banned},
-          {"bad_proxy", service.counters.bad_proxy}}},
+          {"bad_proxy", service.counters.bad_proxy},
+          {"bad_tls", service.counters.bad_tls},
+          {"no_route", service.counters.no_route}}},
         {"backends", std::move(backends)},
     });
   }

@@ -59,7 +59,9 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
       members.push_back({.name = backends[i].name, .weight = table_weights[i]});
       table.members.push_back(i);
     }
-    if (members.empty() && (backup || !backends.empty())) continue;  // all primaries, or all backups
+    // All primaries, all backups, or none at all (an SNI front service whose
+    // unmatched clients are refused): Pick() then finds nothing.
+    if (members.empty()) continue;
     absl::StatusOr<balancer::MaglevTable> maglev =
         balancer::MaglevTable::Build(members, {.table_size = options.maglev_table_size});
     if (!maglev.ok()) return maglev.status();

@@ -36,6 +36,10 @@ const char* CloseReasonName(CloseReason reason) {
       return "banned";
     case CloseReason::kBadProxy:
       return "bad_proxy";
+    case CloseReason::kBadTls:
+      return "bad_tls";
+    case CloseReason::kNoRoute:
+      return "no_route";
   }
   return "unknown";
 }

@@ -31,6 +31,10 @@ enum class CloseReason : uint8_t {
   // A peer in accept_proxy_from sent a malformed PROXY header, or none in time;
   // or a peer outside it sent one (or the start of one, not finished in time).
   kBadProxy,
+  // SNI routing (sni_routes): the ClientHello was malformed, too large or not
+  // complete by sni_timeout; or no route took its name and there is no default.
+  kBadTls,
+  kNoRoute,
 };
 const char* CloseReasonName(CloseReason reason);
 
@@ -42,6 +46,13 @@ const char* CloseReasonName(CloseReason reason);
 //  (proxy)                                     peek and parse each arrival:
 //               header complete                strip it, admit its source, pick
 //               malformed, EOF, proxy_timeout  -                                kClosing
+//  kConnecting  admitted on a service with     multishot POLLIN on the client,  kConnecting
+//  (sni)        sni_routes                     peek and parse each arrival:
+//               ClientHello complete, or not   route: `service` becomes the
+//               TLS                            route's, pick its backend
+//               malformed, too large, EOF,     SO_LINGER 0 (bad_tls)            kClosing
+//               sni_timeout
+//               no route and no default        SO_LINGER 0 (no_route)           kClosing
 //  kConnecting  connect ok                     multishot POLLIN on both fds     kRelaying
 //  kConnecting  connect error / link timeout   close backend fd, next pick      kConnecting
 //  kConnecting  no untried backend left        close client                     kClosing
@@ -91,7 +102,11 @@ struct Connection {
   int client_fd = -1;
   int backend_fd = -1;
   uint16_t listener = 0;
+  // The service whose backends serve the connection. `front` is the one its
+  // listener belongs to (admission, accepted/active counts, PROXY rules):
+  // the same, unless an SNI route sent it to another service's backends.
   uint16_t service = 0;
+  uint16_t front = 0;
   uint16_t in_flight = 0;        // submitted requests whose final CQE has not come back
   uint8_t attempts = 0;          // backends tried so far
   bool connect_pending = false;  // the backend connect has not completed
@@ -102,6 +117,7 @@ struct Connection {
   bool queued = false;           // in the worker's list of flows to pump again
   bool flush_up = false;         // kFlushing: the flow being delivered is `up` (else `down`)
   bool proxy_pending = false;    // kConnecting: waiting for the peer's PROXY header
+  bool sni_pending = false;      // kConnecting: waiting for the client's ClientHello
   bool throttled = false;        // parked in the worker's Throttle (client_bandwidth)
   // A peer outside a non-empty accept_proxy_from: the up flow has not started,
   // its first bytes are not yet known not to be a PROXY header.
@@ -128,6 +144,7 @@ struct Connection {
   // proxy_pending: the whole header by then. proxy_screen: 0 until the first
   // bytes are a signature's prefix; then more bytes must decide by then.
   int64_t proxy_deadline_ns = 0;
+  int64_t sni_deadline_ns = 0;  // sni_pending: the ClientHello must be in by then
   Connection* idle_prev = nullptr;  // IdleList links
   Connection* idle_next = nullptr;
   net::SocketAddress client;

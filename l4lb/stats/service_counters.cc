@@ -11,6 +11,8 @@ ServiceTotals SumService(absl::Span<const ServiceCounters* const> workers) {
     t.refused_limited += w->refused_limited.Get();
     t.refused_banned += w->refused_banned.Get();
     t.bad_proxy += w->bad_proxy.Get();
+    t.bad_tls += w->bad_tls.Get();
+    t.no_route += w->no_route.Get();
     t.no_backend += w->no_backend.Get();
     t.duration.Add(w->duration);
     if (t.backends.size() < w->backends.size()) t.backends.resize(w->backends.size());
@@ -54,6 +56,8 @@ void ServiceTotals::AddServiceOnly(const ServiceTotals& o) {
   refused_limited += o.refused_limited;
   refused_banned += o.refused_banned;
   bad_proxy += o.bad_proxy;
+  bad_tls += o.bad_tls;
+  no_route += o.no_route;
   no_backend += o.no_backend;
   duration.Add(o.duration);
 }

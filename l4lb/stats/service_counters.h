@@ -39,6 +39,10 @@ struct ServiceCounters {
   Counter refused_limited;
   Counter refused_banned;
   Counter bad_proxy;
+  // SNI routing (sni_routes): a ClientHello malformed, too large or not in by
+  // sni_timeout; a server name no route takes and no default route.
+  Counter bad_tls;
+  Counter no_route;
   Counter no_backend;  // closed at once: no healthy backend
   Histogram duration{DurationBounds()};  // of relayed connections, at free
   std::vector<BackendCounters> backends;  // sized once: never moved while workers write
@@ -55,7 +59,7 @@ struct BackendTotals {
 
 struct ServiceTotals {
   uint64_t accepted = 0, active = 0, refused_denied = 0, refused_limited = 0, refused_banned = 0,
-           bad_proxy = 0, no_backend = 0;
+           bad_proxy = 0, bad_tls = 0, no_route = 0, no_backend = 0;
   HistogramTotals duration;
   std::vector<BackendTotals> backends;
 

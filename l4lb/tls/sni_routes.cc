@@ -47,7 +47,7 @@ absl::StatusOr<SniRoutes> SniRoutes::Build(
       }
       auto& table = wildcard ? out.wildcard_ : out.exact_;
       if (!table.try_emplace(name, index).second) {
-        return BadPattern(pattern, absl::StrCat("given twice (first for route ", table[name], ")"));
+        return BadPattern(pattern, "given twice");
       }
     }
   }

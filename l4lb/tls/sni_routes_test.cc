@@ -75,8 +75,8 @@ TEST(SniRoutesTest, BadPatternsAreNamed) {
       {{{{"*."}, 0}}, "pattern \"*.\""},
       {{{{"a..com"}, 0}}, "\"a..com\": server name \"a..com\": empty label"},
       {{{{"a b.com"}, 0}}, "only letters"},
-      {{{{"a.com"}, 0}, {{"b.com", "A.COM"}, 1}}, "\"A.COM\": given twice (first for route 0)"},
-      {{{{"*.a.com", "*.a.com."}, 2}}, "\"*.a.com.\": given twice (first for route 2)"},
+      {{{{"a.com"}, 0}, {{"b.com", "A.COM"}, 1}}, "\"A.COM\": given twice"},
+      {{{{"*.a.com", "*.a.com."}, 2}}, "\"*.a.com.\": given twice"},
       {{{{}, 0}}, "route 0 has no server names"},
       {{{{"a.com"}, -1}}, "route index -1 < 0"},
   };

@@ -142,7 +142,8 @@ absl::Status MakeKeysOnce() {
   return *status;
 }
 
-std::string NginxConfig(const Server& s) {
+// `tls`: the server block's listen parameters and certificate lines, or "".
+std::string NginxConfig(const Server& s, const std::string& tls = "") {
   const std::string& d = s.dir;
   // master_process off: one process, so killing the PID stops the server.
   return absl::StrCat("daemon off;\nmaster_process off;\nworker_processes 1;\nuser root;\n",  //
@@ -152,7 +153,7 @@ std::string NginxConfig(const Server& s) {
                       "  client_body_temp_path ", d, ";\n  proxy_temp_path ", d, ";\n",       //
                       "  fastcgi_temp_path ", d, ";\n  uwsgi_temp_path ", d, ";\n",           //
                       "  scgi_temp_path ", d, ";\n",                                          //
-                      "  server { listen ", s.host, ":", s.port, "; root ", s.files, "; }\n}\n");
+                      "  server { listen ", s.host, ":", s.port, tls, "; root ", s.files, "; }\n}\n");
 }
 
 std::string VsftpdConfig(const Server& s, const VsftpdOptions& o, const std::string& banner) {
@@ -191,19 +192,51 @@ std::string SshdConfig(const Server& s, const std::string& banner) {
                       "\nSubsystem sftp internal-sftp -d ", s.files, "\n");
 }
 
-}  // namespace
-
-absl::StatusOr<Server> StartNginx(const std::string& host, uint16_t port, const std::string& body) {
-  absl::StatusOr<Server> server = NewServer("nginx", host, port);
+// nginx serving `body` at / on host:port (`tls`: NginxConfig's), up once a
+// plain GET gets `expect`.
+absl::StatusOr<Server> LaunchNginx(const std::string& name, const std::string& host,
+                                   uint16_t port, const std::string& body, const std::string& tls,
+                                   const std::string& expect) {
+  absl::StatusOr<Server> server = NewServer(name, host, port);
   if (!server.ok()) return server.status();
   const std::string config = server->dir + "/nginx.conf";
   for (const auto& [path, content] :
-       {std::pair{server->files + "/index.html", body}, {config, NginxConfig(*server)}}) {
+       {std::pair{server->files + "/index.html", body}, {config, NginxConfig(*server, tls)}}) {
     if (absl::Status s = WriteFile(path, content); !s.ok()) return s;
   }
   // -e: nginx opens its default error log before it reads the config.
-  return Launch("nginx", {"/usr/sbin/nginx", "-c", config, "-e", "stderr"}, *std::move(server),
-                "GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 ");
+  return Launch(name, {"/usr/sbin/nginx", "-c", config, "-e", "stderr"}, *std::move(server),
+                "GET / HTTP/1.0\r\n\r\n", expect);
+}
+
+}  // namespace
+
+absl::StatusOr<Server> StartNginx(const std::string& host, uint16_t port, const std::string& body) {
+  return LaunchNginx("nginx", host, port, body, "", "HTTP/1.1 200 ");
+}
+
+absl::StatusOr<TlsCert> MakeTlsCert(const std::string& name) {
+  std::string dir = absl::StrCat(TempDir(), "/cert-", name, "-XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) return absl::ErrnoToStatus(errno, "mkdtemp " + dir);
+  TlsCert out{.name = name, .cert = dir + "/cert.pem", .key = dir + "/key.pem"};
+  const CommandResult made = RunCommand(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+       "-nodes", "-days", "1", "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
+       "-keyout", out.key, "-out", out.cert},
+      absl::Seconds(20));
+  if (made.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("openssl req for ", name, ": ", made.err));
+  }
+  return out;
+}
+
+absl::StatusOr<Server> StartNginxTls(const std::string& host, uint16_t port,
+                                     const std::string& body, const TlsCert& cert) {
+  const std::string tls =
+      absl::StrCat(" ssl; ssl_certificate ", cert.cert, "; ssl_certificate_key ", cert.key);
+  // Plain HTTP on its TLS port: nginx answers 400 in the clear, which tells it
+  // is up without a TLS client here.
+  return LaunchNginx("nginx-tls", host, port, body, tls, "HTTP/1.1 400 ");
 }
 
 absl::StatusOr<Server> StartVsftpd(const std::string& host, uint16_t port,

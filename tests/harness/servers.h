@@ -47,6 +47,20 @@ struct Server {
 // served too, from disk at each request.
 absl::StatusOr<Server> StartNginx(const std::string& host, uint16_t port, const std::string& body);
 
+// A self-signed certificate for `name` (its CN and subjectAltName; EC P-256,
+// valid a day), made by openssl in a new directory under TempDir().
+struct TlsCert {
+  std::string name;
+  std::string cert;  // PEM files
+  std::string key;
+};
+absl::StatusOr<TlsCert> MakeTlsCert(const std::string& name);
+
+// The same nginx over TLS with `cert`, whatever name the client asks for: a
+// TLS backend a test tells apart by its certificate and its body.
+absl::StatusOr<Server> StartNginxTls(const std::string& host, uint16_t port,
+                                     const std::string& body, const TlsCert& cert);
+
 struct VsftpdOptions {
   // The 220 greeting's text, to tell backends apart; empty: "vsftpd HOST:PORT".
   std::string banner;
