@@ -15,6 +15,7 @@
 #include "conf/admission_keys.h"
 #include "conf/reader.h"
 #include "conf/sni_keys.h"
+#include "conf/source_keys.h"
 #include "l4lb/admin/auth.h"
 #include "health/checker.h"
 #include "health/probe.h"
@@ -22,7 +23,6 @@
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
-#include "l4lb/net/source.h"
 #include "l4lb/balancer/policy.h"
 
 namespace l4lb::conf {
@@ -49,6 +49,7 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "backend_keepalive",
                                         "client_fin_timeout",
                                         "source",
+                                        "transparent",
                                         "slow_start",
                                         "affinity_group",
                                         "affinity_ttl",
@@ -60,7 +61,7 @@ constexpr const char* kServiceKeys[] = {"name",
 constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
 // The same the other way: a datagram has no keepalive and no half-close.
 constexpr const char* kTcpOnlyKeys[] = {"client_keepalive", "backend_keepalive",
-                                        "client_fin_timeout", "source"};
+                                        "client_fin_timeout", "source", "transparent"};
 // Identity, not policy: never inherited.
 constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
@@ -307,33 +308,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
       }
     }
     ReadDuration(scope, "client_fin_timeout", /*zero_ok=*/true, &service.client_fin_timeout);
-    if (const toml::node* node = Find(scope, "source")) {
-      // "10.0.0.5", "10.0.0.5,10.0.0.6" or ["10.0.0.5", "10.0.0.6"].
-      std::string text;
-      if (const auto* s = node->as_string()) {
-        text = s->get();
-      } else if (const toml::array* a = node->as_array()) {
-        for (const toml::node& item : *a) {
-          const auto* s = item.as_string();
-          if (s == nullptr) {
-            Fail(item.source(), "source: want addresses as strings, e.g. [\"10.0.0.5\"]");
-            text.clear();
-            break;
-          }
-          absl::StrAppend(&text, text.empty() ? "" : ",", s->get());
-        }
-      } else {
-        Fail(node->source(), "source: want \"ADDRESS\" or [\"ADDRESS\", ...]");
-      }
-      if (!text.empty()) {
-        absl::StatusOr<std::vector<net::SocketAddress>> parsed = net::ParseSourceList(text);
-        if (parsed.ok()) {
-          service.source = *std::move(parsed);
-        } else {
-          Fail(node->source(), absl::StrCat("source: ", parsed.status().message()));
-        }
-      }
-    }
+    ReadSourceKeys(*this, scope, &service);
   }
   ReadDuration(scope, "slow_start", /*zero_ok=*/true, &service.slow_start);
   const toml::node* group = ReadString(scope, "affinity_group", &service.affinity_group);

@@ -29,6 +29,11 @@ DEFINE_string(source, "",
               "Local addresses for backend connections, comma-separated (e.g. 10.0.0.5 or "
               "10.0.0.5,10.0.0.6), taken in turn: the address backends see on a multi-homed "
               "host, and one more local port range per address. Empty: the kernel's choice.");
+DEFINE_bool(transparent, false,
+            "Connect to backends from each client's own address (IP_TRANSPARENT): backends "
+            "see real clients without the PROXY protocol. Needs CAP_NET_ADMIN and a route "
+            "that delivers the backends' replies to this host (README \"Transparent mode\"). "
+            "Not with --source.");
 DEFINE_string(client_fin_timeout, "0",
               "Cut a connection once one direction has ended (a FIN went one way) and no byte "
               "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
@@ -38,7 +43,8 @@ namespace l4lb {
 namespace {
 
 constexpr const char* kFlags[] = {"balance",           "balance_factor",     "client_keepalive",
-                                  "backend_keepalive", "client_fin_timeout", "source"};
+                                  "backend_keepalive", "client_fin_timeout", "source",
+                                  "transparent"};
 
 bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
@@ -59,7 +65,7 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
   service->balance_factor = FLAGS_balance_factor;
   if (service->protocol == Server::Protocol::kUdp) {
     for (const char* flag :
-         {"client_keepalive", "backend_keepalive", "client_fin_timeout", "source"}) {
+         {"client_keepalive", "backend_keepalive", "client_fin_timeout", "source", "transparent"}) {
       if (Set(flag)) return Bad(flag, "only for tcp listeners");
     }
     if (*balance != balancer::Balance::kMaglev) return Bad("balance", "only maglev for udp:// listeners");
@@ -81,6 +87,10 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
     if (!source.ok()) return Bad("source", source.status().message());
     service->source = *std::move(source);
   }
+  if (FLAGS_transparent && !FLAGS_source.empty()) {
+    return Bad("transparent", "not with --source (the client's address is the source)");
+  }
+  service->transparent = FLAGS_transparent;
   return absl::OkStatus();
 }
 

@@ -2,8 +2,8 @@
 
 // How the flag-defined service balances and treats its connections (binary-only,
 // like main.cc): --balance, --balance_factor, --client_keepalive,
-// --backend_keepalive, --client_fin_timeout. With --config each service sets
-// them in the file.
+// --backend_keepalive, --client_fin_timeout, --source, --transparent. With
+// --config each service sets them in the file.
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"

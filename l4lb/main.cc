@@ -530,6 +530,7 @@ int main(int argc, char** argv) {
     Die(listen_error                                       ? "listen"
         : absl::StartsWith(message, "maglev")              ? "maglev_table_size"
         : absl::StartsWith(message, "source")              ? "source"
+        : absl::StartsWith(message, "transparent")         ? "transparent"
         : absl::StrContains(message, "congestion control") ? "client_congestion"
                                                            : "backends",
         message);

@@ -12,6 +12,7 @@
 
 #include "l4lb/net/congestion.h"
 #include "l4lb/sni_services.h"
+#include "l4lb/net/transparent.h"
 
 namespace l4lb {
 
@@ -98,6 +99,34 @@ absl::Status CheckSources(const Server::Service& service) {
   return absl::OkStatus();
 }
 
+// `transparent`: not with `source` (which address would it be?), and this
+// process may set IP_TRANSPARENT for each family of the service's backends:
+// checked once here, at start and at each reload, not at every connect.
+absl::Status CheckTransparentService(const Server::Service& service, const std::string& name) {
+  if (!service.transparent) return absl::OkStatus();
+  if (service.protocol == Server::Protocol::kUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("transparent: service \"", name, "\": only for tcp services"));
+  }
+  if (!service.source.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("transparent: service \"", name,
+                     "\": not with source (the client's address is the source)"));
+  }
+  for (const int family : {AF_INET, AF_INET6}) {
+    if (std::none_of(
+            service.backends.begin(), service.backends.end(),
+            [family](const backend::BackendSpec& b) { return b.address.family() == family; })) {
+      continue;
+    }
+    if (absl::Status st = net::CheckTransparent(family); !st.ok()) {
+      return absl::Status(st.code(),
+                          absl::StrCat("transparent: service \"", name, "\": ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // dup(2) of each fd: the next config's own references to the same sockets.
 absl::StatusOr<std::vector<net::Fd>> Dup(const std::vector<net::Fd>& fds) {
   std::vector<net::Fd> out;
@@ -172,6 +201,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
     }
     const std::string name = ServiceName(service);
     if (absl::Status st = CheckSources(service); !st.ok()) return st;
+    if (absl::Status st = CheckTransparentService(service, name); !st.ok()) return st;
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
     const backend::ServiceControl* before_control = nullptr;
@@ -256,6 +286,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .kill_on_down = service.kill_on_down,
                         .backend_keepalive = service.backend_keepalive,
                         .source = service.source,
+                        .transparent = service.transparent,
                         .client_fin_timeout = service.client_fin_timeout,
                         .affinity = affinity,
                         .udp_idle_timeout = service.udp_idle_timeout,

@@ -73,6 +73,9 @@ class Server {
     // Local addresses of backend connections, taken in turn (net/source.h);
     // empty: the kernel's choice. TCP only.
     std::vector<net::SocketAddress> source;
+    // Backend connections from the client's own address (net/transparent.h);
+    // TCP only, not with `source`. Create() checks the capability.
+    bool transparent = false;
     // A backend that begins to take clients (UP after DOWN, enabled from MAINT,
     // added by a reload) ramps to its weight over this long (backend/slow_start.h);
     // zero: at once. Not at l4lb's start.

@@ -73,6 +73,8 @@ class Worker {
     net::Keepalive backend_keepalive;
     // Local addresses for backend sockets, in turn among the backend's family.
     std::vector<net::SocketAddress> source;
+    // Backend sockets bound to the client's own address (net/transparent.h).
+    bool transparent = false;
     // A connection with one direction ended is cut after this long without a
     // byte (a peer that never finishes its half-close); zero: idle_timeout only.
     absl::Duration client_fin_timeout = absl::ZeroDuration();

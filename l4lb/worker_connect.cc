@@ -1,7 +1,8 @@
 // A worker's backend connects: the pick (affinity pin, then the service's
-// balancing policy), the backend socket (congestion control, source address,
-// keepalive), the connect through the ring with its linked timeout, and what a
-// failed connect means for the next attempt and the backend's health.
+// balancing policy), the backend socket (congestion control, source address or,
+// transparent, the client's own; keepalive), the connect through the ring with
+// its linked timeout, and what a failed connect means for the next attempt and
+// the backend's health.
 
 #include <errno.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
+#include "l4lb/net/transparent.h"
 #include "l4lb/worker.h"
 
 namespace l4lb {
@@ -72,7 +74,23 @@ void Worker::Connect(Connection& c) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
     }
   }
-  if (!service.options.source.empty()) {
+  if (service.options.transparent) {
+    // From the client's own address (after a PROXY header, the client it named).
+    // A failure here is this client's (another family than the backend's): the
+    // backend never saw a packet, so its health is not touched. Closed, not
+    // retried: README "Transparent mode" asks for one service per family.
+    absl::StatusOr<net::SocketAddress> source =
+        net::TransparentSource(c.client, spec.address.family());
+    const absl::Status st =
+        source.ok() ? net::BindTransparent(fd->get(), *source) : source.status();
+    if (!st.ok()) {
+      counters_.local_errors.Add();
+      c.connect_error = source.ok() ? EADDRNOTAVAIL : EAFNOSUPPORT;
+      LOG_EVERY_T(WARNING, 1.0) << "backend " << spec.name << ": transparent: " << st.message()
+                                << " (not the backend's fault; closing the client)";
+      return Close(c, CloseReason::kConnectFailed);
+    }
+  } else if (!service.options.source.empty()) {
     // The next source of the backend's family (Server::Create checked one exists).
     const std::vector<net::SocketAddress>& sources = service.options.source;
     for (size_t i = 0; i < sources.size(); ++i) {
