@@ -48,6 +48,8 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "client_keepalive",
                                         "backend_keepalive",
                                         "client_fin_timeout",
+                                        "client_timeout",
+                                        "backend_timeout",
                                         "source",
                                         "transparent",
                                         "slow_start",
@@ -61,7 +63,9 @@ constexpr const char* kServiceKeys[] = {"name",
 constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
 // The same the other way: a datagram has no keepalive and no half-close.
 constexpr const char* kTcpOnlyKeys[] = {"client_keepalive", "backend_keepalive",
-                                        "client_fin_timeout", "source", "transparent"};
+                                        "client_fin_timeout", "client_timeout",
+                                        "backend_timeout",    "source",
+                                        "transparent"};
 // Identity, not policy: never inherited.
 constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
@@ -308,6 +312,8 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
       }
     }
     ReadDuration(scope, "client_fin_timeout", /*zero_ok=*/true, &service.client_fin_timeout);
+    ReadDuration(scope, "client_timeout", /*zero_ok=*/true, &service.client_timeout);
+    ReadDuration(scope, "backend_timeout", /*zero_ok=*/true, &service.backend_timeout);
     ReadSourceKeys(*this, scope, &service);
   }
   ReadDuration(scope, "slow_start", /*zero_ok=*/true, &service.slow_start);

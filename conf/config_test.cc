@@ -111,9 +111,10 @@ passive = false
 
 TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
   absl::StatusOr<std::vector<Server::Service>> services = LoadConfigString(
-      "[defaults]\nclient_fin_timeout = \"45s\"\n"
+      "[defaults]\nclient_fin_timeout = \"45s\"\nbackend_timeout = \"1m\"\n"
       "[[service]]\nlisten = [\"0.0.0.0:21\"]\nbackends = [\"10.0.0.1:21\"]\n"
       "client_keepalive = \"10m,1m,5\"\nbackend_keepalive = \"30s,10s,3\"\n"
+      "client_timeout = \"30s\"\n"
       "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
       "backends = [\"10.0.0.1:53\"]\n",
       "t.toml");
@@ -122,6 +123,9 @@ TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
   EXPECT_EQ(tcp.client_keepalive.ToString(), "10m,1m,5");
   EXPECT_EQ(tcp.backend_keepalive.count, 3);
   EXPECT_EQ(tcp.client_fin_timeout, absl::Seconds(45)) << "from [defaults]";
+  EXPECT_EQ(tcp.client_timeout, absl::Seconds(30));
+  EXPECT_EQ(tcp.backend_timeout, absl::Minutes(1)) << "from [defaults]";
+  EXPECT_EQ((*services)[1].backend_timeout, absl::ZeroDuration()) << "[defaults] skip udp";
   EXPECT_FALSE((*services)[1].client_keepalive.enabled());
   EXPECT_EQ((*services)[1].client_fin_timeout, absl::ZeroDuration()) << "[defaults] skip udp";
   services = LoadConfigString(

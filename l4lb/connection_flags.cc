@@ -38,13 +38,20 @@ DEFINE_string(client_fin_timeout, "0",
               "Cut a connection once one direction has ended (a FIN went one way) and no byte "
               "has moved for this long (e.g. 30s): a peer that never finishes its half-close "
               "cannot hold it forever. 0: only --idle_timeout.");
+DEFINE_string(client_timeout, "0",
+              "Cut a connection once l4lb has waited this long on the client (e.g. 30s) with "
+              "no byte from or to it: a client that went away or stopped reading (HAProxy's "
+              "timeout client). Not while its bytes wait for the backend. 0: off.");
+DEFINE_string(backend_timeout, "0",
+              "The same on the backend side (HAProxy's timeout server): a backend that stopped "
+              "answering or reading. 0: off.");
 
 namespace l4lb {
 namespace {
 
 constexpr const char* kFlags[] = {"balance",           "balance_factor",     "client_keepalive",
-                                  "backend_keepalive", "client_fin_timeout", "source",
-                                  "transparent"};
+                                  "backend_keepalive", "client_fin_timeout", "client_timeout",
+                                  "backend_timeout",   "source",             "transparent"};
 
 bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
@@ -65,7 +72,8 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
   service->balance_factor = FLAGS_balance_factor;
   if (service->protocol == Server::Protocol::kUdp) {
     for (const char* flag :
-         {"client_keepalive", "backend_keepalive", "client_fin_timeout", "source", "transparent"}) {
+         {"client_keepalive", "backend_keepalive", "client_fin_timeout", "client_timeout",
+          "backend_timeout", "source", "transparent"}) {
       if (Set(flag)) return Bad(flag, "only for tcp listeners");
     }
     if (*balance != balancer::Balance::kMaglev) return Bad("balance", "only maglev for udp:// listeners");
@@ -79,9 +87,14 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
     if (!parsed.ok()) return Bad(flag, parsed.status().message());
     *keepalive = *parsed;
   }
-  absl::StatusOr<absl::Duration> fin = DurationFromFlag("client_fin_timeout", FLAGS_client_fin_timeout);
-  if (!fin.ok()) return fin.status();
-  service->client_fin_timeout = *fin;
+  for (const auto& [flag, value, duration] :
+       {std::tuple{"client_fin_timeout", &FLAGS_client_fin_timeout, &service->client_fin_timeout},
+        std::tuple{"client_timeout", &FLAGS_client_timeout, &service->client_timeout},
+        std::tuple{"backend_timeout", &FLAGS_backend_timeout, &service->backend_timeout}}) {
+    absl::StatusOr<absl::Duration> parsed = DurationFromFlag(flag, *value);
+    if (!parsed.ok()) return parsed.status();
+    *duration = *parsed;
+  }
   if (!FLAGS_source.empty()) {
     absl::StatusOr<std::vector<net::SocketAddress>> source = net::ParseSourceList(FLAGS_source);
     if (!source.ok()) return Bad("source", source.status().message());

@@ -2,7 +2,8 @@
 
 // How the flag-defined service balances and treats its connections (binary-only,
 // like main.cc): --balance, --balance_factor, --client_keepalive,
-// --backend_keepalive, --client_fin_timeout, --source, --transparent. With
+// --backend_keepalive, --client_fin_timeout, --client_timeout, --backend_timeout,
+// --source, --transparent. With
 // --config each service sets them in the file.
 
 #include "absl/status/status.h"

@@ -288,6 +288,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .source = service.source,
                         .transparent = service.transparent,
                         .client_fin_timeout = service.client_fin_timeout,
+                        .client_timeout = service.client_timeout,
+                        .backend_timeout = service.backend_timeout,
                         .affinity = affinity,
                         .udp_idle_timeout = service.udp_idle_timeout,
                         .udp_max_sessions = service.udp_max_sessions,

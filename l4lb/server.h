@@ -70,6 +70,11 @@ class Server {
     // Once one direction has ended (a FIN went one way), the connection is cut
     // after this long without a byte either way; zero: idle_timeout alone.
     absl::Duration client_fin_timeout = absl::ZeroDuration();
+    // Per side, like HAProxy's timeout client and timeout server: cut after this
+    // long waiting on that side without a byte from or to it (worker_timeouts.cc);
+    // zero: off (idle_timeout, either way, still holds).
+    absl::Duration client_timeout = absl::ZeroDuration();
+    absl::Duration backend_timeout = absl::ZeroDuration();
     // Local addresses of backend connections, taken in turn (net/source.h);
     // empty: the kernel's choice. TCP only.
     std::vector<net::SocketAddress> source;

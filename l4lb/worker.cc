@@ -39,6 +39,8 @@ Worker::Worker(Options options)
     state.connect_timeout = {.tv_sec = ts.tv_sec, .tv_nsec = ts.tv_nsec};
     state.idle_timeout_ns = absl::ToInt64Nanoseconds(service.idle_timeout);
     state.fin_timeout_ns = absl::ToInt64Nanoseconds(service.client_fin_timeout);
+    state.client_timeout_ns = absl::ToInt64Nanoseconds(service.client_timeout);
+    state.backend_timeout_ns = absl::ToInt64Nanoseconds(service.backend_timeout);
     // Silent for idle_timeout is too long once half-closed as well.
     if (state.idle_timeout_ns > 0 && state.fin_timeout_ns > state.idle_timeout_ns) {
       state.fin_timeout_ns = state.idle_timeout_ns;
@@ -378,17 +380,18 @@ void Worker::OnTick() {
   for (ServiceState& service : services_) {
     if (service.idle_timeout_ns > 0) {
       while (Connection* c = service.idle.Oldest()) {
-        if (now_ns_ - c->last_active_ns < service.idle_timeout_ns) break;
+        if (now_ns_ - service.idle.LastNs(*c) < service.idle_timeout_ns) break;
         Close(*c, CloseReason::kIdleTimeout);
       }
     }
     if (service.fin_timeout_ns > 0) {
       while (Connection* c = service.half_closed.Oldest()) {
-        if (now_ns_ - c->last_active_ns < service.fin_timeout_ns) break;
+        if (now_ns_ - service.half_closed.LastNs(*c) < service.fin_timeout_ns) break;
         Close(*c, CloseReason::kFinTimeout);
       }
     }
   }
+  ExpireSideTimers();
   for (uint32_t i = 0; i < listeners_.size(); ++i) {
     if (listeners_[i].retry_at_ns > 0 && now_ns_ >= listeners_[i].retry_at_ns) ArmAccept(i);
   }

@@ -78,6 +78,11 @@ class Worker {
     // A connection with one direction ended is cut after this long without a
     // byte (a peer that never finishes its half-close); zero: idle_timeout only.
     absl::Duration client_fin_timeout = absl::ZeroDuration();
+    // Per side (HAProxy's timeout client / timeout server): the connection is
+    // cut once l4lb has waited this long on that side with no byte moving from
+    // or to it (worker_timeouts.cc); zero: off.
+    absl::Duration client_timeout = absl::ZeroDuration();
+    absl::Duration backend_timeout = absl::ZeroDuration();
     // The service's affinity group's pins (shared by the group's services and
     // every worker); null: Maglev alone picks.
     balancer::AffinityTable* affinity = nullptr;
@@ -171,6 +176,11 @@ class Worker {
     relay::IdleList idle;         // relaying, by last activity (idle_timeout)
     relay::IdleList half_closed;  // the same once half-closed (client_fin_timeout)
     int64_t fin_timeout_ns = 0;
+    // client_timeout / backend_timeout: each side's list (relay::Connection::client_idle).
+    relay::IdleList client_idle{&relay::Connection::client_idle};
+    relay::IdleList backend_idle{&relay::Connection::backend_idle};
+    int64_t client_timeout_ns = 0;
+    int64_t backend_timeout_ns = 0;
     __kernel_timespec connect_timeout{};  // the link timeout reads it at submit
     int64_t idle_timeout_ns = 0;
     // The service's client_bandwidth buckets; null: its flows read freely.
@@ -308,6 +318,12 @@ class Worker {
   void ForgetIdle(relay::Connection& c);
   // One direction of c has ended: from now on client_fin_timeout bounds its silence.
   void OnHalfClosed(relay::Connection& c);
+  // client_timeout / backend_timeout (worker_timeouts.cc): after a pump (or at
+  // the relay's start) of c, which of its sides moved a byte; Forget at the end
+  // of the relay; Expire on each tick.
+  void UpdateSideTimers(relay::Connection& c, bool client_moved, bool backend_moved);
+  void ForgetSideTimers(relay::Connection& c);
+  void ExpireSideTimers();
   void RefreshSnapshots();
   void CloseConnectionsToDownBackends(uint16_t service_index);
   // Tells the health checker (through PassiveHealth) that `backend` of

@@ -61,6 +61,7 @@ void Worker::OnPeerFailed(Connection& c, bool client_failed) {
   c.flush_up = client_failed;
   c.flush_deadline_ns = now_ns_ + kFlushTimeoutNs;
   ForgetIdle(c);
+  ForgetSideTimers(c);  // the flush has a deadline of its own
   // Nothing more is read from the survivor (the failed side cannot take it), and
   // the failed side's reads are done by the flush itself: it sends nothing new.
   if (c.client_reading) Cancel(c, Op::kClientReadable);

@@ -158,6 +158,7 @@ void Worker::StartRelay(Connection& c) {
   ArmPoll(c, Op::kClientReadable);
   ArmPoll(c, Op::kBackendReadable);
   TouchIdle(c);
+  UpdateSideTimers(c, /*client_moved=*/true, /*backend_moved=*/true);  // both clocks start now
   // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
   // than a ring round trip later when the poll reports it. The poll is armed
   // after this read, and arming checks readiness, so nothing is missed.
@@ -260,9 +261,16 @@ Flow::Wait Worker::Pump(Connection& c, bool up, bool source_hup, bool source_urg
   Flow& flow = up ? c.up : c.down;
   if (flow.limited()) relay::Throttle::Refill(*services_[c.front].bandwidth, c, up, now_ns_);
   const uint64_t before = flow.bytes();
+  const uint64_t read_before = before + flow.pipe_bytes();  // delivered or in the pipe
   const Flow::Wait wait = flow.Pump(pipes_, options_.pump_rounds, absl::MakeSpan(copy_buffer_),
                                     source_hup, source_urgent);
   const uint64_t moved = flow.bytes() - before;
+  if (c.state == Connection::State::kRelaying) {
+    // The source spoke if bytes came in; the destination took some if any left.
+    const bool read = flow.bytes() + flow.pipe_bytes() != read_before;
+    (up ? c.up_blocked : c.down_blocked) = wait == Flow::Wait::kWritable;
+    UpdateSideTimers(c, up ? read : moved > 0, up ? moved > 0 : read);
+  }
   if (moved >= kBulkBytes) bulk_pass_ = true;
   if (moved > 0) {
     (up ? counters_.bytes_up : counters_.bytes_down).Add(moved);
@@ -346,6 +354,7 @@ void Worker::Close(Connection& c, CloseReason reason) {
   c.proxy_screen = false;
   c.sni_pending = false;
   ForgetIdle(c);
+  ForgetSideTimers(c);
   Leave(c.front, c.client, &c.pass, &c.global_pass);
   if (c.affinity_token != 0) {
     services_[c.service].options.affinity->Release(c.client.IpBytes16(), c.affinity_token, now_ns_);
@@ -369,6 +378,12 @@ void Worker::Close(Connection& c, CloseReason reason) {
       break;
     case CloseReason::kFinTimeout:
       counters_.fin_timeouts.Add();
+      break;
+    case CloseReason::kClientTimeout:
+      counters_.client_timeouts.Add();
+      break;
+    case CloseReason::kBackendTimeout:
+      counters_.backend_timeouts.Add();
       break;
     case CloseReason::kIdleTimeout:
       counters_.idle_timeouts.Add();

@@ -1,7 +1,9 @@
 // Per-connection options end to end, the built l4lb between the test's own TCP
 // peers: TCP keepalive on each side as the kernel reports it (ss -o), and
 // client_fin_timeout cutting a half-closed connection that went silent while
-// leaving one that still moves bytes alone, and the source addresses backends see.
+// leaving one that still moves bytes alone, client_timeout and backend_timeout
+// blaming the side that holds a connection up (nginx for a real download), and
+// the source addresses backends see.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +26,7 @@
 #include "gtest/gtest.h"
 
 #include "tests/harness/process.h"
+#include "tests/harness/servers.h"
 #include "tests/harness/sockets.h"
 
 namespace l4lb::testing {
@@ -98,11 +101,13 @@ TEST(KeepaliveTest, EachSideGetsItsOwnTimersAndOffMeansNone) {
   close(fd2);
 }
 
-TEST(KeepaliveTest, BadValuesExit2NamingTheFlag) {
+TEST(ConnectionFlagsTest, BadValuesExit2NamingTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"client_keepalive", "10m,1m"},
            {"backend_keepalive", "500ms,1s,3"},
-           {"client_fin_timeout", "soon"}}) {
+           {"client_fin_timeout", "soon"},
+           {"client_timeout", "-1s"},
+           {"backend_timeout", "1 minute"}}) {
     const CommandResult r =
         RunCommand({L4lbBinary(), "--listen=127.0.0.1:0", "--backends=127.0.0.2:1",
                     absl::StrCat("--", flag, "=", value)},
@@ -193,6 +198,136 @@ TEST(FinTimeoutTest, ASilentHalfClosedConnectionIsCutAndAnActiveOneIsNot) {
   EXPECT_EQ(l4lb->process().Stop(SIGTERM, absl::Seconds(5)), 0);
   EXPECT_TRUE(absl::StrContains(l4lb->Log(), "fin_timeouts=1 ")) << l4lb->Log();
   EXPECT_TRUE(absl::StrContains(l4lb->Log(), "close=fin_timeout")) << l4lb->Log();
+}
+
+// How long until l4lb logs closing a connection with `close`, from now (3.5 s at
+// most: absl::InfiniteDuration() if it did not).
+absl::Duration UntilClosed(const L4lb& l4lb, const std::string& close) {
+  const absl::Time start = absl::Now();
+  if (!WaitFor(absl::Milliseconds(3500), [&] { return l4lb.HasLine("close=" + close, "conn "); })) {
+    return absl::InfiniteDuration();
+  }
+  return absl::Now() - start;
+}
+
+// A download whose client stops reading: the client holds it up, not nginx.
+// client_timeout cuts it; backend_timeout alone does not (nginx's bytes wait
+// for the client), and the download then completes byte-exact.
+TEST(SideTimeoutTest, AClientThatStopsReadingIsTheClientsTimeout) {
+  absl::StatusOr<Server> nginx = StartNginx("127.0.0.2", FreePortOnAll({"127.0.0.2"}), "x");
+  ASSERT_TRUE(nginx.ok()) << nginx.status();
+  constexpr uint64_t kSize = 48 << 20;  // more than every buffer on the way holds
+  WriteRandomFile(nginx->files + "/big.bin", kSize, 3);
+  const auto stalled_download = [&](L4lb& l4lb) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(l4lb.port()), .sin_addr = {}};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    EXPECT_TRUE(SendAll(fd, "GET /big.bin HTTP/1.0\r\n\r\n"));
+    return fd;  // and read nothing
+  };
+  const std::string backends = absl::StrCat("--backends=127.0.0.2:", nginx->port);
+  {
+    auto l4lb = Start({backends, "--client_timeout=1s", "--backend_timeout=30s"});
+    ASSERT_NE(l4lb, nullptr);
+    const int fd = stalled_download(*l4lb);
+    const absl::Duration cut = UntilClosed(*l4lb, "client_timeout");
+    EXPECT_GE(cut, absl::Milliseconds(700));  // the buffers fill within ~0.2 s
+    EXPECT_LE(cut, absl::Milliseconds(3000));
+    int error = 0;
+    SetRecvTimeout(fd, absl::Seconds(5));
+    EXPECT_LT(ReadToEof(fd, &error).size(), kSize);
+    EXPECT_EQ(error, ECONNRESET) << "a cut must look cut: " << strerror(error);
+    close(fd);
+    EXPECT_EQ(l4lb->process().Stop(SIGTERM, absl::Seconds(5)), 0);
+    EXPECT_TRUE(absl::StrContains(l4lb->Log(), " client_timeouts=1 ")) << l4lb->Log();
+  }
+  {
+    auto l4lb = Start({backends, "--backend_timeout=1s"});
+    ASSERT_NE(l4lb, nullptr);
+    const int fd = stalled_download(*l4lb);
+    EXPECT_EQ(UntilClosed(*l4lb, "backend_timeout"), absl::InfiniteDuration())
+        << "a backend blocked behind a stalled client is not the one to blame";
+    SetRecvTimeout(fd, absl::Seconds(10));
+    int error = 0;
+    const std::string got = ReadToEof(fd, &error);
+    EXPECT_EQ(error, 0) << strerror(error);
+    EXPECT_TRUE(absl::EndsWith(got, std::string(ReadFile(nginx->files + "/big.bin"))))
+        << got.size() << " bytes";
+    close(fd);
+  }
+}
+
+// An upload to a backend that stops reading: the backend holds it up.
+TEST(SideTimeoutTest, ABackendThatStopsReadingIsTheBackendsTimeout) {
+  const auto stalled_upload = [](L4lb& l4lb, SilentBackend& backend) {
+    const int fd = ConnectTcp("127.0.0.1", l4lb.port());
+    EXPECT_GE(fd, 0);
+    EXPECT_GE(backend.Accept(), 0);  // and never reads
+    // Send until every buffer on the way is full (bounded: 64 MiB).
+    const std::string chunk(1 << 16, 'u');
+    for (int i = 0; i < 1024; ++i) {
+      if (send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) <= 0) break;
+    }
+    return fd;
+  };
+  {
+    SilentBackend backend;
+    auto l4lb = Start({absl::StrCat("--backends=127.0.0.2:", backend.port()),
+                       "--backend_timeout=1s", "--client_timeout=30s"});
+    ASSERT_NE(l4lb, nullptr);
+    const int fd = stalled_upload(*l4lb, backend);
+    const absl::Duration cut = UntilClosed(*l4lb, "backend_timeout");
+    EXPECT_GE(cut, absl::Milliseconds(700));
+    EXPECT_LE(cut, absl::Milliseconds(3000));
+    close(fd);
+  }
+  {
+    SilentBackend backend;
+    // The upload can never finish: the drain timeout ends it at the stop.
+    auto l4lb = Start({absl::StrCat("--backends=127.0.0.2:", backend.port()), "--client_timeout=1s",
+                       "--drain_timeout=1s"});
+    ASSERT_NE(l4lb, nullptr);
+    const int fd = stalled_upload(*l4lb, backend);
+    EXPECT_EQ(UntilClosed(*l4lb, "client_timeout"), absl::InfiniteDuration())
+        << "a client whose bytes wait for the backend is not the one to blame";
+    close(fd);
+  }
+}
+
+// Nothing moving either way: both sides are waited on, the shorter timeout
+// ends it and names its side; a byte every 300 ms keeps both alive.
+TEST(SideTimeoutTest, AnIdleConnectionEndsAtTheShorterOneAndTrafficKeepsItAlive) {
+  EchoServer echo("127.0.0.2");
+  const std::string backends = absl::StrCat("--backends=127.0.0.2:", echo.port());
+  for (const auto& [flags, side] :
+       {std::pair{std::vector<std::string>{"--client_timeout=1s", "--backend_timeout=20s"},
+                  "client_timeout"},
+        std::pair{std::vector<std::string>{"--backend_timeout=1s"}, "backend_timeout"}}) {
+    std::vector<std::string> all = flags;
+    all.push_back(backends);
+    auto l4lb = Start(all);
+    ASSERT_NE(l4lb, nullptr);
+    const int idle = ConnectTcp("127.0.0.1", l4lb->port());
+    ASSERT_TRUE(SendAll(idle, "x"));
+    SetRecvTimeout(idle, absl::Seconds(5));
+    ASSERT_EQ(ReadN(idle, 1), "x");
+    const int busy = ConnectTcp("127.0.0.1", l4lb->port());
+    SetRecvTimeout(busy, absl::Seconds(5));
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(SendAll(busy, "b"));
+      ASSERT_EQ(ReadN(busy, 1), "b") << "byte " << i;
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+    EXPECT_EQ(l4lb->CountLines("close=" + std::string(side), "conn "), 1) << side << "\n" << l4lb->Log();
+    int error = 0;
+    EXPECT_EQ(ReadToEof(idle, &error), "");
+    EXPECT_EQ(error, ECONNRESET) << side;
+    close(idle);
+    close(busy);
+  }
 }
 
 // --source: backends see the configured local addresses, in turn; an address

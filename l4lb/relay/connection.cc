@@ -18,6 +18,10 @@ const char* CloseReasonName(CloseReason reason) {
       return "idle_timeout";
     case CloseReason::kFinTimeout:
       return "fin_timeout";
+    case CloseReason::kClientTimeout:
+      return "client_timeout";
+    case CloseReason::kBackendTimeout:
+      return "backend_timeout";
     case CloseReason::kConnectFailed:
       return "connect_failed";
     case CloseReason::kNoBackend:
@@ -75,22 +79,23 @@ Connection* ConnectionTable::Find(uint32_t slot, uint32_t generation) const {
 }
 
 void IdleList::Touch(Connection& c, int64_t now_ns) {
-  c.last_active_ns = now_ns;
+  (c.*links_).last_ns = now_ns;
   if (tail_ == &c) return;
   Remove(c);
-  c.idle_prev = tail_;
-  if (tail_ != nullptr) tail_->idle_next = &c;
+  (c.*links_).prev = tail_;
+  if (tail_ != nullptr) (tail_->*links_).next = &c;
   tail_ = &c;
   if (head_ == nullptr) head_ = &c;
 }
 
 void IdleList::Remove(Connection& c) {
   if (!Contains(c)) return;
-  if (c.idle_prev != nullptr) c.idle_prev->idle_next = c.idle_next;
-  if (c.idle_next != nullptr) c.idle_next->idle_prev = c.idle_prev;
-  if (head_ == &c) head_ = c.idle_next;
-  if (tail_ == &c) tail_ = c.idle_prev;
-  c.idle_prev = c.idle_next = nullptr;
+  IdleLinks& l = c.*links_;
+  if (l.prev != nullptr) (l.prev->*links_).next = l.next;
+  if (l.next != nullptr) (l.next->*links_).prev = l.prev;
+  if (head_ == &c) head_ = l.next;
+  if (tail_ == &c) tail_ = l.prev;
+  l.prev = l.next = nullptr;
 }
 
 }  // namespace l4lb::relay

@@ -19,6 +19,10 @@ enum class CloseReason : uint8_t {
   kBackendReset,   // the backend reset or failed
   kIdleTimeout,    // no byte either way for idle_timeout
   kFinTimeout,     // half-closed, and no byte either way for client_fin_timeout
+  // One side held the connection up for its timeout (client_timeout,
+  // backend_timeout): nothing moved from or to it while l4lb waited on it.
+  kClientTimeout,
+  kBackendTimeout,
   kConnectFailed,  // every backend tried refused or timed out
   kNoBackend,      // no healthy backend to try
   kDrain,          // still open when the drain timeout ran out
@@ -37,6 +41,16 @@ enum class CloseReason : uint8_t {
   kNoRoute,
 };
 const char* CloseReasonName(CloseReason reason);
+
+struct Connection;
+
+// A connection's place in one IdleList: its neighbours, and when it was last
+// touched there.
+struct IdleLinks {
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+  int64_t last_ns = 0;
+};
 
 // Connection is one relayed client connection and its backend connection. The
 // worker drives it through these states (worker_tcp.cc names the verbs):
@@ -80,6 +94,8 @@ const char* CloseReasonName(CloseReason reason);
 //  kFlushing    all delivered and ACKed        SO_LINGER 0 on both sides        kClosing
 //               (SIOCOUTQ 0), or kFlushTimeout
 //  kRelaying    idle_timeout passed            SO_LINGER 0 on both sides        kClosing
+//  kRelaying    client_/backend_timeout passed SO_LINGER 0 on both sides        kClosing
+//               waiting on that side
 //  any          drain timeout, local error     SO_LINGER 0 on both sides        kClosing
 //  any          backend DOWN, --kill_on_down   SO_LINGER 0 on both sides        kClosing
 //  kClosing     (entry)                        cancel each request in flight    kClosing
@@ -136,7 +152,6 @@ struct Connection {
   uint64_t affinity_token = 0;
   int64_t start_ns = 0;
   int64_t connect_started_ns = 0;  // the current attempt's, for the connect-time histogram
-  int64_t last_active_ns = 0;
   // One direction has ended (its FIN was forwarded), the other goes on: the
   // connection is in its service's half_closed list when client_fin_timeout is set.
   bool half_closed = false;
@@ -145,8 +160,16 @@ struct Connection {
   // bytes are a signature's prefix; then more bytes must decide by then.
   int64_t proxy_deadline_ns = 0;
   int64_t sni_deadline_ns = 0;  // sni_pending: the ClientHello must be in by then
-  Connection* idle_prev = nullptr;  // IdleList links
-  Connection* idle_next = nullptr;
+  // The service's idle or half_closed list (last byte either way).
+  IdleLinks idle;
+  // client_timeout / backend_timeout: each side's own list, by the last byte
+  // from or to that side; out of it while l4lb is not waiting on that side
+  // (its bytes wait for room on the other side, nothing waits for it).
+  IdleLinks client_idle;
+  IdleLinks backend_idle;
+  // The last pump of each flow ended waiting for room at its destination.
+  bool up_blocked = false;
+  bool down_blocked = false;
   net::SocketAddress client;
   // Places held under the service's and the process's bounds (admission).
   admission::Admission::Pass pass;
@@ -182,15 +205,21 @@ class ConnectionTable {
 };
 
 // IdleList orders a worker's relaying connections by last activity, oldest first:
-// Touch() is O(1), and the idle sweep stops at the first young connection.
+// Touch() is O(1), and the idle sweep stops at the first young connection. Each
+// list uses one IdleLinks member of Connection (`links`), so a connection can be
+// in several lists at once (idle, and each side's).
 class IdleList {
  public:
+  explicit IdleList(IdleLinks Connection::*links = &Connection::idle) : links_(links) {}
   void Touch(Connection& c, int64_t now_ns);
   void Remove(Connection& c);
   Connection* Oldest() const { return head_; }
-  bool Contains(const Connection& c) const { return c.idle_prev || head_ == &c; }
+  bool Contains(const Connection& c) const { return (c.*links_).prev || head_ == &c; }
+  // When c was last touched in this list.
+  int64_t LastNs(const Connection& c) const { return (c.*links_).last_ns; }
 
  private:
+  IdleLinks Connection::*links_;
   Connection* head_ = nullptr;
   Connection* tail_ = nullptr;
 };

@@ -40,11 +40,33 @@ TEST(IdleListTest, OldestFirstAndTouchMovesToTheBack) {
   EXPECT_EQ(idle.Oldest(), c);
   idle.Remove(*c);
   EXPECT_EQ(idle.Oldest(), a);
-  EXPECT_EQ(a->last_active_ns, 4);
+  EXPECT_EQ(idle.LastNs(*a), 4);
   idle.Remove(*a);
   EXPECT_EQ(idle.Oldest(), nullptr);
   idle.Remove(*a);  // removing twice is harmless
   EXPECT_FALSE(idle.Contains(*a));
+}
+
+// A connection in two lists at once: each keeps its own order and time.
+TEST(IdleListTest, ListsOnOtherLinksAreIndependent) {
+  ConnectionTable table;
+  IdleList idle;
+  IdleList client(&Connection::client_idle);
+  Connection* a = table.Alloc();
+  Connection* b = table.Alloc();
+  idle.Touch(*a, 1);
+  idle.Touch(*b, 2);
+  client.Touch(*b, 3);
+  client.Touch(*a, 4);
+  EXPECT_EQ(idle.Oldest(), a);
+  EXPECT_EQ(client.Oldest(), b);
+  client.Remove(*b);
+  EXPECT_EQ(client.Oldest(), a);
+  EXPECT_EQ(idle.Oldest(), a);
+  EXPECT_TRUE(idle.Contains(*b));
+  EXPECT_FALSE(client.Contains(*b));
+  EXPECT_EQ(idle.LastNs(*a), 1);
+  EXPECT_EQ(client.LastNs(*a), 4);
 }
 
 TEST(CloseReasonTest, NamesAreTheAccessLogWords) {

@@ -15,6 +15,8 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.connect_retries += w->connect_retries.Get();
     t.idle_timeouts += w->idle_timeouts.Get();
     t.fin_timeouts += w->fin_timeouts.Get();
+    t.client_timeouts += w->client_timeouts.Get();
+    t.backend_timeouts += w->backend_timeouts.Get();
     t.resets += w->resets.Get();
     t.cut_at_drain += w->cut_at_drain.Get();
     t.killed_on_down += w->killed_on_down.Get();
@@ -49,6 +51,8 @@ void Totals::Add(const Totals& o) {
   connect_retries += o.connect_retries;
   idle_timeouts += o.idle_timeouts;
   fin_timeouts += o.fin_timeouts;
+  client_timeouts += o.client_timeouts;
+  backend_timeouts += o.backend_timeouts;
   resets += o.resets;
   cut_at_drain += o.cut_at_drain;
   killed_on_down += o.killed_on_down;
@@ -76,7 +80,7 @@ std::string Totals::ToString() const {
   return absl::StrCat(
       "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,
       " connect_failed=", connect_failed, " connect_retries=", connect_retries,
-      " idle_timeouts=", idle_timeouts, " fin_timeouts=", fin_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
+      " idle_timeouts=", idle_timeouts, " fin_timeouts=", fin_timeouts, " client_timeouts=", client_timeouts, " backend_timeouts=", backend_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
       " killed_on_down=", killed_on_down, " accept_errors=", accept_errors, " refused_denied=", refused_denied,
       " refused_limited=", refused_limited, " refused_banned=", refused_banned, " bad_proxy=", bad_proxy, " local_errors=", local_errors,
       " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
