@@ -47,6 +47,8 @@ ClientHelloResult Feed(absl::Span<const uint8_t> bytes, size_t max_bytes, size_t
     if (*at == 0 && r.kind == Kind::kNeedMore) {
       Check(n < std::max(max_bytes, kTlsRecordHeaderBytes), "need more only within max_bytes");
       Check(r.server_name.empty() && r.reason.empty(), "need more carries no name or reason");
+      // A worker peeks again only once this many are in: it must ask for more.
+      Check(l4lb::tls::ClientHelloBytesWanted(bytes.first(n)) > n, "bytes wanted beyond held");
       continue;
     }
     if (*at == 0) {

@@ -8,11 +8,17 @@
 //
 // Bounded by the client: at most tls::kMaxClientHelloBytes peeked (into one
 // buffer per worker, not per connection), and sni_timeout for the whole hello;
-// a client that sends junk, a huge hello, or trickles is closed (bad_tls).
+// a client that sends junk, a huge hello, or trickles is closed (bad_tls). Each
+// peek copies the hello from its start, so a peek waits until the record in
+// progress is complete (SIOCINQ, tls::ClientHelloBytesWanted), and all peeks
+// of one connection copy kSniPeekBudget bytes at most: a hello cut into many
+// tiny records cannot make l4lb copy it over and over.
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "glog/logging.h"
@@ -25,6 +31,15 @@ namespace l4lb {
 using relay::CloseReason;
 using relay::Connection;
 using ring::Op;
+
+namespace {
+
+// Real hellos are one or two records: a peek or two of at most ~2 KB. A hello
+// fragmented into dozens of small records (legal, and what
+// tests/sni_e2e_test sends) still fits; one byte per record does not.
+constexpr uint32_t kSniPeekBudget = 4 * tls::kMaxClientHelloBytes;
+
+}  // namespace
 
 void Worker::StartSniPeek(Connection& c) {
   c.sni_pending = true;
@@ -41,17 +56,27 @@ void Worker::StartSniPeek(Connection& c) {
 void Worker::OnSniReadable(Connection& c, const io_uring_cqe& cqe) {
   if (c.state != Connection::State::kConnecting || !c.sni_pending) return OnSettled(c);
   if (cqe.res < 0) return;  // the poll ended (cancelled); Close handles the rest
+  int queued = 0;
+  if (c.sni_wanted > 0 && !c.client_hup && ioctl(c.client_fd, SIOCINQ, &queued) == 0 &&
+      static_cast<uint32_t>(queued) < c.sni_wanted) {
+    return;  // the record in progress is not complete yet
+  }
   const ssize_t n = recv(c.client_fd, sni_buffer_.data(), sni_buffer_.size(),
                          MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && errno == EAGAIN) return;
   if (n < 0) return Close(c, CloseReason::kClientReset);
   if (n == 0) return RejectTls(c, "closed before a ClientHello");
-  const tls::ClientHelloResult hello =
-      tls::ParseClientHello(absl::MakeConstSpan(sni_buffer_.data(), static_cast<size_t>(n)));
+  const absl::Span<const uint8_t> peeked(sni_buffer_.data(), static_cast<size_t>(n));
+  const tls::ClientHelloResult hello = tls::ParseClientHello(peeked);
+  c.sni_peeked += static_cast<uint32_t>(n);
   switch (hello.kind) {
     case tls::ClientHelloResult::Kind::kNeedMore:
       // The client's FIN ends a prefix for good: no more bytes can come.
       if (c.client_hup) return RejectTls(c, "closed before a complete ClientHello");
+      if (c.sni_peeked > kSniPeekBudget) {
+        return RejectTls(c, "ClientHello in too many pieces (records or segments)");
+      }
+      c.sni_wanted = static_cast<uint32_t>(tls::ClientHelloBytesWanted(peeked));
       return;  // the next arrival, or sni_timeout, decides
     case tls::ClientHelloResult::Kind::kMalformed:
       return RejectTls(c, hello.reason);

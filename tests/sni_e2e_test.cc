@@ -263,6 +263,15 @@ TEST_F(SniTest, AfterAProxyHeader) {
   })) << l4lb_->Log();
 }
 
+// One byte per record, each its own segment: legal, but l4lb would copy the
+// growing hello once per record; past its copy budget the client is closed.
+TEST_F(SniTest, AHelloInTooManyPiecesIsRefused) {
+  Dribbler dribbler(https_, /*record_bytes=*/1);
+  EXPECT_EQ(CertName(dribbler.port(), std::string("a.example.com")), "");
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] { return Refused("https", "bad_tls") == 1; }));
+  EXPECT_TRUE(l4lb_->HasLine("ClientHello in too many pieces", "127.0.0.1")) << l4lb_->Log();
+}
+
 TEST_F(SniTest, NotTlsTakesTheDefaultRouteOrIsRefused) {
   // Plain HTTP on the front door reaches the default backend, which answers in
   // the clear that this is its TLS port.

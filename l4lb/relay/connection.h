@@ -160,6 +160,10 @@ struct Connection {
   // bytes are a signature's prefix; then more bytes must decide by then.
   int64_t proxy_deadline_ns = 0;
   int64_t sni_deadline_ns = 0;  // sni_pending: the ClientHello must be in by then
+  // sni_pending: peek again only once the socket holds this many bytes (the
+  // end of the record in progress), and the bytes all peeks copied so far.
+  uint32_t sni_wanted = 0;
+  uint32_t sni_peeked = 0;
   // The service's idle or half_closed list (last byte either way).
   IdleLinks idle;
   // client_timeout / backend_timeout: each side's own list, by the last byte

@@ -317,6 +317,16 @@ ClientHelloResult ParseClientHello(absl::Span<const uint8_t> bytes, size_t max_b
   return std::move(result);
 }
 
+size_t ClientHelloBytesWanted(absl::Span<const uint8_t> bytes) {
+  size_t at = 0;  // the start of a record
+  while (at + kTlsRecordHeaderBytes <= bytes.size()) {
+    const size_t length = (size_t{bytes[at + 3]} << 8) | bytes[at + 4];
+    at += kTlsRecordHeaderBytes + length;
+    if (at > bytes.size()) return at;  // inside this record
+  }
+  return at + kTlsRecordHeaderBytes;  // the next record's header
+}
+
 absl::Status NormalizeServerName(std::string* name) {
   const auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(

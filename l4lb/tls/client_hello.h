@@ -77,6 +77,13 @@ struct ClientHelloResult {
 ClientHelloResult ParseClientHello(absl::Span<const uint8_t> bytes,
                                    size_t max_bytes = kMaxClientHelloBytes);
 
+// After a kNeedMore over `bytes`: how many bytes the stream must hold before a
+// new parse can tell more, the end of the record being received (its header's
+// 5 bytes if that is what is missing). A caller that waits for that many (its
+// socket's SIOCINQ) parses once per record, not once per TCP segment: a hello
+// dribbled a byte per segment costs one parse per record.
+size_t ClientHelloBytesWanted(absl::Span<const uint8_t> bytes);
+
 // A host name as SNI carries it (RFC 6066 3) and routes name it: 1 to 255 bytes
 // of letters, digits, '-', '_' (seen in real internal names) and '.', with no
 // empty label. Lowercases it in place and strips one trailing '.', so equal names

@@ -275,6 +275,31 @@ TEST(ClientHelloTest, FragmentedOverRecords) {
   ExpectName(mixed, "a.example.com");
 }
 
+// What a caller waits for before parsing again: the end of the record in
+// progress, or the next header; every prefix of a fragmented hello asks for
+// more than it has, and never past the record that completes it.
+TEST(ClientHelloTest, BytesWantedIsTheEndOfTheRecordInProgress) {
+  const auto wanted = [](const std::string& s) {
+    return ClientHelloBytesWanted(
+        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  };
+  EXPECT_EQ(wanted(""), 5u);
+  EXPECT_EQ(wanted(std::string("\x16\x03\x01", 3)), 5u);
+  EXPECT_EQ(wanted(std::string("\x16\x03\x01\x01\x00", 5)), 5u + 256);
+  EXPECT_EQ(wanted(std::string("\x16\x03\x01\x00\x02xy", 7)), 7u + 5);
+  EXPECT_EQ(wanted(std::string("\x16\x03\x01\x00\x02xy\x16\x03", 9)), 7u + 5);
+  EXPECT_EQ(wanted(std::string("\x16\x03\x01\x00\x02xy\x16\x03\x01\x00\x09" "ab", 14)),
+            7u + 5 + 9);
+  const std::string wire = Records(Handshake(Hello{}.Body()), 7);
+  for (size_t n = 0; n < wire.size(); ++n) {
+    const std::string prefix = wire.substr(0, n);
+    const absl::Span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(prefix.data()), n);
+    if (ParseClientHello(bytes).kind != Kind::kNeedMore) continue;
+    EXPECT_GT(wanted(prefix), n);
+    EXPECT_LE(wanted(prefix), std::min(wire.size(), n + 5 + 7)) << n;
+  }
+}
+
 TEST(ClientHelloTest, NotTlsWithinThreeBytes) {
   for (const std::string& wire : {std::string("GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n"),
                                   std::string("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
