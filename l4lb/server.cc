@@ -164,6 +164,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
           absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
     const std::string name = service.name.empty() ? service.listen[0].ToString() : service.name;
+    for (const backend::BackendSpec& b : service.backends) {
+      // main resolves names before any Server is made (dns/refresher.h).
+      if (!b.resolved()) return absl::InvalidArgumentError(absl::StrCat(b.name, ": not resolved"));
+    }
     if (absl::Status st = CheckSources(service); !st.ok()) return st;
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
