@@ -502,6 +502,7 @@ admin::View Server::AdminView() const {
     for (size_t b = 0; b < backends.size(); ++b) {
       admin::BackendView& bv = out.backends.emplace_back();
       bv.name = backends[b].name;
+      bv.dns_name = backends[b].host;
       bv.weight = backends[b].weight;
       bv.backup = backends[b].backup;
       switch (snapshot->admin(b)) {
