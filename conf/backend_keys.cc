@@ -29,23 +29,24 @@ void ReadBackend(Reader& reader, const toml::node& entry, Server::Service* servi
     }
     if (absl::StrContains(text, '=')) {
       return reader.Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": the weight goes in weight = N"));
+                         absl::StrCat("backends: \"", text, "\": the weight goes in weight = N"));
     }
     if (absl::StrContains(text, '@')) {
       return reader.Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": a backup is backup = true"));
+                         absl::StrCat("backends: \"", text, "\": a backup is backup = true"));
     }
     weight = table->get("weight");
     reader.ReadBool(scope, "backup", &backup);
   } else {
     return reader.Fail(entry.source(),
-                absl::StrCat("backends: want strings like \"10.0.0.1:80=2\" or tables like "
-                             "{address = \"10.0.0.1:80\", weight = 2}, got ",
-                             TypeName(entry)));
+                       absl::StrCat("backends: want strings like \"10.0.0.1:80=2\" or tables like "
+                                    "{address = \"10.0.0.1:80\", weight = 2}, got ",
+                                    TypeName(entry)));
   }
   if (!reader.ok()) return;
   if (absl::StrContains(text, ',')) {
-    return reader.Fail(entry.source(), absl::StrCat("backends: \"", text, "\": one backend per string"));
+    return reader.Fail(entry.source(),
+                       absl::StrCat("backends: \"", text, "\": one backend per string"));
   }
   absl::StatusOr<std::vector<backend::BackendSpec>> spec = backend::ParseBackendList(text);
   if (!spec.ok()) {
@@ -69,10 +70,11 @@ void ReadBackend(Reader& reader, const toml::node& entry, Server::Service* servi
       return reader.Fail(entry.source(), absl::StrCat("backends: \"", text, "\": listed twice"));
     }
     if ((other.target_port() == 0) != (b.target_port() == 0)) {
-      return reader.Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": give every backend a port (", other.name,
-                               " has ", other.target_port() == 0 ? "none" : "one",
-                               ") or none (then clients keep the port they connected to)"));
+      return reader.Fail(
+          entry.source(),
+          absl::StrCat("backends: \"", text, "\": give every backend a port (", other.name, " has ",
+                       other.target_port() == 0 ? "none" : "one",
+                       ") or none (then clients keep the port they connected to)"));
     }
   }
   service->backends.push_back(std::move(b));
@@ -85,14 +87,16 @@ void ReadBackends(Reader& reader, const toml::table& table, const Scope& scope,
   const toml::node* node = reader.Find(scope, "backends");
   if (node == nullptr) {
     return reader.Fail(table.source(),
-                "backends: required, e.g. backends = [\"10.0.0.1:80\", \"10.0.0.2:80=2\"]");
+                       "backends: required, e.g. backends = [\"10.0.0.1:80\", \"10.0.0.2:80=2\"]");
   }
   const toml::array* entries = node->as_array();
   if (entries == nullptr) {
-    return reader.Fail(node->source(), absl::StrCat("backends: want an array like [\"10.0.0.1:80\"], got ",
-                                             TypeName(*node)));
+    return reader.Fail(
+        node->source(),
+        absl::StrCat("backends: want an array like [\"10.0.0.1:80\"], got ", TypeName(*node)));
   }
-  if (entries->empty()) return reader.Fail(node->source(), "backends: empty; want at least one backend");
+  if (entries->empty())
+    return reader.Fail(node->source(), "backends: empty; want at least one backend");
   for (const toml::node& entry : *entries) ReadBackend(reader, entry, service);
   reader.ReadDuration(scope, "dns_refresh", /*zero_ok=*/false, &service->dns_refresh);
   if (const toml::node* servers = reader.Find(scope, "dns_servers")) {
@@ -103,7 +107,8 @@ void ReadBackends(Reader& reader, const toml::table& table, const Scope& scope,
     } else if (const toml::array* list = servers->as_array()) {
       for (const toml::node& item : *list) {
         if (!item.is_string()) {
-          return reader.Fail(item.source(), "dns_servers: want addresses as strings, e.g. [\"10.0.0.53\"]");
+          return reader.Fail(item.source(),
+                             "dns_servers: want addresses as strings, e.g. [\"10.0.0.53\"]");
         }
         absl::StrAppend(&text, text.empty() ? "" : ",", item.as_string()->get());
       }
@@ -112,7 +117,8 @@ void ReadBackends(Reader& reader, const toml::table& table, const Scope& scope,
     }
     absl::StatusOr<std::vector<net::SocketAddress>> parsed = dns::ParseServerList(text);
     if (!parsed.ok()) {
-      return reader.Fail(servers->source(), absl::StrCat("dns_servers: ", parsed.status().message()));
+      return reader.Fail(servers->source(),
+                         absl::StrCat("dns_servers: ", parsed.status().message()));
     }
     service->dns_servers = *std::move(parsed);
   }

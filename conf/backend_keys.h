@@ -7,9 +7,9 @@ namespace l4lb::conf {
 
 // The keys of a [[service]] (or [defaults]) that say where its backends are:
 //
-//   backends = ["10.0.0.1:21", "ftp1.farm.internal:21=2", { address = "10.0.0.3:21", backup = true }]
-//   dns_refresh = "30s"            # named backends: resolved again this often
-//   dns_servers = ["127.0.0.1:5353"]  # ... asking these (default: /etc/resolv.conf)
+//   backends = ["10.0.0.1:21", "ftp1.farm.internal:21=2", { address = "10.0.0.3:21", backup = true
+//   }] dns_refresh = "30s"            # named backends: resolved again this often dns_servers =
+//   ["127.0.0.1:5353"]  # ... asking these (default: /etc/resolv.conf)
 //
 // A backend whose address is a host name stays a named, unresolved spec
 // (BackendSpec::host, its `origin` "FILE:LINE:COL: backends" for the error if

@@ -15,15 +15,15 @@
 #include "conf/admission_keys.h"
 #include "conf/backend_keys.h"
 #include "conf/reader.h"
-#include "l4lb/admin/auth.h"
 #include "health/checker.h"
 #include "health/probe.h"
+#include "l4lb/admin/auth.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/balancer/policy.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
 #include "l4lb/net/source.h"
-#include "l4lb/balancer/policy.h"
 
 namespace l4lb::conf {
 namespace {

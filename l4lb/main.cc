@@ -31,13 +31,13 @@
 #include "health/probe.h"
 #include "l4lb/admin_flags.h"
 #include "l4lb/admission_flags.h"
-#include "l4lb/fd_budget.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
 #include "l4lb/connection_flags.h"
 #include "l4lb/dns/refresher.h"
 #include "l4lb/dns_flags.h"
+#include "l4lb/fd_budget.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/reload/reloader.h"
@@ -52,7 +52,7 @@ DEFINE_string(
     "listeners, backends and settings; see conf/examples/). The per-service flags "
     "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
     "--idle_timeout, --health_*, --kill_on_down, --slow_start, --affinity_ttl, --udp_*, "
-    "--max_responses) are then refused; --threads, --access_log*, --pipe_size, "
+    "--max_responses, --dns_*) are then refused; --threads, --access_log*, --pipe_size, "
     "--copy_bytes, --busy_poll, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
@@ -376,10 +376,9 @@ Server::Service ServiceFromFlags() {
 // naming the file, line and column.
 std::vector<Server::Service> ServicesFromConfig(
     std::optional<l4lb::admin::AdminServer::Options>* admin) {
-  for (absl::Span<const char* const> flags : {absl::MakeConstSpan(kServiceFlags),
-                                               l4lb::AdmissionServiceFlags(),
-                                               l4lb::ConnectionServiceFlags(),
-                                               l4lb::DnsServiceFlags()}) {
+  for (absl::Span<const char* const> flags :
+       {absl::MakeConstSpan(kServiceFlags), l4lb::AdmissionServiceFlags(),
+        l4lb::ConnectionServiceFlags(), l4lb::DnsServiceFlags()}) {
     for (const char* flag : flags) {
       if (FlagSet(flag)) {
         Die(flag, "cannot be combined with --config (set it per service in the file)");

@@ -53,11 +53,15 @@ class DnsBackendsTest : public ReloadTest {
     const std::string tmp = hosts_file_ + ".tmp";
     std::ofstream(tmp, std::ios::trunc) << text;
     ASSERT_EQ(rename(tmp.c_str(), hosts_file_.c_str()), 0);
-    if (reread) ASSERT_EQ(kill(dnsmasq_.process->pid(), SIGHUP), 0);
+    if (reread) {
+      ASSERT_EQ(kill(dnsmasq_.process->pid(), SIGHUP), 0);
+    }
   }
 
   std::string DnsServer() const { return absl::StrCat("127.0.0.1:", dns_port_); }
-  std::string Backend(const std::string& host) const { return absl::StrCat(host, ":", nginx_port_); }
+  std::string Backend(const std::string& host) const {
+    return absl::StrCat(host, ":", nginx_port_);
+  }
 
   std::string Config(const std::string& backends) const {
     return absl::StrCat(AdminTable(), "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:", port_,
@@ -118,8 +122,8 @@ TEST_F(DnsBackendsTest, TwoAddressesAreTwoBackendsAndAChangeMovesNewClientsOnly)
       << Status().dump(2) << l4lb_->Log();
   std::printf("new addresses served %.2f s after dnsmasq's SIGHUP\n",
               absl::ToDoubleSeconds(absl::Now() - t0));
-  EXPECT_TRUE(l4lb_->HasLine(absl::StrCat("dns: ", kName, " (from ", DnsServer(), ") changed: ",
-                                          kHosts[0], ", ", kHosts[1], " -> "),
+  EXPECT_TRUE(l4lb_->HasLine(absl::StrCat("dns: ", kName, " (from ", DnsServer(),
+                                          ") changed: ", kHosts[0], ", ", kHosts[1], " -> "),
                              absl::StrCat(kHosts[0], ", ", kHosts[2])))
       << l4lb_->Log();
   EXPECT_GE(DnsRefreshes("changed"), 1) << Metrics();
@@ -133,7 +137,8 @@ TEST_F(DnsBackendsTest, TwoAddressesAreTwoBackendsAndAChangeMovesNewClientsOnly)
   ASSERT_TRUE(SendAll(live, "Connection: close\r\n\r\n"));
   const std::string reply = ReadToEof(live);
   EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 200")) << reply;
-  EXPECT_TRUE(absl::EndsWith(reply, "\r\n\r\n" + kHosts[0] + "\n")) << "the same backend: " << reply;
+  EXPECT_TRUE(absl::EndsWith(reply, "\r\n\r\n" + kHosts[0] + "\n"))
+      << "the same backend: " << reply;
 }
 
 // Without --config too (Republish builds from the flags' options), and what
@@ -141,10 +146,10 @@ TEST_F(DnsBackendsTest, TwoAddressesAreTwoBackendsAndAChangeMovesNewClientsOnly)
 // server, then the server gone.
 TEST_F(DnsBackendsTest, FailuresKeepTheLastGoodAddresses) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(
-      {absl::StrCat("--listen=127.0.0.1:", port_), "--backends=" + Backend(kName),
-       "--dns_servers=" + DnsServer(), "--dns_refresh=1s", "--threads=2",
-       absl::StrCat("--admin=127.0.0.1:", admin_)});
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb =
+      L4lb::Start({absl::StrCat("--listen=127.0.0.1:", port_), "--backends=" + Backend(kName),
+                   "--dns_servers=" + DnsServer(), "--dns_refresh=1s", "--threads=2",
+                   absl::StrCat("--admin=127.0.0.1:", admin_)});
   ASSERT_TRUE(l4lb.ok()) << l4lb.status();
   l4lb_ = *std::move(l4lb);
   const std::vector<std::string> two = {Backend(kHosts[0]), Backend(kHosts[1])};
@@ -173,14 +178,14 @@ TEST_F(DnsBackendsTest, FailuresKeepTheLastGoodAddresses) {
 // A name that does not resolve at start stops l4lb before it binds anything:
 // exit 2, one line naming it and where it was written.
 TEST_F(DnsBackendsTest, UnresolvableNameAtStartIsExitTwoNamingIt) {
-  ASSERT_NO_FATAL_FAILURE(
-      WriteConfig(Config(Array({Backend(kName), absl::StrCat("nowhere.l4lb.test:", nginx_port_)}))));
+  ASSERT_NO_FATAL_FAILURE(WriteConfig(
+      Config(Array({Backend(kName), absl::StrCat("nowhere.l4lb.test:", nginx_port_)}))));
   const CommandResult file = RunCommand({L4lbBinary(), "--config=" + config_}, absl::Seconds(30));
   EXPECT_EQ(file.exit_code, 2) << file.err;
   EXPECT_TRUE(absl::StrContains(
-      file.err, absl::StrCat("l4lb: ", config_, ":7:", 13 + (Backend(kName).size() + 2) + 2,
-                             ": backends: \"nowhere.l4lb.test:", nginx_port_,
-                             "\": nowhere.l4lb.test: ")))
+      file.err,
+      absl::StrCat("l4lb: ", config_, ":7:", 13 + (Backend(kName).size() + 2) + 2,
+                   ": backends: \"nowhere.l4lb.test:", nginx_port_, "\": nowhere.l4lb.test: ")))
       << file.err;
 
   const CommandResult flags = RunCommand(
@@ -196,8 +201,8 @@ TEST_F(DnsBackendsTest, UnresolvableNameAtStartIsExitTwoNamingIt) {
   // At a reload the same name is the reload's error; the running config stays.
   ASSERT_NO_FATAL_FAILURE(WriteConfig(Config(Array({Backend(kName)}))));
   ASSERT_NO_FATAL_FAILURE(StartL4lb());
-  ASSERT_NO_FATAL_FAILURE(
-      WriteConfig(Config(Array({Backend(kName), absl::StrCat("nowhere.l4lb.test:", nginx_port_)}))));
+  ASSERT_NO_FATAL_FAILURE(WriteConfig(
+      Config(Array({Backend(kName), absl::StrCat("nowhere.l4lb.test:", nginx_port_)}))));
   const Reload reload = Sighup();
   EXPECT_FALSE(reload.success) << reload.text;
   EXPECT_TRUE(absl::StrContains(reload.error, "backends: \"nowhere.l4lb.test:")) << reload.text;

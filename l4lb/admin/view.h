@@ -44,9 +44,9 @@ struct ServiceView {
 
 // Named backends resolved again (l4lb/dns/refresher.h), per name and refresh.
 struct DnsRefreshes {
-  uint64_t changed = 0;    // other addresses: a new config was made
+  uint64_t changed = 0;  // other addresses: a new config was made
   uint64_t unchanged = 0;
-  uint64_t failure = 0;    // no answer, or no address: the last good ones stay
+  uint64_t failure = 0;  // no answer, or no address: the last good ones stay
 };
 
 // View is everything a scrape or a status page shows, read at one moment

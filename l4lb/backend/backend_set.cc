@@ -62,7 +62,8 @@ absl::StatusOr<BackendSpec> NamedSpec(absl::string_view entry, absl::string_view
         absl::StrCat("\"", entry, "\": neither an IPv4 address nor a host name"));
   }
   spec.host = absl::AsciiStrToLower(host);  // DNS names are case-insensitive
-  spec.name = ports == BackendPorts::kRequired ? absl::StrCat(spec.host, ":", spec.port) : spec.host;
+  spec.name =
+      ports == BackendPorts::kRequired ? absl::StrCat(spec.host, ":", spec.port) : spec.host;
   return spec;
 }
 

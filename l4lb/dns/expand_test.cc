@@ -24,8 +24,10 @@ TEST(ExpandTest, OneBackendPerAddressSortedWithTheEntrysSettings) {
   absl::StatusOr<std::vector<backend::BackendSpec>> specs =
       backend::ParseBackendList("10.0.0.1:21,ftp.farm.internal:2121=3@backup,10.0.0.9:21");
   ASSERT_TRUE(specs.ok()) << specs.status();
-  const Addresses rotated_a = {{"ftp.farm.internal", {Ip("10.0.1.3:0"), Ip("10.0.1.10:0"), Ip("10.0.1.2:0")}}};
-  const Addresses rotated_b = {{"ftp.farm.internal", {Ip("10.0.1.10:0"), Ip("10.0.1.2:0"), Ip("10.0.1.3:0")}}};
+  const Addresses rotated_a = {
+      {"ftp.farm.internal", {Ip("10.0.1.3:0"), Ip("10.0.1.10:0"), Ip("10.0.1.2:0")}}};
+  const Addresses rotated_b = {
+      {"ftp.farm.internal", {Ip("10.0.1.10:0"), Ip("10.0.1.2:0"), Ip("10.0.1.3:0")}}};
   absl::StatusOr<std::vector<backend::BackendSpec>> a = Expand(*specs, rotated_a);
   absl::StatusOr<std::vector<backend::BackendSpec>> b = Expand(*specs, rotated_b);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -51,12 +53,13 @@ TEST(ExpandTest, AnAddressGivenTwiceIsOneBackend) {
   absl::StatusOr<std::vector<backend::BackendSpec>> specs =
       backend::ParseBackendList("a.test:80=2,b.test:80,10.0.0.3:80");
   ASSERT_TRUE(specs.ok()) << specs.status();
-  const Addresses resolved = {{"a.test", {Ip("10.0.0.1:0"), Ip("10.0.0.2:0")}},
-                              {"b.test", {Ip("10.0.0.2:0"), Ip("10.0.0.3:0"), Ip("[2001:db8::1]:0")}}};
+  const Addresses resolved = {
+      {"a.test", {Ip("10.0.0.1:0"), Ip("10.0.0.2:0")}},
+      {"b.test", {Ip("10.0.0.2:0"), Ip("10.0.0.3:0"), Ip("[2001:db8::1]:0")}}};
   absl::StatusOr<std::vector<backend::BackendSpec>> out = Expand(*specs, resolved);
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(Names(*out),
-            (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80", "[2001:db8::1]:80", "10.0.0.3:80"}));
+  EXPECT_EQ(Names(*out), (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80", "[2001:db8::1]:80",
+                                                   "10.0.0.3:80"}));
   EXPECT_EQ((*out)[1].weight, 2u) << "10.0.0.2 came from a.test first";
 }
 

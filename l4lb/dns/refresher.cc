@@ -68,8 +68,9 @@ absl::Status Refresher::Prepare(Server::Options* options) {
   for (const Server::Service& service : options->services) {
     for (const backend::BackendSpec& b : service.backends) {
       if (b.resolved()) continue;
-      const auto [it, added] = wanted.try_emplace(Key{ServersKey(service.dns_servers), b.host},
-                                                  Wanted{service.dns_servers, service.dns_refresh, &b});
+      const auto [it, added] =
+          wanted.try_emplace(Key{ServersKey(service.dns_servers), b.host},
+                             Wanted{service.dns_servers, service.dns_refresh, &b});
       if (!added) it->second.refresh = std::min(it->second.refresh, service.dns_refresh);
     }
   }
@@ -87,11 +88,17 @@ absl::Status Refresher::Prepare(Server::Options* options) {
     const Wanted& w = wanted.at(key);
     absl::StatusOr<Resolver::Answer> answer = Lookup(w.servers, key.second);
     if (!answer.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(w.first->origin, w.first->origin.empty() ? "" : ": ",
-                                                     "\"", w.first->name, "\": ", answer.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(w.first->origin, w.first->origin.empty() ? "" : ": ", "\"", w.first->name,
+                       "\": ", answer.status().message()));
     }
-    LOG(INFO) << "dns: " << Label(key.first, key.second) << ": " << JoinAddresses(answer->addresses);
-    Entry e{.servers = w.servers, .addresses = answer->addresses, .refresh = w.refresh, .ttl = answer->ttl};
+    LOG(INFO) << "dns: " << Label(key.first, key.second) << ": "
+              << JoinAddresses(answer->addresses);
+    Entry e{.servers = w.servers,
+            .addresses = answer->addresses,
+            .refresh = w.refresh,
+            .ttl = answer->ttl,
+            .due = absl::InfinitePast()};
     e.due = Due(e, now);
     fresh.emplace(key, std::move(e));
   }
@@ -111,7 +118,8 @@ absl::Status Refresher::Prepare(Server::Options* options) {
       const Server::Service& service = options->services[s];
       for (const backend::BackendSpec& b : service.backends) {
         if (!b.resolved()) {
-          per_service[s][b.host] = entries_.at(Key{ServersKey(service.dns_servers), b.host}).addresses;
+          per_service[s][b.host] =
+              entries_.at(Key{ServersKey(service.dns_servers), b.host}).addresses;
         }
       }
     }
@@ -145,8 +153,9 @@ bool Refresher::RefreshDue(absl::Time now) {
     if (!answer.ok()) {
       // Once per name and refresh: the thread's own pace bounds these lines.
       ++counts_.failure;
-      LOG(WARNING) << "dns: " << answer.status().message() << "; keeping the last good addresses of "
-                   << label << ": " << JoinAddresses(e.addresses);
+      LOG(WARNING) << "dns: " << answer.status().message()
+                   << "; keeping the last good addresses of " << label << ": "
+                   << JoinAddresses(e.addresses);
     } else if (answer->addresses != e.addresses) {
       ++counts_.changed;
       LOG(INFO) << "dns: " << label << " changed: " << JoinAddresses(e.addresses) << " -> "

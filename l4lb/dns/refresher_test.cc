@@ -53,7 +53,8 @@ Resolver::Answer Answer(std::vector<std::string> ips, absl::Duration ttl = absl:
   return a;
 }
 
-Server::Options OneService(const std::string& backends, absl::Duration refresh = absl::Seconds(30)) {
+Server::Options OneService(const std::string& backends,
+                           absl::Duration refresh = absl::Seconds(30)) {
   Server::Options options;
   Server::Service& s = options.services.emplace_back();
   s.name = "ftp";
@@ -76,7 +77,8 @@ TEST(RefresherTest, PrepareExpandsNamesAndNamesTheOneThatFails) {
   Server::Options options = OneService("10.0.0.9:21,ftp.test:21");
   options.services[0].dns_servers = {*net::SocketAddress::Parse("127.0.0.1:5353")};
   ASSERT_TRUE(refresher.Prepare(&options).ok());
-  EXPECT_EQ(Names(options), (std::vector<std::string>{"10.0.0.9:21", "10.0.0.1:21", "10.0.0.2:21"}));
+  EXPECT_EQ(Names(options),
+            (std::vector<std::string>{"10.0.0.9:21", "10.0.0.1:21", "10.0.0.2:21"}));
   ASSERT_EQ(dns.servers().size(), 1u);
   EXPECT_EQ(dns.servers()[0].ToString(), "127.0.0.1:5353") << "the service's dns_servers";
 
@@ -89,8 +91,7 @@ TEST(RefresherTest, PrepareExpandsNamesAndNamesTheOneThatFails) {
   Server::Options bad = OneService("ftp.test:21,nowhere.test:21");
   const absl::Status st = refresher.Prepare(&bad);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(st.message(),
-            "t.toml:3:12: backends: \"nowhere.test:21\": nowhere.test: no such name");
+  EXPECT_EQ(st.message(), "t.toml:3:12: backends: \"nowhere.test:21\": nowhere.test: no such name");
 }
 
 // A refresh that finds other addresses reports a change and the next Prepare

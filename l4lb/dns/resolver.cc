@@ -49,8 +49,8 @@ absl::Status Error(int status, const std::string& host, absl::Duration bound) {
     case ARES_ENODATA:
       return absl::NotFoundError(absl::StrCat(host, ": no address (the name has no A or AAAA)"));
     case ARES_ETIMEOUT:
-      return absl::UnavailableError(
-          absl::StrCat(host, ": no answer from the DNS server(s) within ", absl::FormatDuration(bound)));
+      return absl::UnavailableError(absl::StrCat(host, ": no answer from the DNS server(s) within ",
+                                                 absl::FormatDuration(bound)));
     case ARES_ECONNREFUSED:
       return absl::UnavailableError(absl::StrCat(host, ": the DNS server(s) refused"));
     default:
@@ -130,7 +130,8 @@ absl::StatusOr<Resolver::Answer> Resolver::Resolve(const std::string& host) {
     const int ready = poll(fds.data(), fds.size(), ms);
     if (ready > 0) {
       for (const pollfd& p : fds) {
-        ares_process_fd(channel_, (p.revents & (POLLIN | POLLERR | POLLHUP)) ? p.fd : ARES_SOCKET_BAD,
+        ares_process_fd(channel_,
+                        (p.revents & (POLLIN | POLLERR | POLLHUP)) ? p.fd : ARES_SOCKET_BAD,
                         (p.revents & POLLOUT) ? p.fd : ARES_SOCKET_BAD);
       }
     } else {

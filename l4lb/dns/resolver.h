@@ -28,7 +28,7 @@ namespace l4lb::dns {
 class Resolver {
  public:
   struct Options {
-    std::vector<net::SocketAddress> servers;   // empty: /etc/resolv.conf's
+    std::vector<net::SocketAddress> servers;    // empty: /etc/resolv.conf's
     absl::Duration timeout = absl::Seconds(2);  // per try and server
     int tries = 2;
   };

@@ -7,9 +7,10 @@ namespace {
 
 TEST(ParseServerListTest, PortDefaultsTo53) {
   const absl::StatusOr<std::vector<net::SocketAddress>> list =
-      ParseServerList("10.0.0.53, 127.0.0.1:5353,[2001:db8::53]:5300,2001:db8::54");
+      ParseServerList("10.0.0.53, 127.0.0.1:5353,[2001:db8::53]:5300,2001:db8::54,[::1]");
   ASSERT_TRUE(list.ok()) << list.status();
-  ASSERT_EQ(list->size(), 4u);
+  ASSERT_EQ(list->size(), 5u);
+  EXPECT_EQ((*list)[4].ToString(), "[::1]:53");
   EXPECT_EQ((*list)[0].ToString(), "10.0.0.53:53");
   EXPECT_EQ((*list)[1].ToString(), "127.0.0.1:5353");
   EXPECT_EQ((*list)[2].ToString(), "[2001:db8::53]:5300");

@@ -147,15 +147,13 @@ Reloader::Result Reloader::Replace(Server::Options next, bool reload) {
     std::shared_lock<std::shared_mutex> lock(mu_);
     running = current_.get();
   }
-  if (absl::Status admin = CheckAdminUnchanged(running->options().admin, next.admin);
-      !admin.ok()) {
+  if (absl::Status admin = CheckAdminUnchanged(running->options().admin, next.admin); !admin.ok()) {
     return Fail(std::string(admin.message()), reload);
   }
   absl::StatusOr<std::unique_ptr<Server>> made = Server::Create(std::move(next), running);
   if (!made.ok()) {
-    return Fail(options_.file.empty()
-                    ? std::string(made.status().message())
-                    : absl::StrCat(options_.file, ": ", made.status().message()),
+    return Fail(options_.file.empty() ? std::string(made.status().message())
+                                      : absl::StrCat(options_.file, ": ", made.status().message()),
                 reload);
   }
   std::unique_ptr<Server> server = *std::move(made);

@@ -87,13 +87,14 @@ absl::StatusOr<Server> StartDnsmasqHosts(const std::string& host, uint16_t port,
                                          const std::string& hosts_file,
                                          const std::string& probe_name) {
   return Start(host, port, {absl::StrCat("--addn-hosts=", hosts_file), "--local-ttl=1"},
-               absl::StrCat(probe_name, " A"), [&] { return !DigA(host, port, probe_name).empty(); });
+               absl::StrCat(probe_name, " A"),
+               [&] { return !DigA(host, port, probe_name).empty(); });
 }
 
 std::string DigA(const std::string& server, uint16_t port, const std::string& name) {
-  const CommandResult r = RunCommand({"dig", "@" + server, "-p", absl::StrCat(port), "+short",
-                                      "+time=2", "+tries=1", name, "A"},
-                                     absl::Seconds(5));
+  const CommandResult r = RunCommand(
+      {"dig", "@" + server, "-p", absl::StrCat(port), "+short", "+time=2", "+tries=1", name, "A"},
+      absl::Seconds(5));
   if (r.exit_code != 0 || absl::StartsWith(r.out, ";")) return "";
   std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipWhitespace());
   std::sort(lines.begin(), lines.end());
