@@ -13,17 +13,18 @@
 #include "absl/types/span.h"
 
 #include "conf/admission_keys.h"
+#include "conf/backend_keys.h"
 #include "conf/reader.h"
 #include "conf/sni_keys.h"
 #include "conf/source_keys.h"
-#include "l4lb/admin/auth.h"
 #include "health/checker.h"
 #include "health/probe.h"
+#include "l4lb/admin/auth.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
+#include "l4lb/balancer/policy.h"
 #include "l4lb/net/address.h"
 #include "l4lb/net/keepalive.h"
-#include "l4lb/balancer/policy.h"
 
 namespace l4lb::conf {
 namespace {
@@ -57,7 +58,9 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "affinity_ttl",
                                         "udp_idle_timeout",
                                         "udp_max_sessions",
-                                        "max_responses"};
+                                        "max_responses",
+                                        "dns_refresh",
+                                        "dns_servers"};
 // Meaningless for TCP: set in a TCP service's own table they are a mistake (from
 // [defaults] they may be meant for the UDP services).
 constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", "max_responses"};
@@ -71,7 +74,6 @@ constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
                                        "fall",      "send",      "expect",      "port",
                                        "http_path", "http_host", "http_status", "passive"};
-constexpr const char* kBackendKeys[] = {"address", "weight", "backup"};
 constexpr const char* kRootKeys[] = {"admin", "defaults", "service"};
 constexpr const char* kAdminKeys[] = {"listen", "token_file", "allow_no_token"};
 
@@ -124,8 +126,6 @@ class Loader : public Reader {
   void ReadAdmin(const toml::table& root);
   void ReadService(const toml::table& table, const toml::table* defaults);
   void ReadListen(const toml::table& table, Server::Service* service);
-  void ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service);
-  void ReadBackend(const toml::node& entry, Server::Service* service);
   void ReadHealth(const toml::table& table, const toml::table* defaults,
                   health::HealthOptions* out);
   void CheckOverlap(const ListenEntry& entry);
@@ -257,7 +257,7 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
     }
   }
   ReadListen(table, &service);
-  ReadBackends(table, scope, &service);
+  ReadBackends(*this, table, scope, &service);
   std::string hash_key;
   if (const toml::node* node = ReadString(scope, "hash_key", &hash_key)) {
     absl::StatusOr<backend::HashKey> parsed = backend::ParseHashKey(hash_key);
@@ -409,87 +409,6 @@ void Loader::CheckAffinity(const Server::Service& service, const toml::node* ttl
                      ServiceName(i), " in affinity group \"", service.affinity_group, "\" has ",
                      absl::FormatDuration(other.affinity_ttl), " (one group, one ttl)"));
   }
-}
-
-void Loader::ReadBackends(const toml::table& table, const Scope& scope, Server::Service* service) {
-  const toml::node* node = Find(scope, "backends");
-  // A front service's own backends are its SNI default route: optional.
-  if (node == nullptr && table.get("sni_routes") != nullptr) return;
-  if (node == nullptr) {
-    return Fail(table.source(),
-                "backends: required, e.g. backends = [\"10.0.0.1:80\", \"10.0.0.2:80=2\"]");
-  }
-  const toml::array* entries = node->as_array();
-  if (entries == nullptr) {
-    return Fail(node->source(), absl::StrCat("backends: want an array like [\"10.0.0.1:80\"], got ",
-                                             TypeName(*node)));
-  }
-  if (entries->empty()) return Fail(node->source(), "backends: empty; want at least one backend");
-  for (const toml::node& entry : *entries) ReadBackend(entry, service);
-}
-
-// "ADDRESS[:PORT][=WEIGHT][@backup]" or
-// {address = "ADDRESS[:PORT]", weight = N, backup = true}.
-void Loader::ReadBackend(const toml::node& entry, Server::Service* service) {
-  std::string text;
-  const toml::node* weight = nullptr;
-  bool backup = false;
-  if (entry.is_string()) {
-    text = entry.as_string()->get();
-  } else if (const toml::table* table = entry.as_table()) {
-    CheckKeys(*table, kBackendKeys, "a backend (want address, weight, backup)");
-    const Scope scope{.own = table, .defaults = nullptr, .prefix = "backends: "};
-    if (ReadString(scope, "address", &text) == nullptr && ok()) {
-      return Fail(entry.source(), "backends: address: required");
-    }
-    if (absl::StrContains(text, '=')) {
-      return Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": the weight goes in weight = N"));
-    }
-    if (absl::StrContains(text, '@')) {
-      return Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": a backup is backup = true"));
-    }
-    weight = table->get("weight");
-    ReadBool(scope, "backup", &backup);
-  } else {
-    return Fail(entry.source(),
-                absl::StrCat("backends: want strings like \"10.0.0.1:80=2\" or tables like "
-                             "{address = \"10.0.0.1:80\", weight = 2}, got ",
-                             TypeName(entry)));
-  }
-  if (!ok()) return;
-  if (absl::StrContains(text, ',')) {
-    return Fail(entry.source(), absl::StrCat("backends: \"", text, "\": one backend per string"));
-  }
-  absl::StatusOr<std::vector<backend::BackendSpec>> spec = backend::ParseBackendList(text);
-  if (!spec.ok()) {
-    // An address alone: the client's port is used (port-range listeners).
-    absl::StatusOr<std::vector<backend::BackendSpec>> portless =
-        backend::ParseBackendList(text, backend::BackendPorts::kFromListener);
-    if (!portless.ok()) {
-      return Fail(entry.source(), absl::StrCat("backends: ", spec.status().message()));
-    }
-    spec = std::move(portless);
-  }
-  backend::BackendSpec& b = spec->front();
-  b.backup |= backup;
-  if (weight != nullptr) {
-    const Scope scope{.own = entry.as_table(), .defaults = nullptr, .prefix = "backends: "};
-    ReadInt(scope, "weight", 1, backend::kMaxWeight, &b.weight);
-  }
-  for (const backend::BackendSpec& other : service->backends) {
-    if (other.name == b.name) {
-      return Fail(entry.source(), absl::StrCat("backends: \"", text, "\": listed twice"));
-    }
-    if ((other.address.port() == 0) != (b.address.port() == 0)) {
-      return Fail(entry.source(),
-                  absl::StrCat("backends: \"", text, "\": give every backend a port (", other.name,
-                               " has ", other.address.port() == 0 ? "none" : "one",
-                               ") or none (then clients keep the port they connected to)"));
-    }
-  }
-  service->backends.push_back(std::move(b));
 }
 
 void Loader::ReadHealth(const toml::table& table, const toml::table* defaults,

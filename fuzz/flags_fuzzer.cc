@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 
 #include "health/probe.h"
@@ -53,9 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(!list->empty(), "a parsed backend list is not empty");
       for (const backend::BackendSpec& b : *list) {
         Check(b.weight >= 1 && b.weight <= backend::kMaxWeight, "weight 1..kMaxWeight");
-        Check(ports == backend::BackendPorts::kFromListener || b.address.port() != 0,
+        Check(ports == backend::BackendPorts::kFromListener || b.target_port() != 0,
               "a port where one is required");
-        Check(b.name == b.address.ToString(), "name is the address");
+        // A host name stays unresolved (l4lb/dns/ resolves it), named as written.
+        Check(b.resolved() ? b.name == b.address.ToString() && b.host.empty()
+                           : !b.host.empty() && absl::StartsWith(b.name, b.host),
+              "name is the address, or the host name as written");
       }
     }
   }

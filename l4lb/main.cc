@@ -31,11 +31,13 @@
 #include "health/probe.h"
 #include "l4lb/admin_flags.h"
 #include "l4lb/admission_flags.h"
-#include "l4lb/fd_budget.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
 #include "l4lb/connection_flags.h"
+#include "l4lb/dns/refresher.h"
+#include "l4lb/dns_flags.h"
+#include "l4lb/fd_budget.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/reload/reloader.h"
@@ -50,7 +52,7 @@ DEFINE_string(
     "listeners, backends and settings; see conf/examples/). The per-service flags "
     "(--listen, --backends, --hash_key, --maglev_table_size, --connect_*, "
     "--idle_timeout, --health_*, --kill_on_down, --slow_start, --affinity_ttl, --udp_*, "
-    "--max_responses) are then refused; --threads, --access_log*, --pipe_size, "
+    "--max_responses, --dns_*) are then refused; --threads, --access_log*, --pipe_size, "
     "--copy_bytes, --busy_poll, --*_congestion, --drain_timeout and --ready_file still apply.");
 DEFINE_string(listen, "",
               "Comma-separated addresses to accept clients on: ADDRESS:PORT, IPv6 as "
@@ -64,7 +66,8 @@ DEFINE_string(backends, "",
               "default 1) is the backend's relative share of new clients. @backup: new clients "
               "only while no other backend is UP and ready. Addresses without ports "
               "(10.0.0.1,10.0.0.2) send each client to the port it connected to (port-range "
-              "listeners).");
+              "listeners). A host name (ftp1.farm.internal:21) is one backend per address it "
+              "resolves to, kept up to date (--dns_refresh, --dns_servers).");
 DEFINE_int32(threads, 0, "Worker threads, each with its own io_uring ring (0: one per CPU).");
 DEFINE_string(connect_timeout, "2s",
               "How long a backend connect may take before the next backend is tried "
@@ -347,6 +350,7 @@ Server::Service ServiceFromFlags() {
     }
   }
   if (absl::Status st = l4lb::ConnectionFlagsInto(&service); !st.ok()) DieConfig(st.message());
+  if (absl::Status st = l4lb::DnsFlagsInto(&service); !st.ok()) DieConfig(st.message());
   service.udp_idle_timeout = DurationFlag("udp_idle_timeout", FLAGS_udp_idle_timeout);
   if (service.udp_idle_timeout <= absl::ZeroDuration()) Die("udp_idle_timeout", "must be above 0");
   if (FLAGS_udp_max_sessions < 1 || FLAGS_udp_max_sessions > 10'000'000) {
@@ -372,9 +376,9 @@ Server::Service ServiceFromFlags() {
 // naming the file, line and column.
 std::vector<Server::Service> ServicesFromConfig(
     std::optional<l4lb::admin::AdminServer::Options>* admin) {
-  for (absl::Span<const char* const> flags : {absl::MakeConstSpan(kServiceFlags),
-                                               l4lb::AdmissionServiceFlags(),
-                                               l4lb::ConnectionServiceFlags()}) {
+  for (absl::Span<const char* const> flags :
+       {absl::MakeConstSpan(kServiceFlags), l4lb::AdmissionServiceFlags(),
+        l4lb::ConnectionServiceFlags(), l4lb::DnsServiceFlags()}) {
     for (const char* flag : flags) {
       if (FlagSet(flag)) {
         Die(flag, "cannot be combined with --config (set it per service in the file)");
@@ -510,7 +514,20 @@ int main(int argc, char** argv) {
       /*reserved_fds=*/100 + options.services.size() * options.threads,
       std::any_of(options.services.begin(), options.services.end(),
                   [](const Server::Service& s) { return s.protocol == Server::Protocol::kUdp; }));
-  l4lb::reload::Reloader::Options service{.drain_timeout = drain_timeout};
+  // Backends by name: resolved now, off the workers, so a name that does not
+  // resolve stops l4lb before it binds anything (exit 2, naming it and where it
+  // was written); the refresher's thread keeps them current from then on.
+  l4lb::dns::Refresher dns({});
+  Server::Options resolved = options;
+  if (absl::Status st = dns.Prepare(&resolved); !st.ok()) DieConfig(st.message());
+  l4lb::reload::Reloader::Options service;
+  service.drain_timeout = drain_timeout;
+  service.prepare = [&dns](Server::Options* next) { return dns.Prepare(next); };
+  service.dns_refreshes = [&dns] {
+    const l4lb::dns::Refresher::Counts c = dns.counts();
+    return l4lb::admin::DnsRefreshes{
+        .changed = c.changed, .unchanged = c.unchanged, .failure = c.failure};
+  };
   if (!FLAGS_config.empty()) {
     service.load = [globals = options] { return ReloadOptions(globals); };
     service.file = FLAGS_config;
@@ -552,12 +569,14 @@ int main(int argc, char** argv) {
                 << " (the kernel's default is " << kernel_congestion << ")";
     }
   }
+  dns.Start([reloader = server->get()] { return reloader->Republish().status.ok(); });
   LOG(INFO) << "l4lb " << l4lb::Version() << " ready";
   size_t listeners = 0;
   for (const Server::Service& s : options.services) listeners += s.listen.size();
   l4lb::NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
                                           " service(s) on ", listeners, " listener(s)"));
   l4lb::ServeUntilStopped(**server, drain_timeout);
+  dns.Stop();  // before the reloader it publishes into goes
   LOG(INFO) << "exiting: " << (*server)->Totals().ToString();
   return 0;
 }

@@ -200,6 +200,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
           absl::StrCat("connect retries must be 0..", relay::Connection::kMaxAttempts - 1));
     }
     const std::string name = ServiceName(service);
+    for (const backend::BackendSpec& b : service.backends) {
+      // main resolves names before any Server is made (dns/refresher.h).
+      if (!b.resolved()) return absl::InvalidArgumentError(absl::StrCat(b.name, ": not resolved"));
+    }
     if (absl::Status st = CheckSources(service); !st.ok()) return st;
     if (absl::Status st = CheckTransparentService(service, name); !st.ok()) return st;
     std::shared_ptr<const backend::BackendSnapshot> before;
@@ -545,6 +549,7 @@ admin::View Server::AdminView() const {
     for (size_t b = 0; b < backends.size(); ++b) {
       admin::BackendView& bv = out.backends.emplace_back();
       bv.name = backends[b].name;
+      bv.dns_name = backends[b].host;
       bv.weight = backends[b].weight;
       bv.backup = backends[b].backup;
       switch (snapshot->admin(b)) {

@@ -50,7 +50,14 @@ class Server {
     std::string name;  // for logs; default: the first listen address
     Protocol protocol = Protocol::kTcp;
     std::vector<net::SocketAddress> listen;
+    // All resolved by Create() time (BackendSpec::resolved): named ones are
+    // expanded by l4lb/dns/ into one spec per address.
     std::vector<backend::BackendSpec> backends;
+    // Named backends (BackendSpec::host): resolved again every dns_refresh, or
+    // sooner when the record's TTL is shorter, asking dns_servers (empty:
+    // /etc/resolv.conf's). Read by l4lb/dns/, not by the Server.
+    absl::Duration dns_refresh = absl::Seconds(30);
+    std::vector<net::SocketAddress> dns_servers;
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
     uint32_t maglev_table_size = 65537;
     // How a new connection's backend is picked (balancer/policy.h); TCP only

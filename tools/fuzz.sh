@@ -33,7 +33,8 @@ declare -A SOURCES=(
             l4lb/admission/acl.cc l4lb/admission/limits.cc l4lb/admission/admission.cc
             l4lb/admin/auth.cc l4lb/net/keepalive.cc l4lb/balancer/policy.cc
             l4lb/net/source.cc l4lb/net/socket.cc conf/sni_keys.cc conf/source_keys.cc
-            l4lb/tls/sni_routes.cc l4lb/tls/client_hello.cc"
+            l4lb/tls/sni_routes.cc l4lb/tls/client_hello.cc conf/backend_keys.cc
+            l4lb/dns/servers.cc"
   [flags]="health/probe.cc l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc
            l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc l4lb/net/address.cc"
 )

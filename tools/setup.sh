@@ -9,6 +9,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # config files (conf/): toml++, header-only
   libtomlplusplus-dev
+  # backends by DNS name (l4lb/dns/): c-ares reports each record's TTL
+  libc-ares-dev
   # tests and demo: real servers and real clients
   nginx-light curl procps
   # ss: what congestion control l4lb's sockets run (tests/relay_test)

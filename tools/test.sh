@@ -14,12 +14,13 @@ status=${PIPESTATUS[0]}
 # The health checker publishes snapshots that workers swap in while connections
 # flow: run those tests again under ThreadSanitizer (their targets count twice).
 # The access log hands lines from workers to its own thread through lock-free queues.
+# The DNS refresher's thread publishes beside reloads (refresher_test).
 # The admin endpoint asks each worker for its live connections (connection_list_test;
 # tests/admin_e2e_test passes under TSan too, by hand: bazel test --config=tsan
 # //tests:admin_e2e_test, left out here for CI's time).
 bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affinity_test \
   //tests:health_e2e_test //l4lb/log:access_log_test //tests:access_log_e2e_test \
-  //l4lb/stats:connection_list_test "$@" 2>&1 |
+  //l4lb/stats:connection_list_test //l4lb/dns:refresher_test "$@" 2>&1 |
   tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 # Memory and undefined-behaviour errors where input from clients, backends and
@@ -30,7 +31,7 @@ bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affi
 # minutes on a fresh machine, and each sanitized target is a compile of its own
 # (a cold run of all 125 targets took 28 min).
 bazel test --config=asan --keep_going //l4lb/admission/... //l4lb/relay/... //l4lb/udp/... \
-  //l4lb/net/... //l4lb/backend/... //l4lb/log/... //health:probe_test //conf/... \
+  //l4lb/net/... //l4lb/backend/... //l4lb/log/... //l4lb/dns/... //health:probe_test //conf/... \
   //tests:relay_test //tests:udp_e2e_test //tests:udp_icmp_e2e_test //tests:cut_e2e_test \
   //tests:access_e2e_test "$@" 2>&1 | tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1

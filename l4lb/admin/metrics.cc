@@ -277,6 +277,14 @@ void ProcessFamilies(Writer& w, const View& view) {
            "runs) or failure (rejected; the running config stays).");
   w.Sample({{"result", "success"}}, view.reloads_success);
   w.Sample({{"result", "failure"}}, view.reloads_failure);
+  if (view.dns_refreshes) {
+    w.Family("l4lb_dns_refreshes_total", "counter",
+             "Backend DNS names resolved again, per name: changed (other addresses: a new "
+             "config serves them), unchanged, or failure (the last good addresses stay).");
+    w.Sample({{"result", "changed"}}, view.dns_refreshes->changed);
+    w.Sample({{"result", "unchanged"}}, view.dns_refreshes->unchanged);
+    w.Sample({{"result", "failure"}}, view.dns_refreshes->failure);
+  }
   w.Family("l4lb_config_generation", "gauge",
            "The running config: 1 at start, +1 per reload that took.");
   w.Sample({}, view.generation);

@@ -75,5 +75,16 @@ TEST(MetricsTest, LabelValuesAreEscaped) {
   EXPECT_TRUE(HasLine(out, "l4lb_no_backend_total{service=\"a\\\"b\\\\c\\nd\"} 0")) << out;
 }
 
+// Only with named backends' refresher behind the view: one family, three results.
+TEST(MetricsTest, DnsRefreshesByResult) {
+  View v = TestView();
+  EXPECT_FALSE(absl::StrContains(RenderMetrics(v), "l4lb_dns_refreshes_total"));
+  v.dns_refreshes = DnsRefreshes{.changed = 2, .unchanged = 40, .failure = 1};
+  const std::string out = RenderMetrics(v);
+  EXPECT_TRUE(HasLine(out, "l4lb_dns_refreshes_total{result=\"changed\"} 2")) << out;
+  EXPECT_TRUE(HasLine(out, "l4lb_dns_refreshes_total{result=\"unchanged\"} 40")) << out;
+  EXPECT_TRUE(HasLine(out, "l4lb_dns_refreshes_total{result=\"failure\"} 1")) << out;
+}
+
 }  // namespace
 }  // namespace l4lb::admin

@@ -25,6 +25,7 @@ json Backend(const View& view, const BackendView& b, const BackendView* previous
   }
   return {
       {"name", b.name},
+      {"dns_name", b.dns_name.empty() ? json(nullptr) : json(b.dns_name)},
       {"state", StateName(b.state)},
       {"weight", b.weight},
       {"backup", b.backup},
@@ -77,7 +78,7 @@ std::string RenderStatus(const View& view, const View* previous) {
         {"backends", std::move(backends)},
     });
   }
-  const json out = {
+  json out = {
       {"draining", view.draining},
       {"uptime_seconds", absl::ToDoubleSeconds(view.now - view.started)},
       {"open_fds", view.open_fds},
@@ -93,6 +94,11 @@ std::string RenderStatus(const View& view, const View* previous) {
         {"draining_configs", view.draining_generations}}},
       {"services", std::move(services)},
   };
+  if (view.dns_refreshes) {
+    out["dns_refreshes"] = {{"changed", view.dns_refreshes->changed},
+                            {"unchanged", view.dns_refreshes->unchanged},
+                            {"failure", view.dns_refreshes->failure}};
+  }
   // replace: a name that is not UTF-8 must not make dump() throw.
   return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }

@@ -26,6 +26,18 @@ TEST(StatusTest, ListsEveryBackendWithStateWeightAndCounts) {
   EXPECT_EQ(s["backends"][1]["weight"], 3);
   EXPECT_DOUBLE_EQ(s["backends"][1]["seconds_since_state_change"].get<double>(), 10.0);
   EXPECT_TRUE(s["backends"][0]["last_check"].is_null());  // no probes in TestView
+  EXPECT_TRUE(s["backends"][0]["dns_name"].is_null()) << "an address, not a name";
+  EXPECT_FALSE(j.contains("dns_refreshes"));
+}
+
+TEST(StatusTest, NamedBackendsSayTheirNameAndRefreshesAreCounted) {
+  View v = TestView();
+  v.services[0].backends[1].dns_name = "web.farm.internal";
+  v.dns_refreshes = DnsRefreshes{.changed = 1, .unchanged = 5, .failure = 2};
+  const json j = json::parse(RenderStatus(v, nullptr));
+  EXPECT_EQ(j["services"][0]["backends"][1]["dns_name"], "web.farm.internal");
+  EXPECT_EQ(j["dns_refreshes"]["changed"], 1);
+  EXPECT_EQ(j["dns_refreshes"]["failure"], 2);
 }
 
 TEST(StatusTest, ThroughputIsMeasuredFromThePreviousView) {

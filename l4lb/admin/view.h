@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ const char* StateName(BackendState state);  // "UP", "DOWN", "DRAIN", "MAINT"
 
 struct BackendView {
   std::string name;  // as written in the config or --backends ("10.0.0.1:80")
+  std::string dns_name;  // the host name it was resolved from; "" for an address
   BackendState state = BackendState::kUp;
   uint32_t weight = 1;
   bool backup = false;  // takes clients only while no primary does
@@ -38,6 +40,13 @@ struct ServiceView {
   std::vector<std::string> listen;  // bound addresses (port 0 resolved)
   stats::ServiceTotals counters;
   std::vector<BackendView> backends;
+};
+
+// Named backends resolved again (l4lb/dns/refresher.h), per name and refresh.
+struct DnsRefreshes {
+  uint64_t changed = 0;  // other addresses: a new config was made
+  uint64_t unchanged = 0;
+  uint64_t failure = 0;  // no answer, or no address: the last good ones stay
 };
 
 // View is everything a scrape or a status page shows, read at one moment
@@ -62,6 +71,7 @@ struct View {
   std::string last_reload_error;
   // Earlier configs still draining connections after a reload.
   int draining_generations = 0;
+  std::optional<DnsRefreshes> dns_refreshes;  // nullopt: not shown
 };
 
 // GET /connections: live TCP connections, as the workers listed them.

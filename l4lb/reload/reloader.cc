@@ -29,6 +29,13 @@ absl::Status CheckAdminUnchanged(const std::optional<admin::AdminServer::Options
 absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(Server::Options first,
                                                            Options options) {
   std::unique_ptr<Reloader> r(new Reloader(std::move(options)));
+  {
+    std::lock_guard<std::mutex> serial(r->reload_mu_);
+    r->loaded_ = first;
+  }
+  if (r->options_.prepare) {
+    if (absl::Status st = r->options_.prepare(&first); !st.ok()) return st;
+  }
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(std::move(first));
   if (!server.ok()) return server.status();
   r->started_ = absl::Now();
@@ -85,7 +92,14 @@ absl::Status Reloader::Start() {
   return absl::OkStatus();
 }
 
-Reloader::Result Reloader::Fail(std::string error) {
+Reloader::Result Reloader::Fail(std::string error, bool reload) {
+  if (!reload) {
+    // A DNS change the running config cannot take (say, an IPv6 address and
+    // only IPv4 sources): the refresher tries again after its next pass.
+    LOG(ERROR) << "dns: the new addresses are not applied: " << error
+               << "; the running config stays";
+    return {.status = absl::InvalidArgumentError(error)};
+  }
   LOG(ERROR) << "reload failed: " << error << "; the running config stays";
   std::unique_lock<std::shared_mutex> lock(mu_);
   ++reloads_failure_;
@@ -95,8 +109,6 @@ Reloader::Result Reloader::Fail(std::string error) {
 }
 
 Reloader::Result Reloader::Reload() {
-  // current_ is written only here, under both locks: reading it under
-  // reload_mu_ alone is safe.
   std::lock_guard<std::mutex> serial(reload_mu_);
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
@@ -106,21 +118,48 @@ Reloader::Result Reloader::Reload() {
   LOG(INFO) << "reload: reading the config again";
   absl::StatusOr<Server::Options> next = options_.load();
   if (!next.ok()) return Fail(std::string(next.status().message()));
+  Server::Options loaded = *next;
+  Result result = Replace(*std::move(next), /*reload=*/true);
+  if (result.status.ok()) loaded_ = std::move(loaded);
+  return result;
+}
+
+Reloader::Result Reloader::Republish() {
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    if (stopping_) return {.status = absl::FailedPreconditionError("shutting down: no change")};
+  }
+  return Replace(loaded_, /*reload=*/false);
+}
+
+Reloader::Result Reloader::Replace(Server::Options next, bool reload) {
+  // current_ is written only here, under both locks: reading it under
+  // reload_mu_ alone is safe.
+  const char* what = reload ? "reload" : "dns";
+  if (options_.prepare) {
+    if (absl::Status st = options_.prepare(&next); !st.ok()) {
+      return Fail(std::string(st.message()), reload);
+    }
+  }
   Server* running;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     running = current_.get();
   }
-  if (absl::Status admin = CheckAdminUnchanged(running->options().admin, next->admin);
-      !admin.ok()) {
-    return Fail(std::string(admin.message()));
+  if (absl::Status admin = CheckAdminUnchanged(running->options().admin, next.admin); !admin.ok()) {
+    return Fail(std::string(admin.message()), reload);
   }
-  absl::StatusOr<std::unique_ptr<Server>> made = Server::Create(*std::move(next), running);
-  if (!made.ok()) return Fail(absl::StrCat(options_.file, ": ", made.status().message()));
+  absl::StatusOr<std::unique_ptr<Server>> made = Server::Create(std::move(next), running);
+  if (!made.ok()) {
+    return Fail(options_.file.empty() ? std::string(made.status().message())
+                                      : absl::StrCat(options_.file, ": ", made.status().message()),
+                reload);
+  }
   std::unique_ptr<Server> server = *std::move(made);
   // Its workers accept beside the running ones from here on.
   if (absl::Status started = server->Start(); !started.ok()) {
-    return Fail(absl::StrCat("cannot start workers: ", started.message()));
+    return Fail(absl::StrCat("cannot start workers: ", started.message()), reload);
   }
   actions_->Retarget(server->ActionTargets());
   Result result;
@@ -130,9 +169,11 @@ Reloader::Result Reloader::Reload() {
                          .deadline = absl::Now() + options_.drain_timeout});
     current_ = std::move(server);
     result.generation = ++generation_;
-    ++reloads_success_;
-    last_reload_ = absl::Now();
-    last_error_.clear();
+    if (reload) {
+      ++reloads_success_;
+      last_reload_ = absl::Now();
+      last_error_.clear();
+    }
     result.services = current_->service_names().size();
     result.listeners = current_->listening().size();
   }
@@ -142,19 +183,19 @@ Reloader::Result Reloader::Reload() {
     std::unique_lock<std::shared_mutex> lock(mu_);
     if (retiring_.size() > kMaxDrainingConfigs && !retiring_.front().force) {
       retiring_.front().force = true;
-      LOG(WARNING) << "reload: more than " << kMaxDrainingConfigs
+      LOG(WARNING) << what << ": more than " << kMaxDrainingConfigs
                    << " earlier configs still draining; cutting the oldest one's "
                    << retiring_.front().server->Totals().active << " connection(s)";
     }
   }
-  LOG(INFO) << "reload: serving " << result.services << " service(s) on " << result.listeners
+  LOG(INFO) << what << ": serving " << result.services << " service(s) on " << result.listeners
             << " listener(s) (generation " << result.generation << "); the previous config's "
             << "connections go on, those of removed services, backends and listeners for up to "
             << absl::FormatDuration(options_.drain_timeout);
   if (options_.serving) {
     // current_ is ours to read: only a reload (this one, serialised) changes it.
     if (absl::Status status = options_.serving(*current_); !status.ok()) {
-      LOG(ERROR) << "reload: " << status.message();
+      LOG(ERROR) << what << ": " << status.message();
     }
   }
   return result;
@@ -244,6 +285,7 @@ admin::View Reloader::AdminView() const {
   view.last_reload = last_reload_;
   view.last_reload_error = last_error_;
   view.draining_generations = static_cast<int>(retiring_.size());
+  if (options_.dns_refreshes) view.dns_refreshes = options_.dns_refreshes();
   return view;
 }
 

@@ -69,6 +69,13 @@ class Reloader {
     // file, log lines). An error fails Start(); after a reload it is logged
     // (the reload took).
     std::function<absl::Status(const Server&)> serving;
+    // Options as loaded (flags, the file) -> what a Server runs: named
+    // backends expanded to their addresses (dns/refresher.h Prepare). At
+    // Create, each Reload and each Republish; an error rejects that config.
+    // Null: options run as loaded.
+    std::function<absl::Status(Server::Options*)> prepare;
+    // For /metrics: the DNS refreshes so far (dns/refresher.h); null: none.
+    std::function<admin::DnsRefreshes()> dns_refreshes;
   };
 
   // Binds everything (Server::Create) and the admin endpoint (first.admin).
@@ -87,6 +94,12 @@ class Reloader {
     size_t listeners = 0;
   };
   Result Reload();
+  // The next config from the options last loaded (no file read), prepared
+  // again: how a DNS change (new addresses for a named backend) is published.
+  // Everything else is a reload's: kept backends keep health, DRAIN/MAINT and
+  // connections, removed ones drain. Not counted as a reload; logged as
+  // "dns: serving ..." or "dns: ... not applied: ...".
+  Result Republish();
 
   // Earlier configs that have drained are freed and their counts kept; those
   // past their drain_timeout have their removed parts cut. Main calls it a few
@@ -116,12 +129,18 @@ class Reloader {
   };
 
   explicit Reloader(Options options) : options_(std::move(options)) {}
-  Result Fail(std::string error);
+  // `reload`: a Reload() (counted as one), else a Republish().
+  Result Fail(std::string error, bool reload = true);
+  // The part both share, under reload_mu_: `next` prepared, made from the
+  // running config, started and swapped in.
+  Result Replace(Server::Options next, bool reload);
 
   const Options options_;
   // std:: mutexes, not absl::Mutex: Debian's Abseil is not built with TSan,
   // which then cannot see the ordering an absl::Mutex gives.
   std::mutex reload_mu_;  // one reload at a time; held across the whole of one
+  // What `load` (or Create) gave last before `prepare`, for Republish().
+  Server::Options loaded_ ABSL_GUARDED_BY(reload_mu_);
   mutable std::shared_mutex mu_;
   std::unique_ptr<Server> current_ ABSL_GUARDED_BY(mu_);
   std::vector<Retiring> retiring_ ABSL_GUARDED_BY(mu_);

@@ -3,12 +3,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 #include "tests/harness/process.h"
@@ -28,10 +33,11 @@ std::string Tail(const std::string& path) {
   return log.size() > 2000 ? "..." + log.substr(log.size() - 2000) : log;
 }
 
-}  // namespace
-
-absl::StatusOr<Server> StartDnsmasq(const std::string& host, uint16_t port,
-                                    const std::string& txt) {
+// One dnsmasq in the foreground on host:port with `records` (its record flags),
+// returned once `answered()` (or an error naming its log).
+absl::StatusOr<Server> Start(const std::string& host, uint16_t port,
+                             const std::vector<std::string>& records, const std::string& what,
+                             const std::function<bool()>& answered) {
   // A new directory per start: a restarted server never reads a stale pid file or log.
   std::string dir = absl::StrCat(TempDir(), "/dnsmasq-", host, "-", port, "-XXXXXX");
   if (mkdtemp(dir.data()) == nullptr) {
@@ -42,7 +48,7 @@ absl::StatusOr<Server> StartDnsmasq(const std::string& host, uint16_t port,
   server.port = port;
   server.dir = dir;
   server.log = dir + "/dnsmasq.log";
-  const std::vector<std::string> argv = {
+  std::vector<std::string> argv = {
       kDnsmasq,
       // One foreground process (killing its PID stops the server), logging to stderr.
       "--keep-in-foreground", "--log-facility=-", "--log-queries",
@@ -50,24 +56,49 @@ absl::StatusOr<Server> StartDnsmasq(const std::string& host, uint16_t port,
       "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
       // This address and port only, not every interface's port 53.
       "--bind-interfaces", absl::StrCat("--listen-address=", host), absl::StrCat("--port=", port),
-      // As is: quotes on the command line would be part of the text.
-      absl::StrCat("--txt-record=", kDnsmasqName, ",", txt),
       absl::StrCat("--pid-file=", dir, "/dnsmasq.pid"), "--user=root", "--group=root"};
+  argv.insert(argv.end(), records.begin(), records.end());
   absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(argv, server.log);
   if (!process.ok()) {
     return absl::InternalError(absl::StrCat("dnsmasq: ", process.status().ToString()));
   }
   server.process = *std::move(process);
   // A bound socket is not enough: dnsmasq answers only once its records are loaded.
-  const bool answered = WaitFor(
-      kStartTimeout, [&] { return !server.process->Running() || DigTxt(host, port) == txt; });
-  if (answered && server.process->Running()) return server;
+  const bool ok = WaitFor(kStartTimeout, [&] { return !server.process->Running() || answered(); });
+  if (ok && server.process->Running()) return server;
   return absl::UnavailableError(absl::StrCat(
       "dnsmasq on ", host, ":", port,
-      server.process->Running() ? absl::StrCat(" did not answer ", kDnsmasqName, " TXT within ",
-                                               absl::FormatDuration(kStartTimeout))
-                                : " exited",
+      server.process->Running()
+          ? absl::StrCat(" did not answer ", what, " within ", absl::FormatDuration(kStartTimeout))
+          : " exited",
       "; its log ", server.log, ":\n", Tail(server.log)));
+}
+
+}  // namespace
+
+absl::StatusOr<Server> StartDnsmasq(const std::string& host, uint16_t port,
+                                    const std::string& txt) {
+  // As is: quotes on the command line would be part of the text.
+  return Start(host, port, {absl::StrCat("--txt-record=", kDnsmasqName, ",", txt)},
+               absl::StrCat(kDnsmasqName, " TXT"), [&] { return DigTxt(host, port) == txt; });
+}
+
+absl::StatusOr<Server> StartDnsmasqHosts(const std::string& host, uint16_t port,
+                                         const std::string& hosts_file,
+                                         const std::string& probe_name) {
+  return Start(host, port, {absl::StrCat("--addn-hosts=", hosts_file), "--local-ttl=1"},
+               absl::StrCat(probe_name, " A"),
+               [&] { return !DigA(host, port, probe_name).empty(); });
+}
+
+std::string DigA(const std::string& server, uint16_t port, const std::string& name) {
+  const CommandResult r = RunCommand(
+      {"dig", "@" + server, "-p", absl::StrCat(port), "+short", "+time=2", "+tries=1", name, "A"},
+      absl::Seconds(5));
+  if (r.exit_code != 0 || absl::StartsWith(r.out, ";")) return "";
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipWhitespace());
+  std::sort(lines.begin(), lines.end());
+  return absl::StrJoin(lines, "\n");
 }
 
 std::string DigTxt(const std::string& server, uint16_t port, const std::string& source) {
