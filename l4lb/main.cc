@@ -37,6 +37,7 @@
 #include "l4lb/connection_flags.h"
 #include "l4lb/dns/refresher.h"
 #include "l4lb/dns_flags.h"
+#include "l4lb/sni_flags.h"
 #include "l4lb/fd_budget.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
@@ -309,6 +310,8 @@ Server::Service ServiceFromFlags() {
   service.listen = ListenFlag(&service.protocol);
   absl::StatusOr<std::vector<l4lb::backend::BackendSpec>> backends =
       l4lb::backend::ParseBackendList(FLAGS_backends);
+  // With --sni_routes, --backends is only the default route: optional.
+  if (FLAGS_backends.empty() && l4lb::SniRoutesFlagSet()) backends.emplace();
   if (!backends.ok()) {
     // Addresses alone ("10.0.0.1,10.0.0.2"): each client goes to the port it
     // connected to, which is what port-range listeners want.
@@ -378,7 +381,7 @@ std::vector<Server::Service> ServicesFromConfig(
     std::optional<l4lb::admin::AdminServer::Options>* admin) {
   for (absl::Span<const char* const> flags :
        {absl::MakeConstSpan(kServiceFlags), l4lb::AdmissionServiceFlags(),
-        l4lb::ConnectionServiceFlags(), l4lb::DnsServiceFlags()}) {
+        l4lb::ConnectionServiceFlags(), l4lb::DnsServiceFlags(), l4lb::SniServiceFlags()}) {
     for (const char* flag : flags) {
       if (FlagSet(flag)) {
         Die(flag, "cannot be combined with --config (set it per service in the file)");
@@ -414,6 +417,10 @@ Server::Options OptionsFromFlags() {
   std::optional<l4lb::admin::AdminServer::Options> config_admin;
   if (FLAGS_config.empty()) {
     options.services.push_back(ServiceFromFlags());
+    absl::StatusOr<std::vector<Server::Service>> pools =
+        l4lb::SniFlagsInto(&options.services.front());
+    if (!pools.ok()) DieConfig(pools.status().message());
+    for (Server::Service& pool : *pools) options.services.push_back(std::move(pool));
   } else {
     options.services = ServicesFromConfig(&config_admin);
   }

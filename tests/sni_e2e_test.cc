@@ -329,6 +329,29 @@ TEST_F(SniTest, StalledHellosCannotHoldFdsPastTheTimeout) {
   EXPECT_EQ(CertName(https_, "b.example.com"), "wild.example.com");
 }
 
+// The flag-defined service: each --sni_routes route brings its own backends;
+// without --backends there is no default route.
+TEST_F(SniTest, FlagDefinedService) {
+  absl::StatusOr<std::unique_ptr<L4lb>> flags = L4lb::Start(
+      {"--listen=127.0.0.1:0", "--health_check=none",
+       absl::StrCat("--sni_routes=a.example.com=127.0.0.2:", servers_[0].port,
+                    ";*.example.com|example.com=127.0.0.3:", servers_[1].port)});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(CertName((*flags)->port(), "a.example.com"), "a.example.com");
+  EXPECT_EQ(CertName((*flags)->port(), "example.com"), "wild.example.com");
+  EXPECT_EQ(CertName((*flags)->port(), "other.org"), "");
+  for (const auto& [flag, error] : std::vector<std::pair<std::string, std::string>>{
+           {"--sni_routes=a.*.com=127.0.0.2:1", "--sni_routes: server name pattern \"a.*.com\""},
+           {"--sni_routes=a.example.com", "--sni_routes: \"a.example.com\": want NAMES=BACKENDS"},
+           {"--sni_routes=a.example.com=127.0.0.2:1;A.example.com=127.0.0.3:1", "given twice"},
+           {"--sni_timeout=1s", "--sni_timeout: needs --sni_routes"}}) {
+    const CommandResult r = RunCommand(
+        {L4lbBinary(), "--listen=127.0.0.1:0", "--backends=127.0.0.2:1", flag}, absl::Seconds(10));
+    EXPECT_EQ(r.exit_code, 2) << flag;
+    EXPECT_TRUE(absl::StrContains(r.err, error)) << flag << "\n" << r.err;
+  }
+}
+
 TEST_F(SniTest, EachRouteHasItsOwnHealth) {
   servers_[1].process->Stop(SIGKILL, absl::Seconds(5));  // site-b's only backend
   EXPECT_TRUE(WaitFor(absl::Seconds(3), [&] { return CertName(https_, "b.example.com").empty(); }));
