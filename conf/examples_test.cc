@@ -68,8 +68,7 @@ TEST(ExamplesTest, EcmpFarmAndItsBirdConfigs) {
   EXPECT_EQ((*services)[1].backends[0].address.port(), 0);
   EXPECT_EQ((*services)[0].affinity_group, (*services)[1].affinity_group);
   for (const char* file : {"bird-l4lb.conf", "bird-router.conf"}) {
-    const std::string command =
-        absl::StrCat("/usr/sbin/bird -p -c conf/examples/", file, " 2>&1");
+    const std::string command = absl::StrCat("/usr/sbin/bird -p -c conf/examples/", file, " 2>&1");
     EXPECT_EQ(std::system(command.c_str()), 0) << command;
   }
 }

@@ -119,10 +119,10 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
   // The route goes first: while the router still sends new clients here, they
   // are accepted; only once it has moved them does this instance refuse any.
   if (announcer != nullptr) {
-    announcer->Withdraw(
-        [&] { return sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0; });
+    announcer->Withdraw([&] { return sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0; });
   }
   reloader.StopAccepting();
+  LOG(INFO) << "drain: stopped accepting; live connections go on";
   const absl::Time deadline = absl::Now() + drain_timeout;
   while (!reloader.Drained() && absl::Now() < deadline) {
     if (sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0) {

@@ -6,16 +6,21 @@
 namespace l4lb::announce {
 
 absl::StatusOr<std::unique_ptr<Announcer>> Announcer::Create(const Options& options) {
-  if (absl::Status st = RemoveVip(options.vip); !st.ok()) return st;
+  if (absl::Status st = RemoveRoute(options.vip); !st.ok()) return st;
+  if (absl::Status st = AddVip(options.vip); !st.ok()) return st;
   return std::unique_ptr<Announcer>(new Announcer(options));
 }
 
 Announcer::~Announcer() {
-  if (!announced_) return;
+  if (announced_) {
+    if (absl::Status st = RemoveRoute(options_.vip); !st.ok()) {
+      LOG(ERROR) << "announce: " << st.message() << "; remove it by hand";
+    } else {
+      LOG(INFO) << "announce: withdrew " << VipText(options_.vip) << " at exit";
+    }
+  }
   if (absl::Status st = RemoveVip(options_.vip); !st.ok()) {
-    LOG(ERROR) << "announce: " << st.message() << "; remove it by hand";
-  } else {
-    LOG(INFO) << "announce: removed " << VipText(options_.vip) << " at exit";
+    LOG(WARNING) << "announce: " << st.message();
   }
 }
 
@@ -41,24 +46,25 @@ bool Announcer::Ready(const admin::View& view, std::string* waiting_for) {
 
 absl::Status Announcer::Announce() {
   if (announced_) return absl::OkStatus();
-  if (absl::Status st = AddVip(options_.vip); !st.ok()) return st;
+  if (absl::Status st = AddRoute(options_.vip); !st.ok()) return st;
   announced_ = true;
-  LOG(INFO) << "announce: added " << VipText(options_.vip)
+  LOG(INFO) << "announce: route to " << VipText(options_.vip) << " added in table "
+            << options_.vip.table
             << ": listeners bound, backends checked; the routing daemon announces it";
   return absl::OkStatus();
 }
 
 void Announcer::Withdraw(const std::function<bool()>& interrupted) {
   if (!announced_) return;
-  if (absl::Status st = RemoveVip(options_.vip); !st.ok()) {
+  if (absl::Status st = RemoveRoute(options_.vip); !st.ok()) {
     // Still announced: the drain goes on, but the router keeps sending clients
     // that will be refused. Someone must act.
     LOG(ERROR) << "announce: " << st.message();
     return;
   }
   announced_ = false;
-  LOG(INFO) << "announce: removed " << VipText(options_.vip) << "; accepting for "
-            << options_.withdraw_delay << " more while the route is withdrawn";
+  LOG(INFO) << "announce: route to " << VipText(options_.vip) << " removed; accepting for "
+            << options_.withdraw_delay << " more while the router converges";
   const absl::Time until = absl::Now() + options_.withdraw_delay;
   while (absl::Now() < until) {
     if (interrupted()) {

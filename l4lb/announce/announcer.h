@@ -14,14 +14,16 @@ namespace l4lb::announce {
 
 // Announcer tells a routing daemon on l4lb's host when to announce the service
 // address and when to withdraw it (--announce, README "Several instances behind
-// ECMP"), through the one thing every daemon watches: the address on an
-// interface. It adds the VIP once l4lb can serve (listeners bound, every
-// backend checked once, a backend UP in every service) and removes it at the
-// start of a drain, `withdraw_delay` before l4lb stops accepting, so the router
-// has moved new clients to the other instances before this one refuses any.
+// ECMP"), through what every daemon can watch: a route in a kernel table
+// (vip.h). At start-up it puts the VIP on its device (so l4lb can bind it and
+// the kernel delivers its packets) and removes a route a killed run left. It
+// adds the route once l4lb can serve (listeners bound, every backend checked
+// once, a backend UP in every service) and removes it at the start of a drain,
+// `withdraw_delay` before l4lb stops accepting, so the router has moved new
+// clients to the other instances before this one refuses any. At exit both go.
 //
-// Why an address and not BGP in l4lb, a route, or a daemon's health check:
-// DESIGN.md beside this file.
+// Why a route and not BGP in l4lb, the address itself, or a daemon's health
+// check: DESIGN.md beside this file.
 //
 // Owned by main and used on its thread only (service_loop.cc).
 class Announcer {
@@ -34,12 +36,12 @@ class Announcer {
     absl::Duration withdraw_delay = absl::Seconds(2);
   };
 
-  // Removes the VIP if it is there (left by an l4lb killed before it could: it
-  // must not be announced before this one is ready), which also proves the
-  // privilege (CAP_NET_ADMIN). Errors say what failed ("remove 192.0.2.10/32 dev
-  // lo: Operation not permitted").
+  // Removes the route if it is there (left by an l4lb killed before it could:
+  // it must not be announced before this one is ready) and adds the VIP to its
+  // device, which also proves the privilege (CAP_NET_ADMIN). Errors say what
+  // failed ("route del table 200 192.0.2.10/32 dev lo: Operation not permitted").
   static absl::StatusOr<std::unique_ptr<Announcer>> Create(const Options& options);
-  // Withdraws if still announced: l4lb leaving on an error takes its address too.
+  // Withdraws if still announced (l4lb leaving on an error), and removes the VIP.
   ~Announcer();
   Announcer(const Announcer&) = delete;
   Announcer& operator=(const Announcer&) = delete;
@@ -51,10 +53,11 @@ class Announcer {
   // ("service ftp: backend 10.0.0.1:21 not checked yet").
   static bool Ready(const admin::View& view, std::string* waiting_for);
 
-  // Adds the VIP (once): the daemon announces it from now on.
+  // Adds the route (once): the daemon announces the VIP from now on.
   absl::Status Announce();
-  // Removes it (if announced) and waits withdraw_delay while the daemon
-  // withdraws, or until `interrupted` (which waits a little for a stop signal:
+  // Removes the route (if announced) and waits withdraw_delay while the daemon
+  // withdraws and the router converges (the VIP stays: packets it still sends
+  // here are taken), or until `interrupted` (which waits a little for a stop signal:
   // a second SIGTERM) returns true.
   void Withdraw(const std::function<bool()>& interrupted);
   bool announced() const { return announced_; }

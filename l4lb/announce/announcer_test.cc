@@ -53,7 +53,7 @@ TEST(AnnouncerReadyTest, UnprobedAndMaintenanceBackendsDoNotWait) {
   admin::View view = TwoServices();
   view.services[0].backends[1].state = admin::BackendState::kMaint;
   view.services[0].backends[1].health.failed = 0;  // its checks are paused
-  view.services[1].backends[0].health = {};          // check = none: always UP
+  view.services[1].backends[0].health = {};        // check = none: always UP
   std::string waiting;
   EXPECT_TRUE(Announcer::Ready(view, &waiting)) << waiting;
 }

@@ -24,8 +24,7 @@ TEST(HostKeysTest, TheHostWithoutItsPort) {
 TEST(HostKeysTest, AHostListedTwiceKeepsItsNamesAsWritten) {
   const std::vector<BackendSpec> list =
       List("10.0.0.1:80,10.0.0.2:80,10.0.0.1:81", BackendPorts::kRequired);
-  EXPECT_EQ(HostKeys(list),
-            (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2", "10.0.0.1:81"}));
+  EXPECT_EQ(HostKeys(list), (std::vector<std::string>{"10.0.0.1:80", "10.0.0.2", "10.0.0.1:81"}));
 }
 
 // The FTP farm of README "Several instances behind ECMP": the control service
@@ -49,7 +48,8 @@ TEST(HostKeysTest, ControlAndPassiveServicesPickTheSameHostFor100kClients) {
   int differ = 0;
   for (int i = 0; i < 100'000; ++i) {
     const uint64_t key = rng();
-    differ += host(**control, (*control)->Pick(key, {})) != host(**passive, (*passive)->Pick(key, {}));
+    differ +=
+        host(**control, (*control)->Pick(key, {})) != host(**passive, (*passive)->Pick(key, {}));
   }
   std::printf("clients whose control and data hosts differ: %d of 100000\n", differ);
   EXPECT_EQ(differ, 0);
