@@ -33,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
+#include "tests/harness/bird.h"
 #include "tests/harness/netns.h"
 #include "tests/harness/process.h"
 #include "tests/harness/servers.h"
@@ -52,22 +53,13 @@ std::string HostIp(int h) { return absl::StrCat("10.94.0.", h + 1); }
 std::string LbIp(int i) { return absl::StrCat("10.92.", i + 1, ".2"); }
 std::string RouterIp(int i) { return absl::StrCat("10.92.", i + 1, ".1"); }
 
-// BIRD's control sockets, removed when the farm goes (after the BIRDs).
-struct Sockets {
-  std::vector<std::string> paths;
-  ~Sockets() {
-    for (const std::string& p : paths) unlink(p.c_str());
-  }
-};
-
 struct Farm {
-  Sockets sockets;
   std::unique_ptr<NetNamespace> router, client, backend;
   std::vector<std::unique_ptr<NetNamespace>> lb;
   std::vector<Server> ftp, ssh;  // per backend host
-  std::unique_ptr<Process> router_bird;
-  std::vector<std::unique_ptr<Process>> bird;  // per instance
-  std::vector<std::unique_ptr<L4lb>> l4lb;     // per instance
+  Bird router_bird;
+  std::vector<Bird> bird;                   // per instance
+  std::vector<std::unique_ptr<L4lb>> l4lb;  // per instance
 };
 
 absl::Status Run(NetNamespace& ns, const std::vector<std::vector<std::string>>& steps) {
@@ -138,23 +130,6 @@ std::string BirdConfig(const std::string& example,
   std::string text = ReadFile("conf/examples/" + example);
   EXPECT_FALSE(text.empty()) << example;
   return absl::StrReplaceAll(text, subs);
-}
-
-absl::StatusOr<std::unique_ptr<Process>> StartBird(Farm& f, const NetNamespace& ns,
-                                                   const std::string& name,
-                                                   const std::string& config) {
-  const std::string path = absl::StrCat(TempDir(), "/", name, ".", getpid(), ".conf");
-  std::ofstream(path, std::ios::trunc) << config;
-  const CommandResult parsed = RunCommand({"/usr/sbin/bird", "-p", "-c", path}, absl::Seconds(5));
-  if (parsed.exit_code != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.err));
-  }
-  // The control socket's path must fit a sockaddr_un; TempDir()'s may not.
-  f.sockets.paths.push_back(absl::StrCat("/tmp/l4lb-ecmp-", getpid(), "-", name, ".ctl"));
-  std::vector<std::string> argv =
-      ns.Exec({"/usr/sbin/bird", "-f", "-c", path, "-s", f.sockets.paths.back()});
-  argv[0] = "/usr/sbin/ip";  // Process::Start does not search PATH
-  return Process::Start(argv, absl::StrCat(TempDir(), "/", name, ".", getpid(), ".log"));
 }
 
 std::string L4lbConfig() {
@@ -230,15 +205,15 @@ absl::StatusOr<Farm> MakeFarm() {
   for (int i = 0; i < kInstances; ++i) {
     router_subs.push_back({absl::StrCat("198.51.100.1", i + 1), LbIp(i)});
   }
-  absl::StatusOr<std::unique_ptr<Process>> router_bird =
-      StartBird(f, *f.router, "bird-router", BirdConfig("bird-router.conf", router_subs));
+  absl::StatusOr<Bird> router_bird =
+      StartBird(*f.router, "bird-router", BirdConfig("bird-router.conf", router_subs));
   if (!router_bird.ok()) return router_bird.status();
   f.router_bird = *std::move(router_bird);
   const std::string config = absl::StrCat(TempDir(), "/ecmp.", getpid(), ".toml");
   std::ofstream(config, std::ios::trunc) << L4lbConfig();
   for (int i = 0; i < kInstances; ++i) {
-    absl::StatusOr<std::unique_ptr<Process>> bird =
-        StartBird(f, *f.lb[i], absl::StrCat("bird-lb", i + 1),
+    absl::StatusOr<Bird> bird =
+        StartBird(*f.lb[i], absl::StrCat("bird-lb", i + 1),
                   BirdConfig("bird-l4lb.conf", {{"192.0.2.10", kVip},
                                                 {"198.51.100.11", LbIp(i)},
                                                 {"65011", absl::StrCat(65011 + i)},
@@ -452,7 +427,7 @@ TEST(EcmpTest, ThreeInstancesAgreeDrainWithoutAFailureAndSurviveAKill) {
   // Announced by all three, once each l4lb has checked its backends.
   ASSERT_TRUE(WaitFor(absl::Seconds(20), [&] { return Nexthops(f).size() == kInstances; }))
       << absl::StrJoin(Nexthops(f), ",") << "\n"
-      << f.router_bird->Log() << f.l4lb[0]->Log();
+      << f.router_bird.process->Log() << f.l4lb[0]->Log();
   for (int i = 0; i < kInstances; ++i) {
     EXPECT_TRUE(f.l4lb[i]->HasLine("announce: route to 10.95.0.10/32 dev lo added in table 200",
                                    "backends checked"));
@@ -587,7 +562,7 @@ TEST(EcmpTest, ThreeInstancesAgreeDrainWithoutAFailureAndSurviveAKill) {
   f.l4lb[victim]->ExpectExit(128 + SIGKILL);
   const absl::Time kill_time = absl::Now();
   f.l4lb[victim]->process().Stop(SIGKILL, absl::Seconds(2));
-  ASSERT_EQ(kill(f.bird[victim]->pid(), SIGSTOP), 0);
+  ASSERT_EQ(kill(f.bird[victim].process->pid(), SIGSTOP), 0);
   ASSERT_TRUE(WaitFor(absl::Seconds(6), [&] { return Nexthops(f).size() == 1; }))
       << absl::StrJoin(Nexthops(f), ",");
   const absl::Duration gone = absl::Now() - kill_time;
@@ -596,7 +571,7 @@ TEST(EcmpTest, ThreeInstancesAgreeDrainWithoutAFailureAndSurviveAKill) {
   // The last keepalive came at most 1 s before the freeze, and BIRD shortens
   // each timer by up to a quarter (RFC 4271 section 10): at least 2.25 - 1 s.
   EXPECT_GE(gone, absl::Milliseconds(1200)) << "gone before the hold time: not what this tests";
-  f.bird[victim]->Stop(SIGKILL, absl::Seconds(2));
+  f.bird[victim].process->Stop(SIGKILL, absl::Seconds(2));
   Loop after;
   after.Start(f);
   absl::SleepFor(absl::Seconds(1));
