@@ -1,6 +1,7 @@
 // The config files l4lb ships (conf/examples/, the package's dist/l4lb.toml)
 // load as an operator gets them, and hold what their comments say.
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -52,6 +53,24 @@ TEST(ExamplesTest, EveryTomlInExamplesLoads) {
     ++loaded;
   }
   EXPECT_GE(loaded, 5);  // the four above and ftp_farm_access.toml
+}
+
+// The ECMP farm (README "Several instances behind ECMP"): the control service
+// with ports and the passive range without, one affinity group, and the BIRD
+// configs beside it parse as shipped (bird -p: parse only; tools/setup.sh
+// installs bird2). tests/ecmp_e2e_test runs them, addresses substituted.
+TEST(ExamplesTest, EcmpFarmAndItsBirdConfigs) {
+  absl::StatusOr<std::vector<Server::Service>> services =
+      LoadConfig("conf/examples/ftp_farm_ecmp.toml");
+  ASSERT_TRUE(services.ok()) << services.status();
+  ASSERT_EQ(services->size(), 2u);
+  EXPECT_EQ((*services)[0].backends[0].address.port(), 21);
+  EXPECT_EQ((*services)[1].backends[0].address.port(), 0);
+  EXPECT_EQ((*services)[0].affinity_group, (*services)[1].affinity_group);
+  for (const char* file : {"bird-l4lb.conf", "bird-router.conf"}) {
+    const std::string command = absl::StrCat("/usr/sbin/bird -p -c conf/examples/", file, " 2>&1");
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  }
 }
 
 // The package's /etc/l4lb/l4lb.toml (dist/l4lb.toml): the unit starts l4lb with

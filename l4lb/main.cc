@@ -31,6 +31,7 @@
 #include "health/probe.h"
 #include "l4lb/admin_flags.h"
 #include "l4lb/admission_flags.h"
+#include "l4lb/announce_flags.h"
 #include "l4lb/backend/backend_set.h"
 #include "l4lb/backend/snapshot.h"
 #include "l4lb/command_line.h"
@@ -515,6 +516,11 @@ int main(int argc, char** argv) {
     }
     unlink(tmp.c_str());
   }
+  // Before binding: a bad --announce is exit 2 like any flag, and a VIP left by
+  // a killed run goes now, not once this one is ready.
+  absl::StatusOr<std::unique_ptr<l4lb::announce::Announcer>> announcer =
+      l4lb::AnnouncerFromFlags();
+  if (!announcer.ok()) DieConfig(announcer.status().message());
   l4lb::RaiseOpenFilesLimit();
   l4lb::BoundUdpSessions(options);
   options.max_connections = l4lb::MaxConnectionsFromFlag(
@@ -582,7 +588,7 @@ int main(int argc, char** argv) {
   for (const Server::Service& s : options.services) listeners += s.listen.size();
   l4lb::NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
                                           " service(s) on ", listeners, " listener(s)"));
-  l4lb::ServeUntilStopped(**server, drain_timeout);
+  l4lb::ServeUntilStopped(**server, drain_timeout, announcer->get());
   dns.Stop();  // before the reloader it publishes into goes
   LOG(INFO) << "exiting: " << (*server)->Totals().ToString();
   return 0;

@@ -67,13 +67,37 @@ void NotifyServiceManager(const std::string& state) {
   }
 }
 
-void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout) {
+// --announce: the VIP goes on once the running config can serve (each backend
+// checked once); what it waits for is logged every 10 s meanwhile.
+void AnnounceWhenReady(reload::Reloader& reloader, announce::Announcer& announcer,
+                       absl::Time* next_log) {
+  std::string waiting_for;
+  if (!announce::Announcer::Ready(reloader.AdminView(), &waiting_for)) {
+    if (absl::Now() >= *next_log) {
+      LOG(INFO) << "announce: waiting before adding " << announce::VipText(announcer.options().vip)
+                << ": " << waiting_for;
+      *next_log = absl::Now() + absl::Seconds(10);
+    }
+    return;
+  }
+  if (absl::Status st = announcer.Announce(); !st.ok()) {
+    LOG_EVERY_T(ERROR, 10.0) << "announce: " << st.message() << "; the routing daemon "
+                             << "does not announce this instance";
+  }
+}
+
+void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
+                       announce::Announcer* announcer) {
   const sigset_t signals = ServiceSignals();
   // Retire() runs between signals: a replaced config's fds and threads go as
   // soon as its last connection does.
   const timespec retire_interval = absl::ToTimespec(absl::Milliseconds(100));
   int signal_number = 0;
+  absl::Time next_log = absl::Now() + absl::Seconds(10);
   for (;;) {
+    if (announcer != nullptr && !announcer->announced()) {
+      AnnounceWhenReady(reloader, *announcer, &next_log);
+    }
     signal_number = sigtimedwait(&signals, nullptr, &retire_interval);
     reloader.Retire();
     if (signal_number == SIGHUP) {
@@ -90,10 +114,16 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout)
   LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
   NotifyServiceManager(
       absl::StrCat("STOPPING=1\nSTATUS=draining, up to ", absl::FormatDuration(drain_timeout)));
-  reloader.StopAccepting();
-  const absl::Time deadline = absl::Now() + drain_timeout;
   const sigset_t stop_signals = StopSignals();
   const timespec poll_interval = absl::ToTimespec(absl::Milliseconds(50));
+  // The route goes first: while the router still sends new clients here, they
+  // are accepted; only once it has moved them does this instance refuse any.
+  if (announcer != nullptr) {
+    announcer->Withdraw([&] { return sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0; });
+  }
+  reloader.StopAccepting();
+  LOG(INFO) << "drain: stopped accepting; live connections go on";
+  const absl::Time deadline = absl::Now() + drain_timeout;
   while (!reloader.Drained() && absl::Now() < deadline) {
     if (sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0) {
       LOG(INFO) << "second signal: cutting live connections now";

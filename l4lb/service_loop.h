@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+#include "l4lb/announce/announcer.h"
 #include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
 
@@ -35,7 +36,11 @@ void NotifyServiceManager(const std::string& state);
 // (reload/reloader.h), and a few times a second configs replaced by a reload
 // that have drained are freed. Then every config stops accepting, live
 // connections get up to `drain_timeout` (a second signal cuts them at once),
-// and what is left is cut.
-void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout);
+// and what is left is cut. With an `announcer` (--announce; may be null) the VIP
+// is added once the running config is Ready() (checked a few times a second
+// until then), and the drain starts by removing it and accepting for
+// withdraw_delay more.
+void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
+                       announce::Announcer* announcer);
 
 }  // namespace l4lb

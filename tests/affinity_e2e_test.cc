@@ -233,24 +233,36 @@ TEST_F(FtpAffinity, WithoutAffinityDataConnectionsScatter) {
 
 // Two services of one affinity group, as an operator may write them: the control
 // port with ported backends, the passive range with port-less ones in another
-// order. Their Maglev tables differ (backends are hashed by name), so with
-// src_ip hashing alone a client's data connection often lands elsewhere; the
-// group's shared pins keep it on the control connection's backend.
+// order. Their Maglev tables are seeded by host (backend/host_key.h), so they
+// agree with or without the group: every data connection finds its session by
+// src_ip hashing alone, as it must across l4lb instances, which share no pins.
+// Once the lists really differ (the passive one weights a host 3) the tables
+// disagree for some clients, and the group's shared pins keep each on the
+// control connection's backend.
 TEST_F(FtpAffinity, ServicesOfOneGroupShareThePinAcrossDifferentBackendLists) {
   for (size_t i = 0; i < kHosts.size(); ++i) {
     std::ofstream(ftp_[i].files + "/who.txt") << "served by " << kHosts[i];
   }
-  for (const bool grouped : {true, false}) {
-    SCOPED_TRACE(grouped ? "grouped" : "not grouped");
-    const std::string config = absl::StrCat(TempDir(), "/ftp-", grouped, ".toml");
+  struct Case {
+    bool grouped;
+    bool weighted;  // the passive service weights 127.0.0.4 3, the control one 1
+    bool expect_misses;
+  };
+  for (const Case& c : {Case{true, false, false}, Case{false, false, false},
+                        Case{true, true, false}, Case{false, true, true}}) {
+    SCOPED_TRACE(absl::StrCat(c.grouped ? "grouped" : "not grouped",
+                              c.weighted ? ", weighted" : ", same hosts"));
+    const std::string config = absl::StrCat(TempDir(), "/ftp-", c.grouped, c.weighted, ".toml");
     std::ofstream(config) << absl::StrCat(
-        "[defaults]\n", grouped ? "affinity_group = \"ftp\"\naffinity_ttl = \"60s\"\n" : "",
+        "[defaults]\n", c.grouped ? "affinity_group = \"ftp\"\naffinity_ttl = \"60s\"\n" : "",
         "connect_retries = 0\n",  // a refused data connection must not find its session by luck
         "[defaults.health]\ncheck = \"none\"\n",
         "[[service]]\nname = \"control\"\nlisten = [\"127.0.0.1:", port_, "\"]\n",
         "backends = [\"127.0.0.2:", port_, "\", \"127.0.0.3:", port_, "\", \"127.0.0.4:", port_,
         "\"]\n", "[[service]]\nname = \"passive\"\nlisten = [\"127.0.0.1:", pasv_, "-", pasv_ + 9,
-        "\"]\n", "backends = [\"127.0.0.4\", \"127.0.0.3\", \"127.0.0.2\"]\n");
+        "\"]\n", "backends = [",
+        c.weighted ? "{ address = \"127.0.0.4\", weight = 3 }" : "\"127.0.0.4\"",
+        ", \"127.0.0.3\", \"127.0.0.2\"]\n");
     auto l4lb = Start({"--config=" + config});
     ASSERT_NE(l4lb, nullptr);
     int missed = 0;
@@ -263,11 +275,11 @@ TEST_F(FtpAffinity, ServicesOfOneGroupShareThePinAcrossDifferentBackendLists) {
       missed += Retrieve(control, source) != "served by " + kHosts[backend];
       close(control);
     }
-    if (grouped) {
-      EXPECT_EQ(missed, 0) << l4lb->Log();
-    } else {
+    if (c.expect_misses) {
       EXPECT_GT(missed, 0) << "the two services' tables agreed for every client: the grouped "
                               "case proves nothing";
+    } else {
+      EXPECT_EQ(missed, 0) << l4lb->Log();
     }
   }
 }

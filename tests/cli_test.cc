@@ -179,6 +179,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "l4lb: --proxy_timeout: needs --accept_proxy_from"},
         BadFlag{{kListen, kBackends, "--accept_proxy_from=10.0.0.0/33"},
                 "l4lb: --accept_proxy_from: \"10.0.0.0/33\": prefix length must be 0..32"},
+        // Announcing the VIP for a routing daemon (README "Several instances behind ECMP").
+        BadFlag{{kListen, kBackends, "--announce=192.0.2.10"},
+                "l4lb: --announce: \"192.0.2.10\": want ADDRESS/PREFIX, e.g. 192.0.2.10/32"},
+        BadFlag{{kListen, kBackends, "--announce=192.0.2.10/32,dev=nosuch0"},
+                "l4lb: --announce: \"192.0.2.10/32,dev=nosuch0\": dev=nosuch0: no such "
+                "interface"},
+        BadFlag{{kListen, kBackends, "--withdraw_delay=5s"},
+                "l4lb: --withdraw_delay: needs --announce"},
         BadFlag{{"--config=/nonexistent/l4lb.toml", "--deny=10.0.0.0/8"},
                 "l4lb: --deny: cannot be combined with --config (set it per service in the "
                 "file)"}));
@@ -237,6 +245,8 @@ TEST(CliTest, HelpDocumentsEveryFlagAndExitsZero) {
                            "-udp_idle_timeout",
                            "-udp_max_sessions",
                            "-max_responses",
+                           "-announce",
+                           "-withdraw_delay",
                            "-allow",
                            "-deny_file",
                            "-client_rate",

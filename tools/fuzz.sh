@@ -34,8 +34,8 @@ declare -A SOURCES=(
             l4lb/admin/auth.cc l4lb/net/keepalive.cc l4lb/balancer/policy.cc
             l4lb/net/source.cc l4lb/net/socket.cc conf/sni_keys.cc conf/source_keys.cc
             l4lb/tls/sni_routes.cc l4lb/tls/client_hello.cc conf/backend_keys.cc
-            l4lb/dns/servers.cc"
-  [flags]="health/probe.cc l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc
+            l4lb/dns/servers.cc l4lb/backend/host_key.cc"
+  [flags]="health/probe.cc l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc l4lb/backend/host_key.cc
            l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc l4lb/net/address.cc"
 )
 targets=("$@")

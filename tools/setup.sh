@@ -36,6 +36,10 @@ PACKAGES=(
   help2man dpkg-dev systemd
   # hot reload under load (tests/reload_e2e_test): wrk opens new connections throughout
   wrk
+  # several instances behind ECMP (tests/ecmp_e2e_test, conf/examples/bird-*.conf):
+  # BIRD 2 announces the VIP and, on the router, installs the multipath route; its
+  # Debian service is stopped below (the tests run their own, in namespaces)
+  bird2
 )
 
 missing=()
@@ -58,7 +62,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx on :80 when it is installed; the tests run their own.
-for service in nginx haproxy prometheus prometheus-node-exporter; do
+for service in nginx haproxy prometheus prometheus-node-exporter bird; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
     systemctl disable "$service" >/dev/null 2>&1 || true

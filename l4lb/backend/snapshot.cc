@@ -1,9 +1,11 @@
 #include "l4lb/backend/snapshot.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 
+#include "l4lb/backend/host_key.h"
 #include "l4lb/balancer/flow_hash.h"
 
 namespace l4lb::backend {
@@ -51,12 +53,20 @@ absl::StatusOr<std::shared_ptr<const BackendSnapshot>> BackendSnapshot::Build(
     return absl::InvalidArgumentError("table weights do not match the backend list");
   }
   std::shared_ptr<BackendSnapshot> snapshot(new BackendSnapshot());
+  // Seeded by host, not by the address as written (host_key.h): every service
+  // listing the same hosts, with any ports, builds the same tables.
+  const std::vector<std::string> keys = HostKeys(backends);
+  std::vector<uint32_t> order(backends.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+  snapshot->host_rank_.resize(backends.size());
+  for (uint32_t r = 0; r < order.size(); ++r) snapshot->host_rank_[order[r]] = r;
   for (const bool backup : {false, true}) {
     Table& table = backup ? snapshot->backups_ : snapshot->primaries_;
     std::vector<balancer::MaglevTable::Backend> members;
     for (uint32_t i = 0; i < backends.size(); ++i) {
       if (backends[i].backup != backup) continue;
-      members.push_back({.name = backends[i].name, .weight = table_weights[i]});
+      members.push_back({.name = keys[i], .weight = table_weights[i]});
       table.members.push_back(i);
     }
     // All primaries, all backups, or none at all (an SNI front service whose
@@ -90,6 +100,7 @@ std::shared_ptr<const BackendSnapshot> BackendSnapshot::With(std::vector<bool> u
   next->table_weights_ = table_weights_;
   next->primaries_ = primaries_;
   next->backups_ = backups_;
+  next->host_rank_ = host_rank_;
   next->up_ = std::move(up);
   next->up_.resize(backends_.size(), false);
   next->admin_ = std::move(admin);
@@ -106,6 +117,9 @@ std::shared_ptr<const BackendSnapshot> BackendSnapshot::With(std::vector<bool> u
       if (ready(i)) next->healthy_.push_back(i);
     }
   }
+  next->walk_ = next->healthy_;
+  std::sort(next->walk_.begin(), next->walk_.end(),
+            [&](uint32_t a, uint32_t b) { return host_rank_[a] < host_rank_[b]; });
   return next;
 }
 
@@ -126,10 +140,11 @@ int BackendSnapshot::Pick(uint64_t key, absl::Span<const uint32_t> tried) const 
         table.members[table.maglev->Pick(i == 0 ? key : balancer::Mix64(key + i))];
     if (usable(backend)) return static_cast<int>(backend);
   }
-  // Most backends down or tried: walk the healthy ones from a key-chosen start.
-  const size_t start = key % healthy_.size();
-  for (size_t step = 0; step < healthy_.size(); ++step) {
-    const uint32_t backend = healthy_[(start + step) % healthy_.size()];
+  // Most backends down or tried: walk the healthy ones from a key-chosen start,
+  // in host order (not list order), so instances agree here too.
+  const size_t start = key % walk_.size();
+  for (size_t step = 0; step < walk_.size(); ++step) {
+    const uint32_t backend = walk_[(start + step) % walk_.size()];
     if (usable(backend)) return static_cast<int>(backend);
   }
   return kNone;

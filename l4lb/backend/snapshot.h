@@ -53,6 +53,10 @@ const char* AdminStateName(AdminState state);
 // their backend (a table rebuilt over the healthy set would also move ~0.1-1.5 %
 // of the others, see bench/maglev_benchmark).
 //
+// The tables are seeded by host (host_key.h), not by the address as written:
+// services that list the same hosts with other ports, or none, in any order,
+// pick the same host for the same key, on every instance.
+//
 // Backups (BackendSpec::backup) have a table of their own, used only while no
 // primary is healthy and ready (all DOWN, drained or in maintenance): then the
 // backups share the clients by weight, with the same rules among themselves.
@@ -134,6 +138,9 @@ class BackendSnapshot {
   // Indices of the backends Pick() may return, ascending: the up and ready
   // primaries, or, when there is none, the up and ready backups.
   std::vector<uint32_t> healthy_;
+  // The same, in host-key order (host_key.h): the walk of Pick()'s last resort.
+  std::vector<uint32_t> walk_;
+  std::vector<uint32_t> host_rank_;  // per backend: its place in host-key order
   bool serving_backups_ = false;
   Table primaries_;  // over all primaries, shared between snapshots
   Table backups_;    // over all backups

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -115,6 +116,18 @@ std::string SocketAddress::ToString() const {
   inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
             sizeof(buf));
   return absl::StrCat("[", buf, "]:", port());
+}
+
+std::string SocketAddress::IpString() const {
+  const std::array<uint8_t, 16> ip = IpBytes16();
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (std::equal(ip.begin(), ip.begin() + 12, kMapped)) {
+    inet_ntop(AF_INET, ip.data() + 12, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, ip.data(), buf, sizeof(buf));
+  }
+  return buf;
 }
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) {

@@ -41,6 +41,9 @@ class SocketAddress {
 
   // "1.2.3.4:80" / "[::1]:80"; the form Parse() reads.
   std::string ToString() const;
+  // The host alone: "1.2.3.4", "::1"; an IPv4-mapped IPv6 address as its IPv4
+  // one (the host IpBytes16() names). What names a host whatever its port.
+  std::string IpString() const;
 
   friend bool operator==(const SocketAddress& a, const SocketAddress& b);
 

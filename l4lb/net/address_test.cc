@@ -11,6 +11,9 @@ TEST(SocketAddressTest, ParsesV4AndPrintsItBack) {
   EXPECT_TRUE(a->is_v4());
   EXPECT_EQ(a->port(), 80);
   EXPECT_EQ(a->ToString(), "10.0.0.1:80");
+  EXPECT_EQ(a->IpString(), "10.0.0.1");
+  EXPECT_EQ(SocketAddress::Parse("[2001:db8::1]:21")->IpString(), "2001:db8::1");
+  EXPECT_EQ(SocketAddress::Parse("[::ffff:10.0.0.1]:21")->IpString(), "10.0.0.1");
 }
 
 TEST(SocketAddressTest, ParsesBracketedV6) {

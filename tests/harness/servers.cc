@@ -172,6 +172,7 @@ std::string VsftpdConfig(const Server& s, const VsftpdOptions& o, const std::str
       "pasv_enable=YES",
       absl::StrCat("pasv_address=", o.pasv_address.empty() ? s.host : o.pasv_address),
       "pasv_addr_resolve=NO", absl::StrCat("pasv_min_port=", o.pasv_min_port),
+      o.pasv_promiscuous ? "pasv_promiscuous=YES" : "pasv_promiscuous=NO",
       absl::StrCat("pasv_max_port=", o.pasv_max_port),
       // The pre-login process chroots here; vsftpd refuses to start without it.
       absl::StrCat("secure_chroot_dir=", s.dir, "/empty"),

@@ -70,6 +70,10 @@ struct VsftpdOptions {
   uint16_t pasv_max_port = 0;
   // The address PASV replies name: the balancer's in a farm; empty: `host`.
   std::string pasv_address;
+  // pasv_promiscuous=YES: accept a data connection from another address than
+  // its control connection's (behind several l4lb instances the two may come
+  // through different ones). vsftpd's default, NO, refuses it.
+  bool pasv_promiscuous = false;
 };
 
 // Anonymous FTP may write only here, under Server::files: vsftpd refuses to run
