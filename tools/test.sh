@@ -25,15 +25,17 @@ bazel test --config=tsan --keep_going //health:checker_test //l4lb/balancer:affi
 ((PIPESTATUS[0] == 0)) || status=1
 # Memory and undefined-behaviour errors where input from clients, backends and
 # operators is handled: ASan + UBSan over the data plane's and the parsers' unit
-# tests and the relay, UDP, cut and access end-to-end tests (those fail on any
+# tests (the TLS ClientHello parser and the takeover wire format among them) and the
+# relay, UDP, cut, access and SNI end-to-end tests (those fail on any
 # sanitizer report of the l4lb child). Not the admin endpoint's renderers, the
 # counters or the Maglev/ring tests (no outside input): CI must stay under 25
 # minutes on a fresh machine, and each sanitized target is a compile of its own
 # (a cold run of all 125 targets took 28 min).
 bazel test --config=asan --keep_going //l4lb/admission/... //l4lb/relay/... //l4lb/udp/... \
-  //l4lb/net/... //l4lb/backend/... //l4lb/log/... //l4lb/dns/... //health:probe_test //conf/... \
+  //l4lb/net/... //l4lb/backend/... //l4lb/log/... //l4lb/dns/... //l4lb/tls/... \
+  //l4lb/takeover/... //health:probe_test //conf/... \
   //tests:relay_test //tests:udp_e2e_test //tests:udp_icmp_e2e_test //tests:cut_e2e_test \
-  //tests:access_e2e_test "$@" 2>&1 | tee -a "$log"
+  //tests:access_e2e_test //tests:sni_e2e_test "$@" 2>&1 | tee -a "$log"
 ((PIPESTATUS[0] == 0)) || status=1
 
 # Bazel's per-target summary lines: "//pkg:target   PASSED in 1.2s", "FAILED in",
