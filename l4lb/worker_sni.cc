@@ -100,6 +100,12 @@ void Worker::RouteBySni(Connection& c, const std::string& server_name) {
     return Close(c, CloseReason::kNoRoute);
   }
   c.service = static_cast<uint16_t>(*route);
+  if (c.service != c.front) {
+    // Counted by both, like HAProxy's frontend and backend: the front took
+    // it, the route's service serves it (OnSettled gives the active one back).
+    counters_.service(c.service).accepted.Add();
+    counters_.service(c.service).active.Add();
+  }
   const ServiceState& service = services_[c.service];
   c.snapshot = service.snapshot;
   c.key = backend::FlowKey(c.client, service.options.hash_key);

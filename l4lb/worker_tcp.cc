@@ -439,6 +439,7 @@ void Worker::OnSettled(Connection& c) {
   counters_.active.Sub();
   stats::ServiceCounters& service = counters_.service(c.front);
   service.active.Sub();
+  if (c.service != c.front) counters_.service(c.service).active.Sub();  // an SNI route's
   if (c.relayed) {
     counters_.backend(c.service, c.backend).active.Sub();
     service.duration.Observe(now_ns_ - c.start_ns);

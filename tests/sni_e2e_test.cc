@@ -186,14 +186,23 @@ class SniTest : public ::testing::Test {
     if (!out.empty()) argv.insert(argv.end(), {"-o", out});
     return RunCommand(argv, absl::Seconds(15));
   }
-  uint64_t Refused(const std::string& service, const std::string& reason) const {
+  // The service's entry in /status (null if none).
+  nlohmann::json Service(const std::string& service) const {
     const nlohmann::json status = nlohmann::json::parse(Http("GET", admin_, "/status").body,
                                                         nullptr, /*allow_exceptions=*/false);
-    if (!status.is_object()) return UINT64_MAX;
+    if (!status.is_object()) return nullptr;
     for (const nlohmann::json& s : status["services"]) {
-      if (s.value("name", "") == service) return s["refused"].value(reason, UINT64_MAX);
+      if (s.value("name", "") == service) return s;
     }
-    return UINT64_MAX;
+    return nullptr;
+  }
+  uint64_t Refused(const std::string& service, const std::string& reason) const {
+    const nlohmann::json s = Service(service);
+    return s.is_object() ? s["refused"].value(reason, UINT64_MAX) : UINT64_MAX;
+  }
+  uint64_t Count(const std::string& service, const std::string& key) const {
+    const nlohmann::json s = Service(service);
+    return s.is_object() ? s.value(key, UINT64_MAX) : UINT64_MAX;
   }
   // Sends `bytes` (then shuts down writing if `fin`), and returns how long
   // until l4lb closed the connection, and what it answered.
@@ -233,6 +242,15 @@ TEST_F(SniTest, ServerNamePicksTheRouteAndItsCertificateComesBack) {
   EXPECT_EQ(Curl(https_, "a.example.com", "/").out, "site-a\n");
   EXPECT_EQ(Curl(https_, "www.example.com", "/").out, "site-b\n");
   EXPECT_EQ(Curl(https_, "shop.other.org", "/").out, "default\n");
+  // Counted by the front and by the service each was routed to (HAProxy's
+  // frontend and backend), and gone from both once closed.
+  EXPECT_TRUE(WaitFor(absl::Seconds(2), [&] {
+    return Count("https", "accepted_connections") == 10 &&
+           Count("site-a", "accepted_connections") == 3 &&
+           Count("site-b", "accepted_connections") == 4 &&
+           Count("https", "active_connections") == 0 && Count("site-a", "active_connections") == 0;
+  })) << Count("https", "accepted_connections") << " " << Count("site-a", "accepted_connections")
+      << " " << Count("site-b", "accepted_connections");
 }
 
 TEST_F(SniTest, DownloadThroughARouteIsByteExact) {

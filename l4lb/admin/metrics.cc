@@ -204,12 +204,14 @@ void ServiceFamilies(Writer& w, const View& view) {
     }
   }
   PerService(w, view, "l4lb_accepted_connections_total", "counter",
-             "TCP connections accepted by the service's listeners.",
+             "TCP connections accepted by the service's listeners, or routed to it by another "
+             "service's sni_routes.",
              [](Writer& w, const Labels& l, const ServiceView& s) {
                w.Sample(l, s.counters.accepted);
              });
   PerService(w, view, "l4lb_service_active_connections", "gauge",
-             "TCP connections of the service open now (relayed or being connected).",
+             "TCP connections of the service open now (relayed or being connected), its "
+             "listeners' and those sni_routes sent to it.",
              [](Writer& w, const Labels& l, const ServiceView& s) {
                w.Sample(l, s.counters.active);
              });
