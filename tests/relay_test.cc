@@ -355,7 +355,10 @@ TEST(RelayTest, ThousandConcurrentConnectionsAndNoFdGrowth) {
   EXPECT_EQ(mismatches, 0);
   for (int fd : clients) close(fd);
   EXPECT_TRUE(WaitFor(absl::Seconds(10), [&] { return echo.open_connections() == 0; }));
-  EXPECT_TRUE(l4lb->FdsBackTo(fds_before)) << "fds " << l4lb->FdCount() << " vs " << fds_before;
+  // 10 s: under a loaded CI machine one run was still an fd above the baseline
+  // at 5 s (2,000 sockets closing, pipes trimmed once a second); a leak never returns.
+  EXPECT_TRUE(l4lb->FdsBackTo(fds_before, absl::Seconds(10)))
+      << "fds " << l4lb->FdCount() << " vs " << fds_before;
 }
 
 TEST(RelayTest, RefusingBackendIsSkippedForTheNext) {
