@@ -73,11 +73,8 @@ void SniKeys::Read(Reader& reader, const toml::table& table, const Scope& scope,
                                                        TypeName(name)));
       }
       r.names.push_back(name.as_string()->get());
-      // One name at a time: the error then points at the name.
-      absl::StatusOr<tls::SniRoutes> one = tls::SniRoutes::Build({{{r.names.back()}, 0}}, {});
-      if (!one.ok()) {
-        return reader.Fail(name.source(), absl::StrCat("sni_routes: ", one.status().message()));
-      }
+      // One name at a time: a malformed or repeated one is the first error,
+      // and it then points at the name.
       all.emplace_back(std::vector<std::string>{r.names.back()}, 0);
       if (absl::StatusOr<tls::SniRoutes> so_far = tls::SniRoutes::Build(all, {}); !so_far.ok()) {
         return reader.Fail(name.source(),
