@@ -22,7 +22,7 @@ DEFINE_string(withdraw_delay, "2s",
 
 namespace l4lb {
 
-absl::StatusOr<std::unique_ptr<announce::Announcer>> AnnouncerFromFlags() {
+absl::StatusOr<std::unique_ptr<announce::Announcer>> AnnouncerFromFlags(bool inherit) {
   const bool delay_set = !gflags::GetCommandLineFlagInfoOrDie("withdraw_delay").is_default;
   if (FLAGS_announce.empty()) {
     if (delay_set) return absl::InvalidArgumentError("--withdraw_delay: needs --announce");
@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<announce::Announcer>> AnnouncerFromFlags() {
   absl::StatusOr<absl::Duration> delay = DurationFromFlag("withdraw_delay", FLAGS_withdraw_delay);
   if (!delay.ok()) return delay.status();
   absl::StatusOr<std::unique_ptr<announce::Announcer>> announcer =
-      announce::Announcer::Create({.vip = *vip, .withdraw_delay = *delay});
+      announce::Announcer::Create({.vip = *vip, .withdraw_delay = *delay, .inherit = inherit});
   if (!announcer.ok()) {
     return absl::Status(announcer.status().code(),
                         absl::StrCat("--announce: ", announcer.status().message()));

@@ -14,6 +14,7 @@ namespace l4lb {
 // nullptr without --announce. Else the Announcer, which has already removed a
 // VIP left behind by an earlier run (announce/announcer.h). An error's message
 // is "--FLAG: what is wrong".
-absl::StatusOr<std::unique_ptr<announce::Announcer>> AnnouncerFromFlags();
+// `inherit`: a live upgrade takes the running l4lb's route over (Options::inherit).
+absl::StatusOr<std::unique_ptr<announce::Announcer>> AnnouncerFromFlags(bool inherit = false);
 
 }  // namespace l4lb

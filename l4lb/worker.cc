@@ -87,6 +87,7 @@ void Worker::Run(std::promise<absl::Status> ready) {
     return;
   }
   ArmWake();
+  accepts_paused_ = options_.hold_accepts;
   for (uint32_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
   ready.set_value(absl::OkStatus());
 
@@ -125,6 +126,7 @@ void Worker::Run(std::promise<absl::Status> ready) {
     }
     RunQueued();
     if (!flushing_.empty()) CheckFlushing();
+    if (exporting_to_ != nullptr && !export_reported_) CheckExportDone();
     if (now_ns_ >= next_tick_ns) {
       OnTick();
       next_tick_ns = now_ns_ + tick_ns;
@@ -285,8 +287,8 @@ void Worker::AnswerConnectionList() {
     if (out.size() >= request.limit || (request.service >= 0 && c.service != request.service)) {
       return;
     }
-    static constexpr const char* kStates[] = {"free", "connecting", "relaying", "flushing",
-                                              "closing"};
+    static constexpr const char* kStates[] = {"free",    "connecting", "relaying", "flushing",
+                                              "closing", "exporting",  "exported"};
     out.push_back({.service = c.service,
                    .client = c.client.ToString(),
                    .backend = c.backend >= 0 ? c.target.ToString() : std::string(),
@@ -304,6 +306,7 @@ void Worker::OnWake(const io_uring_cqe& cqe) {
   if (!(cqe.flags & IORING_CQE_F_MORE)) ArmWake();
   // Asked by the admin endpoint (GET /connections): answered here, on this thread.
   if (connection_list_.pending()) AnswerConnectionList();
+  OnTakeoverWake();
   if (cut_requested_.exchange(false, std::memory_order_acq_rel)) {
     std::optional<Removed> removed;
     {

@@ -34,6 +34,7 @@
 #include "l4lb/ring/tag.h"
 #include "l4lb/stats/connection_list.h"
 #include "l4lb/stats/counters.h"
+#include "l4lb/takeover/outbox.h"
 #include "l4lb/tls/sni_routes.h"
 #include "l4lb/udp/buffer_ring.h"
 #include "l4lb/udp/refusal.h"
@@ -57,6 +58,7 @@ namespace l4lb {
 class Worker {
  public:
   struct Service {
+    std::string name;  // Server::ServiceName: what a live upgrade's records say
     backend::SnapshotPublisher* publisher = nullptr;  // not owned; outlives the worker
     backend::HashKey hash_key = backend::HashKey::kSrcIp;
     balancer::Balance balance = balancer::Balance::kMaglev;
@@ -128,6 +130,9 @@ class Worker {
     admission::Admission* global_admission = nullptr;
     // How often idle connections are swept and failed accepts re-armed.
     absl::Duration tick = absl::Milliseconds(100);
+    // A live upgrade's new process: accept only after ReleaseAccepts() (the
+    // previous process accepts on the same sockets until it hands over).
+    bool hold_accepts = false;
   };
 
   explicit Worker(Options options);
@@ -162,6 +167,41 @@ class Worker {
   // Close every live connection now (the drain timeout ran out).
   void RequestForceClose();
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+
+  // A live upgrade (l4lb/takeover/, worker_takeover.cc). In the running
+  // process: pause accepting (the sockets stay open and keep queueing: the
+  // next process accepts on them once it has everything), then hand each
+  // relaying connection to `out`, between pumps with no request in flight;
+  // connections still connecting go too once they relay; out->WorkerDone()
+  // when none is left. The handed ones stay here, unpolled, until:
+  void RequestExport(takeover::Outbox* out);
+  // handed_over: the next process has them; close this process's copies (no
+  // FIN, no reset: the sockets live on there). Else the takeover failed: take
+  // them back (relay and accept again, as if nothing happened).
+  void RequestExportEnd(bool handed_over);
+  // In the next process: a connection the previous one handed over, placed
+  // in this config (indices) with its sockets and pipes.
+  struct Adoption {
+    uint16_t service = 0;
+    uint16_t front = 0;
+    uint16_t listener = 0;  // index among this worker's TCP listeners
+    int backend = 0;
+    net::SocketAddress client;
+    net::SocketAddress target;
+    int64_t age_ns = 0;
+    bool proxy_screen = false;
+    bool half_closed = false;
+    relay::Flow::Saved up;
+    relay::Flow::Saved down;
+    net::Fd client_fd;
+    net::Fd backend_fd;
+    net::Fd up_pipe[2];  // read, write; invalid when the flow parked no bytes
+    net::Fd down_pipe[2];
+  };
+  // Relays them from the next wakeup on, as if they had always been here.
+  void Adopt(std::vector<Adoption> adoptions);
+  // Options::hold_accepts: start accepting now.
+  void ReleaseAccepts();
   const stats::WorkerCounters& counters() const { return counters_; }
   // The worker's live TCP connections, listed by its own thread at the next
   // wakeup (stats/connection_list.h); nullopt if it did not answer in `timeout`.
@@ -331,6 +371,19 @@ class Worker {
   // Only what proves the backend unwell may be reported (backend/passive_health.h).
   void ReportBackendFailure(uint16_t service, int backend, const net::SocketAddress& client);
   bool Drained() const;
+  // A live upgrade (worker_takeover.cc).
+  void OnTakeoverWake();
+  void BeginExport();
+  void BeginExportOf(relay::Connection& c);
+  void OnExportSettled(relay::Connection& c);
+  // Every connection that can go has gone: tell the outbox (once).
+  void CheckExportDone();
+  void EndExport(bool handed_over);
+  void ReleaseHandedOver(relay::Connection& c);
+  void ResumeRelay(relay::Connection& c);
+  void AdoptOne(Adoption& a);
+  void PauseAccepts();
+  void ResumeAccepts();
 
   Options options_;
   std::vector<ServiceState> services_;
@@ -369,6 +422,15 @@ class Worker {
   std::optional<Removed> cut_request_ ABSL_GUARDED_BY(cut_mu_);
   std::atomic<bool> cut_requested_{false};
   std::atomic<bool> force_close_requested_{false};
+  // A live upgrade: requests from the takeover thread, and this thread's state.
+  std::atomic<takeover::Outbox*> export_requested_{nullptr};
+  std::atomic<int> export_end_requested_{0};  // 1: handed over, 2: failed
+  std::atomic<bool> release_accepts_requested_{false};
+  std::mutex adopt_mu_;
+  std::vector<Adoption> adoptions_ ABSL_GUARDED_BY(adopt_mu_);
+  takeover::Outbox* exporting_to_ = nullptr;
+  bool export_reported_ = false;  // WorkerDone() said
+  bool accepts_paused_ = false;
   std::atomic<bool> finished_{false};
 };
 

@@ -42,7 +42,7 @@ int SocketError(int fd) {
 
 void Worker::ArmAccept(uint32_t index) {
   ListenerState& l = listeners_[index];
-  if (draining_ || l.accepting || !l.listener.fd.valid()) return;
+  if (draining_ || accepts_paused_ || l.accepting || !l.listener.fd.valid()) return;
   io_uring_sqe* sqe = ring_->GetSqe();
   // No address buffer: a multishot accept would overwrite one shared buffer for
   // every connection; getpeername() per connection is cheap and exact.
@@ -162,8 +162,13 @@ void Worker::StartRelay(Connection& c) {
   // Most clients spoke while we connected (HTTP, TLS): relay that at once rather
   // than a ring round trip later when the poll reports it. The poll is armed
   // after this read, and arming checks readiness, so nothing is missed.
-  if (c.proxy_screen) return ScreenFirstBytes(c, c.client_hup, /*urgent=*/false);
-  Pump(c, /*up=*/true, /*source_hup=*/c.client_hup);
+  if (c.proxy_screen) {
+    ScreenFirstBytes(c, c.client_hup, /*urgent=*/false);
+  } else {
+    Pump(c, /*up=*/true, /*source_hup=*/c.client_hup);
+  }
+  // Connected while a live upgrade hands connections over: this one goes too.
+  if (exporting_to_ != nullptr && c.state == Connection::State::kRelaying) BeginExportOf(c);
 }
 
 // --- Relaying ----------------------------------------------------------------
@@ -432,6 +437,7 @@ void Worker::Cancel(Connection& c, Op op) {
 }
 
 void Worker::OnSettled(Connection& c) {
+  if (c.state == Connection::State::kExporting) return OnExportSettled(c);
   if (c.state != Connection::State::kClosing || c.in_flight > 0) return;
   if (options_.access_log) LogClose(c);
   if (c.client_fd >= 0) close(c.client_fd);

@@ -6,12 +6,18 @@
 namespace l4lb::announce {
 
 absl::StatusOr<std::unique_ptr<Announcer>> Announcer::Create(const Options& options) {
-  if (absl::Status st = RemoveRoute(options.vip); !st.ok()) return st;
+  if (!options.inherit) {
+    if (absl::Status st = RemoveRoute(options.vip); !st.ok()) return st;
+  }
   if (absl::Status st = AddVip(options.vip); !st.ok()) return st;
   return std::unique_ptr<Announcer>(new Announcer(options));
 }
 
 Announcer::~Announcer() {
+  if (handed_over_) {
+    LOG(INFO) << "announce: " << VipText(options_.vip) << " stays: the next process announces it";
+    return;
+  }
   if (announced_) {
     if (absl::Status st = RemoveRoute(options_.vip); !st.ok()) {
       LOG(ERROR) << "announce: " << st.message() << "; remove it by hand";

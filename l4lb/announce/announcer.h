@@ -34,6 +34,11 @@ class Announcer {
     // (BIRD scans interfaces on netlink events at once) plus the router's
     // convergence (an UPDATE, one FIB change).
     absl::Duration withdraw_delay = absl::Seconds(2);
+    // A live upgrade (--takeover): the route and the VIP are the running
+    // l4lb's, which this process takes over: Create leaves the route alone
+    // (withdrawing it would move this instance's clients away for nothing),
+    // and Announce() finds it there.
+    bool inherit = false;
   };
 
   // Removes the route if it is there (left by an l4lb killed before it could:
@@ -60,6 +65,12 @@ class Announcer {
   // here are taken), or until `interrupted` (which waits a little for a stop signal:
   // a second SIGTERM) returns true.
   void Withdraw(const std::function<bool()>& interrupted);
+  // This process handed everything to the next one (--takeover), which keeps
+  // announcing: leave the route and the VIP at exit.
+  void HandOver() {
+    announced_ = false;
+    handed_over_ = true;
+  }
   bool announced() const { return announced_; }
   const Options& options() const { return options_; }
 
@@ -68,6 +79,7 @@ class Announcer {
 
   Options options_;
   bool announced_ = false;
+  bool handed_over_ = false;
 };
 
 }  // namespace l4lb::announce

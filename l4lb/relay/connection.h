@@ -100,6 +100,13 @@ struct IdleLinks {
 //  any          backend DOWN, --kill_on_down   SO_LINGER 0 on both sides        kClosing
 //  kClosing     (entry)                        cancel each request in flight    kClosing
 //  kClosing     in_flight == 0                 close fds, pipes back, free slot kFree
+//  kRelaying    a live upgrade (--takeover)    cancel its polls                 kExporting
+//  kExporting   in_flight == 0                 its record and fds to the next   kExported
+//                                              process (takeover/outbox.h)
+//  kExported    the next process acknowledged  close this process's copies      kFree
+//                                              (no FIN, no reset: the sockets
+//                                              live on there), free slot
+//  kExported    the takeover failed            re-arm both polls, pump          kRelaying
 //
 // Only a close after both sides' FINs is clean. Every other end resets both
 // sides, so a transfer that l4lb cuts never looks complete to either (FTP stream
@@ -108,7 +115,18 @@ struct IdleLinks {
 //
 // Owned by a ConnectionTable of one worker; only that worker's thread touches it.
 struct Connection {
-  enum class State : uint8_t { kFree, kConnecting, kRelaying, kFlushing, kClosing };
+  // kExporting, kExported: a live upgrade (worker_takeover.cc) hands the
+  // connection to the next process: its polls are being cancelled, then it
+  // waits, unpolled, for the next process's word (gone, or taken back).
+  enum class State : uint8_t {
+    kFree,
+    kConnecting,
+    kRelaying,
+    kFlushing,
+    kClosing,
+    kExporting,
+    kExported
+  };
   static constexpr int kMaxAttempts = 9;  // 1 + the largest --connect_retries
 
   uint32_t slot = 0;

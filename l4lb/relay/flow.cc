@@ -41,6 +41,17 @@ Flow::Wait Flow::ForwardEof(PipePool& pool) {
   return Wait::kDone;
 }
 
+Flow Flow::Restore(int from, int to, const Saved& saved, Pipe pipe) {
+  Flow flow(from, to);
+  flow.bytes_ = saved.bytes;
+  flow.pipe_bytes_ = pipe.valid() ? saved.pipe_bytes : 0;
+  flow.pipe_ = pipe;
+  flow.eof_ = saved.eof;
+  flow.done_ = saved.done;
+  flow.last_ = saved.last;
+  return flow;
+}
+
 std::optional<Flow::Wait> Flow::Copy(PipePool& pool, absl::Span<char> buffer) {
   // What a full destination refuses must fit in one pipe, and a pipe can be
   // smaller than the buffer (a failed F_SETPIPE_SZ): read no more than it holds.

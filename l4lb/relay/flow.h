@@ -78,6 +78,35 @@ class Flow {
   // so the shutdown(SHUT_WR) is skipped: one syscall less per connection.
   void OtherDirectionDone() { last_ = true; }
 
+  // What a live upgrade (l4lb/takeover/) carries of a flow to the next
+  // process, taken between pumps with no request in flight: bytes delivered,
+  // the pipe with the bytes still in it, how far the flow's end went. The rest
+  // is re-learned there: the next poll reports a FIN or urgent data again, the
+  // copy buffer holds nothing between pumps (a refused copy is parked in the
+  // pipe), TCP_NOTSENT_LOWAT is set again at the first splice, the bandwidth budget
+  // starts over.
+  struct Saved {
+    uint64_t bytes = 0;
+    uint32_t pipe_bytes = 0;
+    bool eof = false;   // the source's EOF was read
+    bool done = false;  // ... and forwarded
+    bool last = false;  // OtherDirectionDone()
+  };
+  Saved Save() const {
+    return {.bytes = bytes_, .pipe_bytes = pipe_bytes_, .eof = eof_, .done = done_, .last = last_};
+  }
+  // The flow between `from` and `to` as saved; `pipe` holds saved.pipe_bytes
+  // (an invalid pipe when it holds none).
+  static Flow Restore(int from, int to, const Saved& saved, Pipe pipe);
+  // Gives up the pipe without closing it (its fds went to the next process,
+  // which owns them now, or the flow goes on from Restore with the same pipe).
+  Pipe TakePipe() {
+    Pipe p = pipe_;
+    pipe_ = Pipe();
+    return p;
+  }
+  const Pipe& pipe() const { return pipe_; }
+
   bool done() const { return done_; }
   // The source sent something: a byte, or its FIN. A reset before that is the
   // source host's failure; after it, possibly its peer's doing (health).

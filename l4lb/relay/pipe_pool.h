@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -44,6 +45,11 @@ class PipePool {
   void Release(Pipe pipe);
   // Closes an acquired pipe that may still hold bytes (a connection cut mid-transfer).
   void DiscardInUse(Pipe pipe);
+  // Counts a pipe made elsewhere (a live upgrade's: the previous process's,
+  // with its bytes) as acquired, so Release and DiscardInUse take it like any.
+  void Adopt(const Pipe& pipe) {
+    if (pipe.valid()) peak_in_use_ = std::max(peak_in_use_, ++in_use_);
+  }
 
   // Closes idle pipes beyond the most that were in use at once since the last
   // Trim(): the pool follows demand, and an l4lb with no traffic goes back to

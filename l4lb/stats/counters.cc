@@ -20,6 +20,8 @@ Totals Sum(absl::Span<const WorkerCounters* const> workers) {
     t.resets += w->resets.Get();
     t.cut_at_drain += w->cut_at_drain.Get();
     t.killed_on_down += w->killed_on_down.Get();
+    t.handed_over += w->handed_over.Get();
+    t.adopted += w->adopted.Get();
     t.accept_errors += w->accept_errors.Get();
     t.refused_denied += w->refused_denied.Get();
     t.refused_limited += w->refused_limited.Get();
@@ -56,6 +58,8 @@ void Totals::Add(const Totals& o) {
   resets += o.resets;
   cut_at_drain += o.cut_at_drain;
   killed_on_down += o.killed_on_down;
+  handed_over += o.handed_over;
+  adopted += o.adopted;
   accept_errors += o.accept_errors;
   refused_denied += o.refused_denied;
   refused_limited += o.refused_limited;
@@ -81,7 +85,8 @@ std::string Totals::ToString() const {
       "accepted=", accepted, " active=", active, " relayed=", relayed, " no_backend=", no_backend,
       " connect_failed=", connect_failed, " connect_retries=", connect_retries,
       " idle_timeouts=", idle_timeouts, " fin_timeouts=", fin_timeouts, " client_timeouts=", client_timeouts, " backend_timeouts=", backend_timeouts, " resets=", resets, " cut_at_drain=", cut_at_drain,
-      " killed_on_down=", killed_on_down, " accept_errors=", accept_errors, " refused_denied=", refused_denied,
+      " killed_on_down=", killed_on_down, " handed_over=", handed_over, " adopted=", adopted,
+      " accept_errors=", accept_errors, " refused_denied=", refused_denied,
       " refused_limited=", refused_limited, " refused_banned=", refused_banned, " bad_proxy=", bad_proxy, " local_errors=", local_errors,
       " affinity_hits=", affinity_hits, " bytes_up=", bytes_up, " bytes_down=", bytes_down,
       " udp_sessions=", udp_sessions, " udp_idle_expired=", udp_idle_expired,

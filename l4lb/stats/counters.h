@@ -27,6 +27,10 @@ struct WorkerCounters {
   Counter resets;  // closed because one side reset or failed
   Counter cut_at_drain;
   Counter killed_on_down;  // closed because their backend went DOWN (--kill_on_down)
+  // A live upgrade (--takeover): connections this process handed to the next
+  // one, and those it took over from the previous one.
+  Counter handed_over;
+  Counter adopted;
   Counter accept_errors;
   // Clients refused before any backend (admission): deny/allow lists, bounds or
   // rates, bans. TCP connections and new UDP sessions alike.
@@ -66,6 +70,7 @@ struct WorkerCounters {
 struct Totals {
   uint64_t accepted = 0, active = 0, relayed = 0, no_backend = 0, connect_failed = 0,
            connect_retries = 0, idle_timeouts = 0, fin_timeouts = 0, client_timeouts = 0, backend_timeouts = 0, resets = 0, cut_at_drain = 0, killed_on_down = 0,
+           handed_over = 0, adopted = 0,
            accept_errors = 0, refused_denied = 0, refused_limited = 0, refused_banned = 0, bad_proxy = 0,
            local_errors = 0, affinity_hits = 0, bytes_up = 0, bytes_down = 0, udp_sessions = 0,
            udp_idle_expired = 0, udp_evicted = 0, udp_datagrams_up = 0, udp_datagrams_down = 0,

@@ -156,11 +156,19 @@ absl::StatusOr<ChannelListener> ChannelListener::Listen(const std::string& path)
   umask(old);
   if (bound != 0) return Errno(absl::StrCat("bind ", path));
   if (listen(fd.get(), 4) != 0) return Errno(absl::StrCat("listen ", path));
-  return ChannelListener(std::move(fd), path);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Errno(absl::StrCat("stat ", path));
+  ChannelListener listener(std::move(fd), path);
+  listener.inode_ = st.st_ino;
+  return listener;
 }
 
 ChannelListener::~ChannelListener() {
-  if (fd_.valid() && !path_.empty()) unlink(path_.c_str());
+  if (!fd_.valid() || path_.empty()) return;
+  // After a takeover the next process listens at the same path (its own
+  // socket file, bound after this one's): that one must stay.
+  struct stat st {};
+  if (stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) unlink(path_.c_str());
 }
 
 absl::StatusOr<Channel> ChannelListener::Accept(absl::Duration timeout) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,7 +80,8 @@ class ChannelListener {
  private:
   ChannelListener(net::Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
   net::Fd fd_;
-  std::string path_;  // unlinked at destruction
+  std::string path_;  // unlinked at destruction, if still this socket's file
+  ino_t inode_ = 0;
 };
 
 }  // namespace l4lb::takeover

@@ -30,7 +30,7 @@ class Writer {
     payload_.append(s, 0, n);
     return *this;
   }
-  Writer& Flow(const FlowState& f) { return U64(f.bytes).U32(f.pipe_bytes).Bool(f.source_eof).Bool(f.done); }
+  Writer& Flow(const FlowState& f) { return U64(f.bytes).U32(f.pipe_bytes).Bool(f.source_eof).Bool(f.done).Bool(f.last); }
   std::string Finish() const {
     std::string out(kMagic, sizeof(kMagic));
     Writer header(type_);
@@ -80,7 +80,11 @@ class Reader {
     return *this;
   }
   Reader& Flow(const char* field, FlowState* f) {
-    return U64(field, &f->bytes).U32(field, &f->pipe_bytes).Bool(field, &f->source_eof).Bool(field, &f->done);
+    return U64(field, &f->bytes)
+        .U32(field, &f->pipe_bytes)
+        .Bool(field, &f->source_eof)
+        .Bool(field, &f->done)
+        .Bool(field, &f->last);
   }
   // The payload must end exactly here.
   absl::Status End() {
@@ -120,7 +124,12 @@ std::string Encode(const Hello& m) {
   return Writer(MessageType::kHello).U16(m.version).Str(m.build).Finish();
 }
 std::string Encode(const HelloReply& m) {
-  return Writer(MessageType::kHelloReply).Bool(m.accepted).Str(m.error).Finish();
+  return Writer(MessageType::kHelloReply)
+      .Bool(m.accepted)
+      .Str(m.error)
+      .U32(m.listeners)
+      .U32(m.workers)
+      .Finish();
 }
 std::string Encode(const Listener& m) {
   return Writer(MessageType::kListener)
@@ -140,16 +149,18 @@ std::string Encode(const Connection& m) {
       .Str(m.client)
       .Str(m.target)
       .I64(m.age_ns)
+      .U32(m.worker)
+      .Bool(m.proxy_screen)
+      .Bool(m.half_closed)
       .Flow(m.up)
       .Flow(m.down)
-      .Str(m.up_copied)
-      .Str(m.down_copied)
       .Finish();
 }
 std::string Encode(const Done& m) {
   return Writer(MessageType::kDone).U64(m.listeners).U64(m.connections).Finish();
 }
 std::string Encode(const Ack& m) { return Writer(MessageType::kAck).U64(m.adopted).Finish(); }
+std::string Encode(const Ready&) { return Writer(MessageType::kReady).Finish(); }
 
 absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
   if (bytes.size() < kHeaderBytes || memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
@@ -179,7 +190,11 @@ absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
     }
     case MessageType::kHelloReply: {
       Reader r(payload, "hello reply");
-      status = r.Bool("accepted", &m.hello_reply.accepted).Str("error", &m.hello_reply.error).End();
+      status = r.Bool("accepted", &m.hello_reply.accepted)
+                   .Str("error", &m.hello_reply.error)
+                   .U32("listeners", &m.hello_reply.listeners)
+                   .U32("workers", &m.hello_reply.workers)
+                   .End();
       break;
     }
     case MessageType::kListener: {
@@ -203,10 +218,11 @@ absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
                    .Str("client", &c.client)
                    .Str("target", &c.target)
                    .I64("age", &c.age_ns)
+                   .U32("worker", &c.worker)
+                   .Bool("proxy_screen", &c.proxy_screen)
+                   .Bool("half_closed", &c.half_closed)
                    .Flow("up", &c.up)
                    .Flow("down", &c.down)
-                   .Str("up_copied", &c.up_copied)
-                   .Str("down_copied", &c.down_copied)
                    .End();
       break;
     }
@@ -215,6 +231,9 @@ absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
       status = r.U64("listeners", &m.done.listeners).U64("connections", &m.done.connections).End();
       break;
     }
+    case MessageType::kReady:
+      status = Reader(payload, "ready").End();
+      break;
     case MessageType::kAck: {
       Reader r(payload, "ack");
       status = r.U64("adopted", &m.ack.adopted).End();

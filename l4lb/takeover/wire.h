@@ -15,14 +15,24 @@ namespace l4lb::takeover {
 // functions over bytes: no socket, no clock.
 //
 //   new -> old   Hello        the new binary's wire version and build
-//   old -> new   HelloReply   accepted, or why not (then nothing else moves:
-//                             the old process keeps serving)
+//   old -> new   HelloReply   accepted (and how many listeners follow), or
+//                             why not (then nothing else moves: the old
+//                             process keeps serving)
 //   old -> new   Listener*    a listening socket per worker of each listener
-//                Connection*  an established TCP connection: client and
+//                             (both processes now hold them; the old one
+//                             still accepts, the new one does not yet)
+//   new -> old   Ready        the new config runs on those sockets: stop
+//                             accepting, hand over the connections
+//   old -> new   Connection*  an established TCP connection: client and
 //                             backend sockets, the pipes with the bytes still
 //                             in them, its relay state and identity
 //                Done         the count of what was sent, to check
-//   new -> old   Ack          everything adopted: the old process may exit
+//   new -> old   Ack          everything adopted: the old process closes its
+//                             copies and exits; the new one starts relaying
+//                             and accepting. Before the Ack neither relays a
+//                             handed-over connection twice: the old one holds
+//                             them unpolled, and takes them back if the channel
+//                             breaks (the new process died or gave up).
 //
 // Each message is a 12-byte header (magic "L4TK", version u16, type u16,
 // payload length u32, little-endian) and its payload: fields in a fixed
@@ -47,6 +57,7 @@ enum class MessageType : uint16_t {
   kConnection = 4,
   kDone = 5,
   kAck = 6,
+  kReady = 7,
 };
 
 struct Hello {
@@ -56,8 +67,12 @@ struct Hello {
 
 struct HelloReply {
   bool accepted = false;
-  std::string error;  // why not, when !accepted
+  std::string error;       // why not, when !accepted
+  uint32_t listeners = 0;  // Listener messages that follow
+  uint32_t workers = 0;    // the old process's worker threads
 };
+
+struct Ready {};
 
 // One listener: the fds that come with it are its per-worker sockets, in
 // worker order (`workers` of them).
@@ -76,6 +91,7 @@ struct FlowState {
   uint32_t pipe_bytes = 0;
   bool source_eof = false;  // the source's FIN was read
   bool done = false;        // ... and forwarded (shutdown(SHUT_WR) on the destination)
+  bool last = false;        // the other direction is done: this one's EOF ends it
 };
 
 // One established connection. Its fds, in order: client, backend, then the up
@@ -89,12 +105,15 @@ struct Connection {
   std::string client;    // as admission, hashing and the log saw it (PROXY applied)
   std::string target;    // the backend address connected to
   int64_t age_ns = 0;    // since accept, for the access log's duration
+  uint32_t worker = 0;   // the old process's worker that relayed it
+  // The client's first bytes are still to be screened for a forged PROXY
+  // header (Connection::proxy_screen): the up flow has not started.
+  bool proxy_screen = false;
+  bool half_closed = false;  // one direction has ended (client_fin_timeout applies)
+  // Nothing else: between pumps a worker holds a flow's bytes only in its pipe
+  // (a copy the destination refused is parked there), so the pipes carry them.
   FlowState up;
   FlowState down;
-  // Bytes the worker had read into its copy buffer and not yet written
-  // (relay/flow.h's small-message path), per direction.
-  std::string up_copied;
-  std::string down_copied;
 
   // How many fds travel with this record.
   size_t fd_count() const { return 2 + (up.pipe_bytes > 0 ? 2 : 0) + (down.pipe_bytes > 0 ? 2 : 0); }
@@ -126,6 +145,7 @@ std::string Encode(const Listener& m);
 std::string Encode(const Connection& m);
 std::string Encode(const Done& m);
 std::string Encode(const Ack& m);
+std::string Encode(const Ready& m);
 
 // The message in `bytes` (one whole message, as a SOCK_SEQPACKET read gives
 // it). InvalidArgument naming what is wrong: "not a takeover message (magic)",

@@ -21,9 +21,10 @@ Connection AConnection() {
   c.client = "198.51.100.7:40522";
   c.target = "10.0.0.2:22";
   c.age_ns = 3'600'000'000'000;
-  c.up = {.bytes = 1ull << 33, .pipe_bytes = 65536, .source_eof = false, .done = false};
+  c.worker = 1;
+  c.half_closed = true;
+  c.up = {.bytes = 1ull << 33, .pipe_bytes = 65536, .source_eof = false, .done = false, .last = true};
   c.down = {.bytes = 12345, .pipe_bytes = 0, .source_eof = true, .done = true};
-  c.up_copied = std::string("\0\x01\xff", 3);
   return c;
 }
 
@@ -38,7 +39,11 @@ TEST(WireTest, EveryMessageRoundTrips) {
   EXPECT_EQ(m->connection.up.bytes, 1ull << 33);
   EXPECT_EQ(m->connection.up.pipe_bytes, 65536u);
   EXPECT_TRUE(m->connection.down.done);
-  EXPECT_EQ(m->connection.up_copied, c.up_copied);
+  EXPECT_TRUE(m->connection.up.last);
+  EXPECT_FALSE(m->connection.down.last);
+  EXPECT_EQ(m->connection.worker, 1u);
+  EXPECT_TRUE(m->connection.half_closed);
+  EXPECT_FALSE(m->connection.proxy_screen);
   EXPECT_EQ(ExpectedFds(*m), 4u);  // client, backend, the up pipe's two ends
 
   m = Decode(Bytes(Encode(Listener{.service = "ftp", .udp = false, .requested = "0.0.0.0:0",
@@ -50,10 +55,15 @@ TEST(WireTest, EveryMessageRoundTrips) {
   m = Decode(Bytes(Encode(Hello{.version = kWireVersion, .build = "l4lb 1.2 (abc)"})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->hello.build, "l4lb 1.2 (abc)");
-  m = Decode(Bytes(Encode(HelloReply{.accepted = false, .error = "draining"})));
+  m = Decode(Bytes(Encode(HelloReply{.accepted = false, .error = "draining", .listeners = 7, .workers = 2})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_FALSE(m->hello_reply.accepted);
+  EXPECT_EQ(m->hello_reply.listeners, 7u);
+  EXPECT_EQ(m->hello_reply.workers, 2u);
   EXPECT_EQ(m->hello_reply.error, "draining");
+  m = Decode(Bytes(Encode(Ready{})));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->type, MessageType::kReady);
   m = Decode(Bytes(Encode(Done{.listeners = 3, .connections = 1000})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->done.connections, 1000u);
