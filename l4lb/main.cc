@@ -40,11 +40,13 @@
 #include "l4lb/dns_flags.h"
 #include "l4lb/sni_flags.h"
 #include "l4lb/fd_budget.h"
+#include "l4lb/health_flags.h"
 #include "l4lb/net/congestion.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
 #include "l4lb/service_loop.h"
+#include "l4lb/takeover_flags.h"
 #include "l4lb/udp/session_bound.h"
 #include "l4lb/version.h"
 
@@ -125,30 +127,6 @@ DEFINE_string(client_congestion, "",
               "often bbr on hosts that face a WAN). Set on the listeners, which accepted "
               "sockets inherit.");
 
-DEFINE_string(health_check, "tcp",
-              "How backends are probed: tcp (connect), send_expect (--health_send, then the "
-              "reply must start with --health_expect), ftp (a 220 greeting, then QUIT), ssh "
-              "(an SSH-2.0 banner, then ours, then close), http (GET --health_http_path, "
-              "status in --health_http_status), udp (a datagram of --health_send, the reply "
-              "must start with --health_expect; an ICMP port unreachable fails at once), dns "
-              "(a query for \".\" NS, any reply), or none (every backend always up). udp:// "
-              "listeners default to none. Backends start UP, but one failed check takes a "
-              "backend that never passed one DOWN; after that --health_fall failures in a row "
-              "do.");
-DEFINE_string(health_interval, "2s", "Time between two probes of a backend (+-10% jitter).");
-DEFINE_string(health_timeout, "1s", "How long one probe may take (connect + reply).");
-DEFINE_int32(health_rise, 2, "Passed checks in a row that bring a DOWN backend UP (1..100).");
-DEFINE_int32(health_fall, 3, "Failed checks in a row that take an UP backend DOWN (1..100).");
-DEFINE_string(health_send, "",
-              "send_expect: bytes written after connect; escapes \\r \\n \\t \\xHH.");
-DEFINE_string(health_expect, "", "send_expect: what the reply must start with; same escapes.");
-DEFINE_int32(health_port, 0, "Probe this port instead of each backend's traffic port (0).");
-DEFINE_string(health_http_path, "/", "http: the path to GET.");
-DEFINE_string(health_http_host, "", "http: the Host header (default: the backend's address).");
-DEFINE_string(health_http_status, "2xx,3xx", "http: accepted status classes.");
-DEFINE_bool(health_passive, true,
-            "Count refused or timed-out connects and resets seen on client traffic as failed "
-            "checks, so a dead backend is ejected between probes.");
 DEFINE_bool(kill_on_down, false,
             "Reset live connections to a backend when it goes DOWN (default: leave them, a "
             "long transfer may still be fine).");
@@ -257,54 +235,6 @@ std::vector<l4lb::net::SocketAddress> ListenFlag(Server::Protocol* protocol) {
   return out;
 }
 
-std::string UnescapeFlag(absl::string_view flag, const std::string& value) {
-  absl::StatusOr<std::string> out = l4lb::health::Unescape(value);
-  if (!out.ok()) Die(flag, out.status().message());
-  return *out;
-}
-
-l4lb::health::HealthOptions HealthFromFlags() {
-  l4lb::health::HealthOptions health;
-  absl::StatusOr<l4lb::health::ProbeSpec::Kind> kind =
-      l4lb::health::ParseProbeKind(FLAGS_health_check);
-  if (!kind.ok()) Die("health_check", kind.status().message());
-  health.probe.kind = *kind;
-  health.interval = DurationFlag("health_interval", FLAGS_health_interval);
-  if (health.interval <= absl::ZeroDuration()) Die("health_interval", "must be above 0");
-  health.timeout = DurationFlag("health_timeout", FLAGS_health_timeout);
-  if (health.timeout <= absl::ZeroDuration()) Die("health_timeout", "must be above 0");
-  if (FLAGS_health_rise < 1 || FLAGS_health_rise > 100) {
-    Die("health_rise", absl::StrCat(FLAGS_health_rise, ": want 1..100"));
-  }
-  if (FLAGS_health_fall < 1 || FLAGS_health_fall > 100) {
-    Die("health_fall", absl::StrCat(FLAGS_health_fall, ": want 1..100"));
-  }
-  health.rise = FLAGS_health_rise;
-  health.fall = FLAGS_health_fall;
-  health.probe.send = UnescapeFlag("health_send", FLAGS_health_send);
-  health.probe.expect = UnescapeFlag("health_expect", FLAGS_health_expect);
-  if (health.probe.kind == l4lb::health::ProbeSpec::Kind::kSendExpect &&
-      health.probe.expect.empty()) {
-    Die("health_expect", "--health_check=send_expect needs what the reply starts with");
-  }
-  if (FLAGS_health_port < 0 || FLAGS_health_port > 65535) {
-    Die("health_port", absl::StrCat(FLAGS_health_port, ": want 0..65535"));
-  }
-  health.probe.port = static_cast<uint16_t>(FLAGS_health_port);
-  if (!absl::StartsWith(FLAGS_health_http_path, "/")) {
-    Die("health_http_path",
-        absl::StrCat("\"", FLAGS_health_http_path, "\": want a path like /healthz"));
-  }
-  health.probe.http_path = FLAGS_health_http_path;
-  health.probe.http_host = FLAGS_health_http_host;
-  absl::StatusOr<std::vector<char>> statuses =
-      l4lb::health::ParseHttpStatuses(FLAGS_health_http_status);
-  if (!statuses.ok()) Die("health_http_status", statuses.status().message());
-  health.probe.http_statuses = *statuses;
-  health.passive = FLAGS_health_passive;
-  return health;
-}
-
 // The one service the flags describe (without --config).
 Server::Service ServiceFromFlags() {
   Server::Service service;
@@ -335,7 +265,9 @@ Server::Service ServiceFromFlags() {
   }
   service.connect_retries = FLAGS_connect_retries;
   service.idle_timeout = DurationFlag("idle_timeout", FLAGS_idle_timeout);
-  service.health = HealthFromFlags();
+  absl::StatusOr<l4lb::health::HealthOptions> health = l4lb::HealthFromFlags();
+  if (!health.ok()) DieConfig(health.status().message());
+  service.health = *std::move(health);
   // A TCP connect says nothing about a UDP server (most listen on UDP alone):
   // udp:// services are probed only when told how (--health_check=udp or dns).
   if (service.protocol == Server::Protocol::kUdp && !FlagSet("health_check")) {
@@ -518,8 +450,12 @@ int main(int argc, char** argv) {
   }
   // Before binding: a bad --announce is exit 2 like any flag, and a VIP left by
   // a killed run goes now, not once this one is ready.
+  // A live upgrade: the running l4lb's listeners come before anything is bound
+  // here, so that none is bound twice and none is ever closed.
+  absl::StatusOr<l4lb::TakeoverStart> takeover = l4lb::TakeoverFromFlags(options.threads);
+  if (!takeover.ok()) DieConfig(takeover.status().message());
   absl::StatusOr<std::unique_ptr<l4lb::announce::Announcer>> announcer =
-      l4lb::AnnouncerFromFlags();
+      l4lb::AnnouncerFromFlags(/*inherit=*/takeover->taker.has_value());
   if (!announcer.ok()) DieConfig(announcer.status().message());
   l4lb::RaiseOpenFilesLimit();
   l4lb::BoundUdpSessions(options);
@@ -534,6 +470,8 @@ int main(int argc, char** argv) {
   Server::Options resolved = options;
   if (absl::Status st = dns.Prepare(&resolved); !st.ok()) DieConfig(st.message());
   l4lb::reload::Reloader::Options service;
+  service.inherited = &takeover->inherited;
+  service.hold_accepts = takeover->taker.has_value();
   service.drain_timeout = drain_timeout;
   service.prepare = [&dns](Server::Options* next) { return dns.Prepare(next); };
   service.dns_refreshes = [&dns] {
@@ -582,13 +520,27 @@ int main(int argc, char** argv) {
                 << " (the kernel's default is " << kernel_congestion << ")";
     }
   }
+  const bool took_over = takeover->taker.has_value();
+  if (absl::Status st = l4lb::CompleteTakeover(*takeover, **server); !st.ok()) {
+    // Nothing was acknowledged: the running l4lb takes back what it sent.
+    LOG(ERROR) << "takeover failed: " << st.message() << "; the running l4lb keeps serving";
+    (*server)->ForceCloseAndJoin();
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<l4lb::takeover::Donor>> donor =
+      l4lb::DonorFromFlags(**server, options.threads);
+  if (!donor.ok()) DieConfig(donor.status().message());
   dns.Start([reloader = server->get()] { return reloader->Republish().status.ok(); });
   LOG(INFO) << "l4lb " << l4lb::Version() << " ready";
   size_t listeners = 0;
   for (const Server::Service& s : options.services) listeners += s.listen.size();
-  l4lb::NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving ", options.services.size(),
-                                          " service(s) on ", listeners, " listener(s)"));
-  l4lb::ServeUntilStopped(**server, drain_timeout, announcer->get());
+  // After a takeover this process is the service's main one now (the unit's
+  // NotifyAccess=all lets it say so).
+  l4lb::NotifyServiceManager(absl::StrCat(took_over ? absl::StrCat("MAINPID=", getpid(), "\n") : "",
+                                          "READY=1\nSTATUS=serving ", options.services.size(),
+                                          " service(s) on ", listeners, " listener(s)",
+                                          took_over ? " (took over)" : ""));
+  l4lb::ServeUntilStopped(**server, drain_timeout, announcer->get(), donor->get());
   dns.Stop();  // before the reloader it publishes into goes
   LOG(INFO) << "exiting: " << (*server)->Totals().ToString();
   return 0;

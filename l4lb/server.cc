@@ -143,6 +143,9 @@ absl::StatusOr<std::vector<net::Fd>> Dup(const std::vector<net::Fd>& fds) {
 absl::StatusOr<ListenerSockets> Server::TakeOverOrOpen(const Server* previous,
                                                        const net::SocketAddress& requested,
                                                        uint16_t service, bool udp) {
+  absl::StatusOr<std::optional<ListenerSockets>> inherited = TakeInherited(requested, service, udp);
+  if (!inherited.ok()) return inherited.status();
+  if (inherited->has_value()) return **std::move(inherited);
   if (previous != nullptr) {
     // The n-th listener on `requested` takes the previous config's n-th (port 0
     // may stand several times: each keeps its port).
@@ -174,7 +177,8 @@ std::string Server::ServiceName(const Service& service) {
   return service.listen.empty() ? std::string() : service.listen[0].ToString();
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Server* previous) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Server* previous,
+                                                       std::vector<InheritedListener>* inherited) {
   if (options.threads < 1) return absl::InvalidArgumentError("threads must be >= 1");
   if (options.services.empty()) return absl::InvalidArgumentError("no service configured");
   if (previous != nullptr && previous->options_.threads != options.threads) {
@@ -185,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
   server->options_.threads = options.threads;
   server->options_.backlog = options.backlog;
   server->options_.client_congestion = options.client_congestion;
+  server->inherited_ = inherited;
   const std::vector<std::vector<health::HealthChecker::BackendReport>> previous_reports =
       previous != nullptr ? previous->checker_->Report()
                           : std::vector<std::vector<health::HealthChecker::BackendReport>>();
@@ -279,7 +284,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
       }
       affinity = table.get();
     }
-    services.push_back({.publisher = server->publishers_.back().get(),
+    services.push_back({.name = name,
+                        .publisher = server->publishers_.back().get(),
                         .hash_key = service.hash_key,
                         .balance = service.balance,
                         .balance_factor = service.balance_factor,
@@ -357,6 +363,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
         .backend_congestion = options.backend_congestion,
         .busy_poll = options.busy_poll,
         .global_admission = server->global_admission_.get(),
+        .hold_accepts = options.hold_accepts,
     }));
   }
   // Each worker weighs backends by every worker's counters (balancer/policy.h).
@@ -367,6 +374,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
   for (const auto& worker : server->workers_) worker->SetPeers(peers);
   server->checker_ = std::make_unique<health::HealthChecker>(std::move(checked));
   server->started_ = absl::Now();
+  server->inherited_ = nullptr;
   server->options_ = std::move(options);
   return server;
 }

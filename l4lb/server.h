@@ -28,6 +28,8 @@
 #include "l4lb/net/keepalive.h"
 #include "l4lb/net/source.h"
 #include "l4lb/stats/counters.h"
+#include "l4lb/takeover/outbox.h"
+#include "l4lb/takeover/wire.h"
 #include "l4lb/worker.h"
 
 namespace l4lb {
@@ -143,6 +145,19 @@ class Server {
     // The admin HTTP endpoint (--admin, [admin]); nullopt: off. Not the
     // server's: the reloader (l4lb/reload/) runs it across configs.
     std::optional<admin::AdminServer::Options> admin;
+    // A live upgrade's new process (--takeover): the workers accept only after
+    // ReleaseAccepts() (the running process accepts until it hands over).
+    bool hold_accepts = false;
+  };
+
+  // A live upgrade (--takeover, l4lb/takeover/; server_takeover.cc): the
+  // listening sockets a previous process handed over, one per worker, for
+  // Create() to take where the config has the same listen address.
+  struct InheritedListener {
+    bool udp = false;
+    net::SocketAddress requested;  // as configured: port 0 stays 0
+    net::SocketAddress bound;
+    std::vector<net::Fd> per_worker;
   };
 
   // `previous`: the running config this one replaces (a reload). Its listeners
@@ -152,8 +167,13 @@ class Server {
   // backend address as written match; affinity groups keep their pins (same
   // ttl) and --max_connections its count. `previous` is not changed: until its
   // HandOver() both could run. threads must match.
-  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options,
-                                                        const Server* previous = nullptr);
+  // `inherited` (a live upgrade; may be null): listeners on those addresses are
+  // those sockets (the n-th of several port-0 ones takes the n-th), moved out
+  // of it; each must have one socket per worker. What is left there, the new
+  // config does not listen on.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(
+      Options options, const Server* previous = nullptr,
+      std::vector<InheritedListener>* inherited = nullptr);
   // What logs, metrics and the admin API call a service: its name, else its
   // first listen address; "" for neither (Create refuses it).
   static std::string ServiceName(const Service& service);
@@ -187,6 +207,30 @@ class Server {
   // Cut what is left and wait for the workers to exit.
   void ForceCloseAndJoin();
 
+  // A live upgrade, the running process's side (takeover/donor.h): its
+  // listeners with every worker's socket (the process's own fds, valid while
+  // the server runs), ...
+  struct TakeoverListener {
+    std::string service;
+    bool udp = false;
+    net::SocketAddress requested;
+    net::SocketAddress bound;
+    std::vector<int> fds;
+  };
+  std::vector<TakeoverListener> TakeoverListeners() const;
+  // ... each running worker's export into `out` (Worker::RequestExport), and
+  // its end (Worker::RequestExportEnd).
+  void BeginExport(takeover::Outbox* out);
+  void EndExport(bool handed_over);
+  // The new process's side: `record` placed in this config (services and
+  // backend by name, the listener by address), with its fds, for the worker
+  // that will relay it (*worker); the fds move into it only then. NotFound
+  // naming what this config lacks.
+  absl::StatusOr<Worker::Adoption> Place(const takeover::Connection& record,
+                                         std::vector<net::Fd>* fds, size_t* worker) const;
+  void Adopt(std::vector<std::vector<Worker::Adoption>> per_worker);
+  void ReleaseAccepts();
+
   stats::Totals Totals() const;
   const Options& options() const { return options_; }
   // What the admin endpoint shows, read now: the workers' counters summed, each
@@ -217,6 +261,9 @@ class Server {
   absl::StatusOr<ListenerSockets> TakeOverOrOpen(const Server* previous,
                                                  const net::SocketAddress& requested,
                                                  uint16_t service, bool udp);
+  // The inherited listener (a live upgrade's) on `requested`, if any.
+  absl::StatusOr<std::optional<ListenerSockets>> TakeInherited(const net::SocketAddress& requested,
+                                                               uint16_t service, bool udp);
 
   // Each listener's sockets, one per worker (dups of the workers' own), kept
   // for the next config to take over until HandOver().
@@ -245,6 +292,7 @@ class Server {
   std::vector<std::thread> threads_;
   std::vector<BoundListener> listening_;
   std::vector<KeptListener> kept_;
+  std::vector<InheritedListener>* inherited_ = nullptr;  // during Create only
   std::vector<std::string> names_;  // per service
   absl::Time started_;
   std::atomic<bool> draining_{false};

@@ -87,7 +87,7 @@ void AnnounceWhenReady(reload::Reloader& reloader, announce::Announcer& announce
 }
 
 void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
-                       announce::Announcer* announcer) {
+                       announce::Announcer* announcer, takeover::Donor* donor) {
   const sigset_t signals = ServiceSignals();
   // Retire() runs between signals: a replaced config's fds and threads go as
   // soon as its last connection does.
@@ -100,6 +100,7 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
     }
     signal_number = sigtimedwait(&signals, nullptr, &retire_interval);
     reloader.Retire();
+    if (donor != nullptr && donor->handed_over()) break;
     if (signal_number == SIGHUP) {
       const reload::Reloader::Result result = reloader.Reload();
       if (result.status.ok()) {
@@ -111,14 +112,21 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
       break;  // SIGTERM or SIGINT
     }
   }
-  LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
-  NotifyServiceManager(
-      absl::StrCat("STOPPING=1\nSTATUS=draining, up to ", absl::FormatDuration(drain_timeout)));
+  const bool handed_over = donor != nullptr && donor->handed_over();
+  if (handed_over) {
+    LOG(INFO) << "takeover: the next process serves; draining what is left, up to "
+              << drain_timeout;
+    if (announcer != nullptr) announcer->HandOver();
+  } else {
+    LOG(INFO) << strsignal(signal_number) << ": draining, up to " << drain_timeout;
+    NotifyServiceManager(
+        absl::StrCat("STOPPING=1\nSTATUS=draining, up to ", absl::FormatDuration(drain_timeout)));
+  }
   const sigset_t stop_signals = StopSignals();
   const timespec poll_interval = absl::ToTimespec(absl::Milliseconds(50));
   // The route goes first: while the router still sends new clients here, they
   // are accepted; only once it has moved them does this instance refuse any.
-  if (announcer != nullptr) {
+  if (announcer != nullptr && !handed_over) {
     announcer->Withdraw([&] { return sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0; });
   }
   reloader.StopAccepting();

@@ -11,6 +11,7 @@
 #include "l4lb/announce/announcer.h"
 #include "l4lb/reload/reloader.h"
 #include "l4lb/server.h"
+#include "l4lb/takeover/donor.h"
 
 namespace l4lb {
 
@@ -39,8 +40,11 @@ void NotifyServiceManager(const std::string& state);
 // and what is left is cut. With an `announcer` (--announce; may be null) the VIP
 // is added once the running config is Ready() (checked a few times a second
 // until then), and the drain starts by removing it and accepting for
-// withdraw_delay more.
+// withdraw_delay more. With a `donor` (--takeover; may be null), a live
+// upgrade that took everything ends the loop like a signal, but the VIP stays
+// (the next process announces it) and what is left here (connections that
+// were closing or flushing, UDP sessions) drains.
 void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
-                       announce::Announcer* announcer);
+                       announce::Announcer* announcer, takeover::Donor* donor = nullptr);
 
 }  // namespace l4lb

@@ -133,6 +133,13 @@ void Worker::Run(std::promise<absl::Status> ready) {
     }
   }
   LOG(INFO) << "worker " << options_.id << ": drained";
+  {
+    // A live upgrade asked of a worker with nothing left gets its answer here.
+    std::lock_guard<std::mutex> lock(takeover_mu_);
+    run_over_ = true;
+    if (takeover::Outbox* out = export_requested_.exchange(nullptr)) out->WorkerDone();
+    if (exporting_to_ != nullptr && !export_reported_) exporting_to_->WorkerDone();
+  }
   udp_buffers_.reset();  // unregistered while the ring is still there
   ring_.reset();         // cancels the eventfd poll and UDP listener receives
   finished_.store(true, std::memory_order_release);

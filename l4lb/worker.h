@@ -174,7 +174,8 @@ class Worker {
   // relaying connection to `out`, between pumps with no request in flight;
   // connections still connecting go too once they relay; out->WorkerDone()
   // when none is left. The handed ones stay here, unpolled, until:
-  void RequestExport(takeover::Outbox* out);
+  // False (and nothing asked of `out`) if the worker has already exited.
+  bool RequestExport(takeover::Outbox* out);
   // handed_over: the next process has them; close this process's copies (no
   // FIN, no reset: the sockets live on there). Else the takeover failed: take
   // them back (relay and accept again, as if nothing happened).
@@ -428,6 +429,9 @@ class Worker {
   std::atomic<bool> release_accepts_requested_{false};
   std::mutex adopt_mu_;
   std::vector<Adoption> adoptions_ ABSL_GUARDED_BY(adopt_mu_);
+  // Whether Run() has ended: an export asked after it would never be answered.
+  std::mutex takeover_mu_;
+  bool run_over_ ABSL_GUARDED_BY(takeover_mu_) = false;
   takeover::Outbox* exporting_to_ = nullptr;
   bool export_reported_ = false;  // WorkerDone() said
   bool accepts_paused_ = false;

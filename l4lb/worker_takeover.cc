@@ -59,9 +59,13 @@ relay::Pipe AdoptPipe(net::Fd (&fds)[2], relay::Flow::Saved& saved) {
 
 }  // namespace
 
-void Worker::RequestExport(takeover::Outbox* out) {
+bool Worker::RequestExport(takeover::Outbox* out) {
+  std::lock_guard<std::mutex> lock(takeover_mu_);
+  if (run_over_) return false;
+  out->Expect();
   export_requested_.store(out, std::memory_order_release);
   WakeUp(wake_fd_.get());
+  return true;
 }
 
 void Worker::RequestExportEnd(bool handed_over) {

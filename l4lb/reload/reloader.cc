@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(Server::Options first
   if (r->options_.prepare) {
     if (absl::Status st = r->options_.prepare(&first); !st.ok()) return st;
   }
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(std::move(first));
+  first.hold_accepts = r->options_.hold_accepts;
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Create(std::move(first), /*previous=*/nullptr, r->options_.inherited);
   if (!server.ok()) return server.status();
   r->started_ = absl::Now();
   Server& s = **server;
@@ -76,6 +78,32 @@ absl::StatusOr<std::unique_ptr<Reloader>> Reloader::Create(Server::Options first
 }
 
 Reloader::~Reloader() { ForceCloseAndJoin(); }
+
+std::vector<Server::TakeoverListener> Reloader::TakeoverListeners() {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return current_->TakeoverListeners();
+}
+
+void Reloader::BeginExport(takeover::Outbox* out) {
+  export_lock_ = std::unique_lock<std::mutex>(reload_mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  current_->BeginExport(out);
+  for (Retiring& r : retiring_) r.server->BeginExport(out);
+}
+
+void Reloader::EndExport(bool handed_over) {
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    current_->EndExport(handed_over);
+    for (Retiring& r : retiring_) r.server->EndExport(handed_over);
+  }
+  if (export_lock_.owns_lock()) export_lock_.unlock();
+}
+
+Server& Reloader::running() {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return *current_;
+}
 
 absl::Status Reloader::Start() {
   Server* server;

@@ -76,6 +76,11 @@ class Reloader {
     std::function<absl::Status(Server::Options*)> prepare;
     // For /metrics: the DNS refreshes so far (dns/refresher.h); null: none.
     std::function<admin::DnsRefreshes()> dns_refreshes;
+    // A live upgrade's new process (--takeover): the first config takes these
+    // listening sockets (Server::Create's `inherited`; not owned, read during
+    // Create only) and holds its accepts until ReleaseAccepts().
+    std::vector<Server::InheritedListener>* inherited = nullptr;
+    bool hold_accepts = false;
   };
 
   // Binds everything (Server::Create) and the admin endpoint (first.admin).
@@ -105,6 +110,18 @@ class Reloader {
   // past their drain_timeout have their removed parts cut. Main calls it a few
   // times a second.
   void Retire();
+
+  // A live upgrade (l4lb/takeover/), on the running process's donor thread:
+  // the running config's listeners; every config's workers (the running one's
+  // and those a reload replaced that still drain) hand their connections to
+  // `out`, until EndExport. No reload runs in between (Reload() waits).
+  std::vector<Server::TakeoverListener> TakeoverListeners();
+  void BeginExport(takeover::Outbox* out);
+  void EndExport(bool handed_over);
+  // In the new process, on main's thread before any reload: the running
+  // config places and adopts what the previous process handed over, then
+  // accepts.
+  Server& running();
 
   // Shutdown: every config stops accepting; no reload from then on.
   void StopAccepting();
@@ -139,6 +156,8 @@ class Reloader {
   // std:: mutexes, not absl::Mutex: Debian's Abseil is not built with TSan,
   // which then cannot see the ordering an absl::Mutex gives.
   std::mutex reload_mu_;  // one reload at a time; held across the whole of one
+  // Holds reload_mu_ from BeginExport to EndExport (both on the donor's thread).
+  std::unique_lock<std::mutex> export_lock_;
   // What `load` (or Create) gave last before `prepare`, for Republish().
   Server::Options loaded_ ABSL_GUARDED_BY(reload_mu_);
   mutable std::shared_mutex mu_;
