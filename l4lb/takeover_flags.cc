@@ -98,8 +98,12 @@ absl::Status CompleteTakeover(TakeoverStart& start, reload::Reloader& reloader) 
   if (!incoming.ok()) return incoming.status();
   Server& server = reloader.running();
   std::vector<std::vector<Worker::Adoption>> per_worker(server.options().threads);
-  size_t cut = 0;
+  size_t cut = 0, with_bytes = 0;
+  uint64_t parked = 0;
   for (takeover::Taker::Incoming& in : *incoming) {
+    const uint64_t bytes = uint64_t{in.connection.up.pipe_bytes} + in.connection.down.pipe_bytes;
+    with_bytes += bytes > 0;
+    parked += bytes;
     size_t worker = 0;
     absl::StatusOr<Worker::Adoption> a = server.Place(in.connection, &in.fds, &worker);
     if (a.ok()) {
@@ -121,8 +125,9 @@ absl::Status CompleteTakeover(TakeoverStart& start, reload::Reloader& reloader) 
   if (absl::Status st = start.taker->Ack(incoming->size()); !st.ok()) return st;
   server.Adopt(std::move(per_worker));
   server.ReleaseAccepts();
-  LOG(INFO) << "takeover: took over " << incoming->size() - cut << " connection(s) ("
-            << cut << " cut) in " << absl::FormatDuration(absl::Now() - begin);
+  LOG(INFO) << "takeover: took over " << incoming->size() - cut << " connection(s) (" << cut
+            << " cut), " << with_bytes << " with " << parked << " bytes in flight in their pipes, in "
+            << absl::FormatDuration(absl::Now() - begin);
   start.taker.reset();
   return absl::OkStatus();
 }

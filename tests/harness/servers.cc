@@ -148,7 +148,7 @@ std::string NginxConfig(const Server& s, const std::string& tls = "") {
   // master_process off: one process, so killing the PID stops the server.
   return absl::StrCat("daemon off;\nmaster_process off;\nworker_processes 1;\nuser root;\n",  //
                       "pid ", d, "/nginx.pid;\nerror_log stderr;\n",                          //
-                      "events { worker_connections 1024; }\n",                                //
+                      "events { worker_connections 4096; }\n",                                //
                       "http {\n  access_log ", d, "/access.log;\n",                           //
                       "  client_body_temp_path ", d, ";\n  proxy_temp_path ", d, ";\n",       //
                       "  fastcgi_temp_path ", d, ";\n  uwsgi_temp_path ", d, ";\n",           //
@@ -190,6 +190,9 @@ std::string SshdConfig(const Server& s, const std::string& banner) {
                       "KbdInteractiveAuthentication no\n",
                       // TempDir's modes are bazel's; PAM would need the system's login setup.
                       "StrictModes no\nUsePAM no\nVersionAddendum ", banner,
+                      // Tests open dozens of sessions at once (the default 10 would
+                      // drop some before they authenticate).
+                      "\nMaxStartups 500",
                       "\nSubsystem sftp internal-sftp -d ", s.files, "\n");
 }
 
