@@ -47,6 +47,7 @@
 #include "l4lb/server.h"
 #include "l4lb/service_loop.h"
 #include "l4lb/takeover_flags.h"
+#include "l4lb/upgrade.h"
 #include "l4lb/udp/session_bound.h"
 #include "l4lb/version.h"
 
@@ -427,6 +428,7 @@ int main(int argc, char** argv) {
   // Not gflags::ParseCommandLineFlags: it exits 1 on a bad command line, and an
   // operator's mistake here is exit 2 with one line, like every other.
   gflags::SetArgv(argc, const_cast<const char**>(argv));
+  l4lb::RememberCommandLine(argc, argv);  // before any flag is parsed out of argv
   if (absl::Status parsed = l4lb::ParseCommandLine(argc, argv); !parsed.ok()) {
     DieConfig(parsed.message());
   }

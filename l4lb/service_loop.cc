@@ -1,6 +1,7 @@
 #include "l4lb/service_loop.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -11,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "glog/logging.h"
+
+#include "l4lb/upgrade.h"
 
 namespace l4lb {
 namespace {
@@ -26,7 +29,41 @@ sigset_t StopSignals() {
 sigset_t ServiceSignals() {
   sigset_t set = StopSignals();
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR2);
   return set;
+}
+
+// SIGUSR2: the binary on disk takes over (upgrade.h). Its pid, while it runs
+// and this process serves; 0 once it exited (a failed takeover: it said why
+// in the log, and this process serves on).
+pid_t StartSuccessor(takeover::Donor* donor, pid_t running) {
+  if (running > 0) {
+    LOG(WARNING) << "SIGUSR2: the next process (pid " << running << ") is still starting; ignored";
+    return running;
+  }
+  if (donor == nullptr) {
+    LOG(ERROR) << "SIGUSR2: a live upgrade needs --takeover=PATH; ignored";
+    return 0;
+  }
+  absl::StatusOr<pid_t> pid = SpawnSuccessor();
+  if (!pid.ok()) {
+    LOG(ERROR) << "SIGUSR2: " << pid.status().message() << "; this process serves on";
+    return 0;
+  }
+  LOG(INFO) << "SIGUSR2: started the next process (pid " << *pid << ") to take over";
+  return *pid;
+}
+
+// The successor's exit, if it exited (without a takeover it was refused).
+pid_t ReapSuccessor(pid_t pid) {
+  if (pid <= 0) return 0;
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) != pid) return pid;
+  LOG(ERROR) << "SIGUSR2: the next process (pid " << pid << ") "
+             << (WIFEXITED(status) ? absl::StrCat("exited with ", WEXITSTATUS(status))
+                                   : absl::StrCat("died of signal ", WTERMSIG(status)))
+             << " before taking over; this process serves on";
+  return 0;
 }
 
 }  // namespace
@@ -93,6 +130,7 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
   // soon as its last connection does.
   const timespec retire_interval = absl::ToTimespec(absl::Milliseconds(100));
   int signal_number = 0;
+  pid_t successor = 0;
   absl::Time next_log = absl::Now() + absl::Seconds(10);
   for (;;) {
     if (announcer != nullptr && !announcer->announced()) {
@@ -101,7 +139,10 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
     signal_number = sigtimedwait(&signals, nullptr, &retire_interval);
     reloader.Retire();
     if (donor != nullptr && donor->handed_over()) break;
-    if (signal_number == SIGHUP) {
+    successor = ReapSuccessor(successor);
+    if (signal_number == SIGUSR2) {
+      successor = StartSuccessor(donor, successor);
+    } else if (signal_number == SIGHUP) {
       const reload::Reloader::Result result = reloader.Reload();
       if (result.status.ok()) {
         NotifyServiceManager(absl::StrCat("STATUS=serving ", result.services, " service(s) on ",
@@ -129,7 +170,7 @@ void ServeUntilStopped(reload::Reloader& reloader, absl::Duration drain_timeout,
   if (announcer != nullptr && !handed_over) {
     announcer->Withdraw([&] { return sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0; });
   }
-  reloader.StopAccepting();
+  reloader.StopAccepting(handed_over);
   LOG(INFO) << "drain: stopped accepting; live connections go on";
   const absl::Time deadline = absl::Now() + drain_timeout;
   while (!reloader.Drained() && absl::Now() < deadline) {

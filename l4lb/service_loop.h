@@ -15,7 +15,7 @@
 
 namespace l4lb {
 
-// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it
+// Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR2 in the calling thread and every thread it
 // starts afterwards (so main alone takes them, with sigwait), and ignores
 // SIGPIPE (a write to a closed peer is an error code, not a reason to die).
 // Call before any thread starts.
@@ -33,8 +33,9 @@ absl::Status AnnounceListeners(const Server& running, const std::string& ready_f
 // ($NOTIFY_SOCKET unset), sd_notify returns at once.
 void NotifyServiceManager(const std::string& state);
 
-// Serves until SIGTERM or SIGINT: SIGHUP (systemctl reload) reloads the config
-// (reload/reloader.h), and a few times a second configs replaced by a reload
+// Serves until SIGTERM or SIGINT: SIGHUP reloads the config in this process
+// (reload/reloader.h), SIGUSR2 (systemctl reload) starts the binary on disk to
+// take over (upgrade.h; needs a `donor`), and a few times a second configs replaced by a reload
 // that have drained are freed. Then every config stops accepting, live
 // connections get up to `drain_timeout` (a second signal cuts them at once),
 // and what is left is cut. With an `announcer` (--announce; may be null) the VIP

@@ -94,7 +94,10 @@ done
 # --- the unit ------------------------------------------------------------------
 value() { sed -n "s/^$1=//p" "$unit"; }
 [[ $(value Type) == notify ]] || fail "Type=$(value Type)"
-[[ $(value ExecReload) == '/bin/kill -HUP $MAINPID' ]] || fail "ExecReload=$(value ExecReload)"
+[[ $(value ExecReload) == '/bin/kill -USR2 $MAINPID' ]] || fail "ExecReload=$(value ExecReload)"
+[[ $(value NotifyAccess) == all ]] || fail "NotifyAccess=$(value NotifyAccess) (the successor sends MAINPID)"
+[[ $(value ExecStart) == *--takeover=/run/l4lb/takeover.sock* ]] || fail "ExecStart=$(value ExecStart)"
+[[ $(value RuntimeDirectory) == l4lb ]] || fail "RuntimeDirectory=$(value RuntimeDirectory)"
 [[ $(value LimitNOFILE) == 1048576 ]] || fail "LimitNOFILE=$(value LimitNOFILE)"
 for key in AmbientCapabilities CapabilityBoundingSet; do
   [[ $(value $key) == CAP_NET_BIND_SERVICE ]] || fail "$key=$(value $key)"

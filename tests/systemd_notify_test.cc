@@ -3,12 +3,15 @@
 // on a unix datagram socket named by $NOTIFY_SOCKET and reads what l4lb tells it.
 // READY=1 must come once the listeners accept and are relayed (systemd then
 // starts what is ordered after l4lb), STOPPING=1 when the drain starts, and a
-// SIGHUP must not kill l4lb.
+// SIGHUP must not kill l4lb; SIGUSR2 (systemctl reload) hands over to a new
+// process, which becomes the main one.
 
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -257,6 +260,82 @@ TEST(SystemdNotifyTest, SighupReloadsTheConfigAndUpdatesTheStatus) {
   EXPECT_TRUE(SendAll(before, "pong"));
   EXPECT_EQ(ReadN(before, 4), "pong") << "a live connection was cut by the reload";
   close(before);
+  EXPECT_EQ((*l4lb)->Stop(SIGTERM, absl::Seconds(10)), 0) << (*l4lb)->Log();
+}
+
+// systemctl reload sends SIGUSR2 (ExecReload): l4lb starts the binary it was
+// started from with the same arguments, which takes everything over
+// (--takeover), tells systemd it is the main process now (MAINPID, READY=1;
+// the unit has NotifyAccess=all), and the old one exits 0. A live connection
+// goes on through the new one.
+TEST(SystemdNotifyTest, SigusrTwoStartsTheNextProcessWhichTakesOverAsTheMainPid) {
+  // The successor is the old process's child: once that exits it is ours
+  // (as it would be systemd's), so the test can reap it.
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  EchoServer backend("127.0.0.2");
+  NotifySocket notify;
+  ASSERT_TRUE(notify.bound()) << strerror(errno);
+  const uint16_t port = FreePortOnAll({"127.0.0.1"});
+  const std::string socket = absl::StrCat("/tmp/l4lb-notify-test-", getpid(), ".sock");
+  absl::StatusOr<std::unique_ptr<Process>> l4lb = StartNotifying(
+      notify,
+      {absl::StrCat("--listen=127.0.0.1:", port),
+       absl::StrCat("--backends=127.0.0.2:", backend.port()), "--health_check=none", "--threads=1",
+       "--takeover=" + socket},
+      absl::StrCat(TempDir(), "/usr2.log"));
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  ASSERT_TRUE(notify.Receive(absl::Seconds(10)).has_value()) << (*l4lb)->Log();
+  const int live = RelayedConnection(port);
+  ASSERT_GE(live, 0);
+  kill((*l4lb)->pid(), SIGUSR2);
+  const std::optional<NotifySocket::Message> ready = notify.Receive(absl::Seconds(10));
+  ASSERT_TRUE(ready.has_value()) << "no READY=1 from a successor\n" << (*l4lb)->Log();
+  EXPECT_TRUE(Has(*ready, "READY=1")) << Join(*ready);
+  EXPECT_NE(ready->pid, (*l4lb)->pid());
+  EXPECT_TRUE(Has(*ready, absl::StrCat("MAINPID=", ready->pid))) << Join(*ready);
+  EXPECT_TRUE(Has(*ready, "STATUS=serving 1 service(s) on 1 listener(s) (took over)")) << Join(*ready);
+  EXPECT_EQ((*l4lb)->Wait(absl::Seconds(10)), 0) << (*l4lb)->Log();
+  EXPECT_TRUE(SendAll(live, "pong"));
+  EXPECT_EQ(ReadN(live, 4), "pong") << "the live connection did not survive the upgrade";
+  close(live);
+  const int after = RelayedConnection(port);
+  EXPECT_GE(after, 0) << "the successor does not relay";
+  close(after);
+  // End the successor (by its pid, which the test now reaps).
+  const pid_t next = ready->pid;
+  ASSERT_GT(next, 0);
+  kill(next, SIGTERM);
+  int status = 0;
+  bool reaped = false;
+  for (int i = 0; i < 200 && !reaped; ++i) {
+    reaped = waitpid(next, &status, WNOHANG) == next;
+    if (!reaped) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(reaped) << "the successor did not exit on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Without --takeover there is nobody to hand over to: logged, and l4lb serves on.
+TEST(SystemdNotifyTest, SigusrTwoWithoutTakeoverIsLoggedAndIgnored) {
+  EchoServer backend("127.0.0.2");
+  NotifySocket notify;
+  ASSERT_TRUE(notify.bound()) << strerror(errno);
+  const uint16_t port = FreePortOnAll({"127.0.0.1"});
+  absl::StatusOr<std::unique_ptr<Process>> l4lb = StartNotifying(
+      notify,
+      {absl::StrCat("--listen=127.0.0.1:", port),
+       absl::StrCat("--backends=127.0.0.2:", backend.port()), "--health_check=none", "--threads=1",
+       "--logbuflevel=-1"},
+      absl::StrCat(TempDir(), "/usr2-none.log"));
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  ASSERT_TRUE(notify.Receive(absl::Seconds(10)).has_value()) << (*l4lb)->Log();
+  kill((*l4lb)->pid(), SIGUSR2);
+  EXPECT_TRUE(WaitFor(absl::Seconds(5), [&] {
+    return absl::StrContains((*l4lb)->Log(), "SIGUSR2: a live upgrade needs --takeover=PATH; ignored");
+  })) << (*l4lb)->Log();
+  const int after = RelayedConnection(port);
+  EXPECT_GE(after, 0);
+  close(after);
   EXPECT_EQ((*l4lb)->Stop(SIGTERM, absl::Seconds(10)), 0) << (*l4lb)->Log();
 }
 

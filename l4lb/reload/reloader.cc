@@ -267,12 +267,16 @@ void Reloader::Retire() {
   LOG(INFO) << "reload: " << freed.size() << " earlier config(s) drained and freed";
 }
 
-void Reloader::StopAccepting() {
+void Reloader::StopAccepting(bool handed_over) {
   // After a reload in progress: it reads the running server's sockets.
   std::lock_guard<std::mutex> serial(reload_mu_);
   std::unique_lock<std::shared_mutex> lock(mu_);
   stopping_ = true;
-  current_->StopAccepting();
+  if (handed_over) {
+    current_->HandOver();
+  } else {
+    current_->StopAccepting();
+  }
 }
 
 bool Reloader::Drained() const {

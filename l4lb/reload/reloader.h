@@ -124,7 +124,10 @@ class Reloader {
   Server& running();
 
   // Shutdown: every config stops accepting; no reload from then on.
-  void StopAccepting();
+  // `handed_over` (after a live upgrade): the next process receives on the UDP
+  // listeners too, so this one stops receiving as well (Server::HandOver); its
+  // sessions still send their replies.
+  void StopAccepting(bool handed_over = false);
   bool Drained() const;
   void ForceCloseAndJoin();
   stats::Totals Totals() const;
