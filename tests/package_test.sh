@@ -128,6 +128,11 @@ verify=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify: $
 # for systemctl start (tests/systemd_notify_test plays its notify socket).
 uid=65000
 chown "$uid:$uid" "$scratch"
+# RuntimeDirectory=l4lb: systemd makes /run/l4lb, owned by the unit's user, for
+# the takeover socket; a directory of the test's stands in for it.
+runtime=$scratch/run-l4lb
+mkdir -p "$runtime" && chown "$uid:$uid" "$runtime"
+args=${args//--takeover=\/run\/l4lb\//--takeover=$runtime\/}
 nofile=$(value LimitNOFILE)
 if (($(ulimit -Hn) < nofile)); then
   # systemd (PID 1) may raise it; a root without CAP_SYS_RESOURCE, as in some
