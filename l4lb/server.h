@@ -228,7 +228,10 @@ class Server {
   // naming what this config lacks.
   absl::StatusOr<Worker::Adoption> Place(const takeover::Connection& record,
                                          std::vector<net::Fd>* fds, size_t* worker) const;
-  void Adopt(std::vector<std::vector<Worker::Adoption>> per_worker);
+  absl::StatusOr<Worker::UdpAdoption> PlaceUdp(const takeover::UdpSession& record,
+                                               std::vector<net::Fd>* fds, size_t* worker) const;
+  void Adopt(std::vector<std::vector<Worker::Adoption>> per_worker,
+             std::vector<std::vector<Worker::UdpAdoption>> sessions_per_worker);
   void ReleaseAccepts();
 
   stats::Totals Totals() const;

@@ -58,6 +58,19 @@ void Server::EndExport(bool handed_over) {
   for (auto& worker : workers_) worker->RequestExportEnd(handed_over);
 }
 
+namespace {
+
+// The backend of `service` named `name`, as an index; -1 if it has none.
+int BackendIndex(const backend::BackendSnapshot& snapshot, const std::string& name) {
+  const std::vector<backend::BackendSpec>& backends = snapshot.backends();
+  for (size_t b = 0; b < backends.size(); ++b) {
+    if (backends[b].name == name) return static_cast<int>(b);
+  }
+  return -1;
+}
+
+}  // namespace
+
 absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& record,
                                                std::vector<net::Fd>* fds_in, size_t* worker) const {
   std::vector<net::Fd>& fds = *fds_in;
@@ -65,11 +78,7 @@ absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& recor
   if (!service.ok()) return service.status();
   absl::StatusOr<size_t> front = FindService(record.front);
   if (!front.ok()) return front.status();
-  const std::vector<backend::BackendSpec>& backends = publishers_[*service]->Current()->backends();
-  int backend = -1;
-  for (size_t b = 0; b < backends.size(); ++b) {
-    if (backends[b].name == record.backend) backend = static_cast<int>(b);
-  }
+  const int backend = BackendIndex(*publishers_[*service]->Current(), record.backend);
   if (backend < 0) {
     return absl::NotFoundError(
         absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
@@ -130,9 +139,62 @@ absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& recor
   return a;
 }
 
-void Server::Adopt(std::vector<std::vector<Worker::Adoption>> per_worker) {
-  for (size_t w = 0; w < per_worker.size() && w < workers_.size(); ++w) {
-    if (!per_worker[w].empty()) workers_[w]->Adopt(std::move(per_worker[w]));
+absl::StatusOr<Worker::UdpAdoption> Server::PlaceUdp(const takeover::UdpSession& record,
+                                                     std::vector<net::Fd>* fds,
+                                                     size_t* worker) const {
+  absl::StatusOr<size_t> service = FindService(record.service);
+  if (!service.ok()) return service.status();
+  const int backend = BackendIndex(*publishers_[*service]->Current(), record.backend);
+  if (backend < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
+  }
+  int listener = -1;
+  uint16_t udp_index = 0;
+  for (const BoundListener& l : listening_) {
+    if (!l.udp) continue;
+    if (l.service == *service && l.address.ToString() == record.listener) {
+      listener = udp_index;
+      break;
+    }
+    ++udp_index;
+  }
+  if (listener < 0) {
+    return absl::NotFoundError(absl::StrCat("service \"", record.service,
+                                            "\" does not listen on udp ", record.listener));
+  }
+  absl::StatusOr<net::SocketAddress> client = net::SocketAddress::Parse(record.client);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<net::SocketAddress> target = net::SocketAddress::Parse(record.target);
+  if (!target.ok()) return target.status();
+  Worker::UdpAdoption a;
+  if (!record.local.empty()) {
+    absl::StatusOr<net::SocketAddress> local = net::SocketAddress::Parse(record.local);
+    if (!local.ok()) return local.status();
+    a.local = *local;
+  }
+  if (fds->size() != 1) return absl::InvalidArgumentError("takeover: a UDP session without its socket");
+  a.service = static_cast<uint16_t>(*service);
+  a.listener = static_cast<uint16_t>(listener);
+  a.backend = backend;
+  a.client = *client;
+  a.target = *target;
+  a.age_ns = record.age_ns;
+  a.idle_ns = record.idle_ns;
+  a.responses = record.responses;
+  a.fd = std::move((*fds)[0]);
+  *worker = record.worker % workers_.size();
+  return a;
+}
+
+void Server::Adopt(std::vector<std::vector<Worker::Adoption>> per_worker,
+                   std::vector<std::vector<Worker::UdpAdoption>> sessions_per_worker) {
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    std::vector<Worker::Adoption> tcp;
+    std::vector<Worker::UdpAdoption> udp;
+    if (w < per_worker.size()) tcp = std::move(per_worker[w]);
+    if (w < sessions_per_worker.size()) udp = std::move(sessions_per_worker[w]);
+    if (!tcp.empty() || !udp.empty()) workers_[w]->Adopt(std::move(tcp), std::move(udp));
   }
 }
 

@@ -98,9 +98,24 @@ absl::Status CompleteTakeover(TakeoverStart& start, reload::Reloader& reloader) 
   if (!incoming.ok()) return incoming.status();
   Server& server = reloader.running();
   std::vector<std::vector<Worker::Adoption>> per_worker(server.options().threads);
-  size_t cut = 0, with_bytes = 0;
+  std::vector<std::vector<Worker::UdpAdoption>> sessions_per_worker(server.options().threads);
+  size_t cut = 0, with_bytes = 0, sessions = 0, udp_total = 0;
   uint64_t parked = 0;
   for (takeover::Taker::Incoming& in : *incoming) {
+    if (in.udp) {
+      ++udp_total;
+      size_t worker = 0;
+      absl::StatusOr<Worker::UdpAdoption> a = server.PlaceUdp(in.udp_session, &in.fds, &worker);
+      if (a.ok()) {
+        sessions_per_worker[worker].push_back(*std::move(a));
+        ++sessions;
+      } else {
+        // Nothing to cut: its client's next datagram starts a session here.
+        LOG_EVERY_T(WARNING, 1.0) << "takeover: dropping a UDP session of "
+                                  << in.udp_session.client << ": " << a.status().message();
+      }
+      continue;
+    }
     const uint64_t bytes = uint64_t{in.connection.up.pipe_bytes} + in.connection.down.pipe_bytes;
     with_bytes += bytes > 0;
     parked += bytes;
@@ -123,10 +138,10 @@ absl::Status CompleteTakeover(TakeoverStart& start, reload::Reloader& reloader) 
     absl::SleepFor(stall);
   }
   if (absl::Status st = start.taker->Ack(incoming->size()); !st.ok()) return st;
-  server.Adopt(std::move(per_worker));
+  server.Adopt(std::move(per_worker), std::move(sessions_per_worker));
   server.ReleaseAccepts();
-  LOG(INFO) << "takeover: took over " << incoming->size() - cut << " connection(s) (" << cut
-            << " cut), " << with_bytes << " with " << parked << " bytes in flight in their pipes, in "
+  LOG(INFO) << "takeover: took over " << incoming->size() - udp_total - cut << " connection(s) ("
+            << cut << " cut) and " << sessions << " UDP session(s), " << with_bytes << " with " << parked << " bytes in flight in their pipes, in "
             << absl::FormatDuration(absl::Now() - begin);
   start.taker.reset();
   return absl::OkStatus();

@@ -79,6 +79,7 @@ void Worker::Run(std::promise<absl::Status> ready) {
   ring_.emplace(*std::move(ring));
   now_ns_ = MonotonicNanos();
   RefreshSnapshots();
+  accepts_paused_ = options_.hold_accepts;  // before StartUdp arms the UDP listeners
   if (absl::Status udp = StartUdp(); !udp.ok()) {
     udp_buffers_.reset();
     ring_.reset();
@@ -87,7 +88,6 @@ void Worker::Run(std::promise<absl::Status> ready) {
     return;
   }
   ArmWake();
-  accepts_paused_ = options_.hold_accepts;
   for (uint32_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
   ready.set_value(absl::OkStatus());
 

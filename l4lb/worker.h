@@ -199,8 +199,21 @@ class Worker {
     net::Fd up_pipe[2];  // read, write; invalid when the flow parked no bytes
     net::Fd down_pipe[2];
   };
+  // A UDP session the previous process handed over (its backend socket).
+  struct UdpAdoption {
+    uint16_t service = 0;
+    uint16_t listener = 0;  // index among this worker's UDP listeners
+    int backend = 0;
+    net::SocketAddress client;
+    net::SocketAddress target;
+    net::SocketAddress local;  // family 0: the listener's own address
+    int64_t age_ns = 0;
+    int64_t idle_ns = 0;
+    uint32_t responses = 0;
+    net::Fd fd;
+  };
   // Relays them from the next wakeup on, as if they had always been here.
-  void Adopt(std::vector<Adoption> adoptions);
+  void Adopt(std::vector<Adoption> adoptions, std::vector<UdpAdoption> sessions = {});
   // Options::hold_accepts: start accepting now.
   void ReleaseAccepts();
   const stats::WorkerCounters& counters() const { return counters_; }
@@ -383,6 +396,9 @@ class Worker {
   void ReleaseHandedOver(relay::Connection& c);
   void ResumeRelay(relay::Connection& c);
   void AdoptOne(Adoption& a);
+  void AdoptUdpSession(UdpAdoption& a);
+  void ExportUdpSessions();
+  void ReleaseHandedOverSession(udp::Session& s);
   void PauseAccepts();
   void ResumeAccepts();
 
@@ -429,6 +445,7 @@ class Worker {
   std::atomic<bool> release_accepts_requested_{false};
   std::mutex adopt_mu_;
   std::vector<Adoption> adoptions_ ABSL_GUARDED_BY(adopt_mu_);
+  std::vector<UdpAdoption> udp_adoptions_ ABSL_GUARDED_BY(adopt_mu_);
   // Whether Run() has ended: an export asked after it would never be answered.
   std::mutex takeover_mu_;
   bool run_over_ ABSL_GUARDED_BY(takeover_mu_) = false;

@@ -73,10 +73,11 @@ void Worker::RequestExportEnd(bool handed_over) {
   WakeUp(wake_fd_.get());
 }
 
-void Worker::Adopt(std::vector<Adoption> adoptions) {
+void Worker::Adopt(std::vector<Adoption> adoptions, std::vector<UdpAdoption> sessions) {
   {
     std::lock_guard<std::mutex> lock(adopt_mu_);
     for (Adoption& a : adoptions) adoptions_.push_back(std::move(a));
+    for (UdpAdoption& a : sessions) udp_adoptions_.push_back(std::move(a));
   }
   WakeUp(wake_fd_.get());
 }
@@ -96,11 +97,14 @@ void Worker::OnTakeoverWake() {
     EndExport(/*handed_over=*/end == 1);
   }
   std::vector<Adoption> adopted;
+  std::vector<UdpAdoption> adopted_sessions;
   {
     std::lock_guard<std::mutex> lock(adopt_mu_);
     adopted.swap(adoptions_);
+    adopted_sessions.swap(udp_adoptions_);
   }
   for (Adoption& a : adopted) AdoptOne(a);
+  for (UdpAdoption& a : adopted_sessions) AdoptUdpSession(a);
   if (release_accepts_requested_.exchange(false, std::memory_order_acq_rel)) ResumeAccepts();
 }
 
@@ -118,11 +122,22 @@ void Worker::PauseAccepts() {
     io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
     ++stop_accepts_in_flight_;
   }
+  // UDP alike: a datagram of a new client waits in the socket for the next
+  // process (which would otherwise find no session for a client whose session
+  // this one still had).
+  for (uint32_t i = 0; i < udp_listeners_.size(); ++i) {
+    if (!udp_listeners_[i].receiving) continue;
+    io_uring_sqe* sqe = ring_->GetSqe();
+    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpRecv, 0, i), 0);
+    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
+    ++stop_accepts_in_flight_;
+  }
 }
 
 void Worker::ResumeAccepts() {
   accepts_paused_ = false;
   for (uint32_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
+  for (uint32_t i = 0; i < udp_listeners_.size(); ++i) ArmUdpRecv(i);
 }
 
 void Worker::BeginExport() {
@@ -177,6 +192,9 @@ void Worker::CheckExportDone() {
   for (const ListenerState& l : listeners_) {
     if (l.accepting) return;
   }
+  for (const UdpListenerState& l : udp_listeners_) {
+    if (l.receiving) return;
+  }
   // Connections still connecting (or reading a PROXY header or a ClientHello)
   // go once they relay; those flushing to a survivor or closing stay and end
   // here.
@@ -186,6 +204,8 @@ void Worker::CheckExportDone() {
                c.state == Connection::State::kExporting;
   });
   if (waiting) return;
+  // No new session can start now: the listeners receive nothing.
+  ExportUdpSessions();
   export_reported_ = true;
   exporting_to_->WorkerDone();
 }
@@ -203,6 +223,9 @@ void Worker::EndExport(bool handed_over) {
       ResumeRelay(c);
     }
   });
+  // UDP sessions went on here meanwhile (still receiving): the next process
+  // has them now, or this one simply keeps them.
+  if (handed_over) sessions_->ForEachLive([this](udp::Session& s) { ReleaseHandedOverSession(s); });
   if (handed_over) {
     LOG(INFO) << "worker " << options_.id << ": handed over " << n << " connection(s)";
   } else {
@@ -244,7 +267,63 @@ void Worker::ResumeRelay(Connection& c) {
   if (c.state == Connection::State::kRelaying) Pump(c, /*up=*/false);
 }
 
+void Worker::ExportUdpSessions() {
+  sessions_->ForEachLive([this](udp::Session& s) {
+    takeover::Outbox::Item item;
+    item.udp = true;
+    takeover::UdpSession& r = item.udp_record;
+    r.service = services_[s.service].options.name;
+    r.listener = udp_listeners_[s.listener].listener.address.ToString();
+    r.backend = services_[s.service].snapshot->backends()[s.backend].name;
+    r.client = s.client.ToString();
+    r.target = s.target.ToString();
+    r.local = s.local.family() == 0 ? std::string() : s.local.ToString();
+    r.age_ns = now_ns_ - s.start_ns;
+    r.idle_ns = now_ns_ - s.last_active_ns;
+    r.responses = s.responses;
+    r.worker = static_cast<uint32_t>(options_.id);
+    item.fds = {s.fd};
+    exporting_to_->Push(std::move(item));
+  });
+}
+
+void Worker::ReleaseHandedOverSession(udp::Session& s) {
+  // As CloseUdpSession, without its log line: the session goes on there.
+  counters_.backend(s.service, s.backend).udp_active.Sub();
+  sessions_->Unlink(s);
+  Leave(s.service, s.client, &s.pass, nullptr);
+  counters_.handed_over.Add();
+  if (s.receiving) {
+    io_uring_sqe* sqe = ring_->GetSqe();
+    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpSessionRecv, s.generation, s.slot), 0);
+    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpCancel, s.generation, s.slot));
+    ++s.in_flight;
+  }
+  OnUdpSessionSettled(s);  // closes this process's copy of the socket once nothing is in flight
+}
+
 // --- The next process ------------------------------------------------------------
+
+void Worker::AdoptUdpSession(UdpAdoption& a) {
+  if (sessions_->Find(a.service, a.client) != nullptr) return;  // cannot be: receiving is held
+  udp::Session* s = sessions_->Create(a.service, a.client, now_ns_ - a.idle_ns);
+  s->start_ns = now_ns_ - a.age_ns;
+  s->listener = a.listener;
+  s->backend = a.backend;
+  s->target = a.target;
+  s->local = a.local;
+  s->responses = a.responses;
+  s->fd = a.fd.Release();
+  if (admission::Admission* gate = services_[s->service].options.admission;
+      gate != nullptr && !gate->open()) {
+    if (gate->Decide(s->client.IpBytes16(), now_ns_, &s->pass) != admission::Refusal::kNone) {
+      s->pass = {};
+    }
+  }
+  counters_.backend(s->service, s->backend).udp_active.Add();
+  counters_.adopted.Add();
+  ArmUdpSessionRecv(*s);
+}
 
 void Worker::AdoptOne(Adoption& a) {
   ServiceState& service = services_[a.service];

@@ -130,7 +130,8 @@ void Worker::RecycleUdpBuffer(const io_uring_cqe& cqe) {
 
 void Worker::ArmUdpRecv(uint32_t index) {
   UdpListenerState& l = udp_listeners_[index];
-  if (l.receiving) return;
+  // Paused: a live upgrade (worker_takeover.cc) holds new datagrams in the socket.
+  if (l.receiving || accepts_paused_) return;
   PrepUdpRecv(l.listener.fd.get(), Tag::Encode(Op::kUdpRecv, 0, index));
   l.receiving = true;
 }

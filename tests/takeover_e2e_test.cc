@@ -17,6 +17,7 @@
 #include <atomic>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,6 +103,22 @@ class TakeoverTest : public ::testing::Test {
     ASSERT_TRUE(sshd.ok()) << sshd.status();
     sshd_ = *std::move(sshd);
     echo_ = std::make_unique<EchoServer>("127.0.0.4");
+    // A UDP backend that answers each datagram with the address it came from:
+    // the session's own socket on l4lb, which a handed-over session keeps.
+    udp_backend_port_ = 0;
+    udp_backend_ = BindUdp("127.0.0.4", &udp_backend_port_);
+    ASSERT_GE(udp_backend_, 0);
+    ASSERT_NE(udp_port_ = FreeUdpPortOnAll({"127.0.0.1"}), 0);
+    udp_thread_ = std::thread([this] {
+      while (!udp_stop_) {
+        std::string from;
+        const std::optional<std::string> d = RecvFrom(udp_backend_, absl::Milliseconds(100), &from);
+        if (!d) continue;
+        const size_t colon = from.rfind(':');
+        SendTo(udp_backend_, from.substr(0, colon), static_cast<uint16_t>(std::stoi(from.substr(colon + 1))),
+               *d + " from " + from);
+      }
+    });
     config_ = TempDir() + "/takeover.toml";
     std::ofstream(config_, std::ios::trunc)
         << "[[service]]\nname = \"ftp\"\nlisten = [\"127.0.0.1:" << ftp_ << "\", \"127.0.0.1:"
@@ -110,11 +127,20 @@ class TakeoverTest : public ::testing::Test {
         << "[[service]]\nname = \"sftp\"\nlisten = [\"127.0.0.1:" << ssh_
         << "\"]\nbackends = [\"127.0.0.3:" << ssh_ << "\"]\n[service.health]\ncheck = \"ssh\"\n\n"
         << "[[service]]\nname = \"echo\"\nlisten = [\"127.0.0.1:" << echo_port_
-        << "\"]\nbackends = [\"127.0.0.4:" << echo_->port() << "\"]\n";
+        << "\"]\nbackends = [\"127.0.0.4:" << echo_->port() << "\"]\n\n"
+        << "[[service]]\nname = \"udp\"\nprotocol = \"udp\"\nlisten = [\"127.0.0.1:" << udp_port_
+        << "\"]\nbackends = [\"127.0.0.4:" << udp_backend_port_ << "\"]\nudp_idle_timeout = \"60s\"\n"
+        << "[service.health]\ncheck = \"none\"\n";
     socket_ = absl::StrCat("/tmp/l4lb-takeover-test-", getpid(), ".sock");
     absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(Flags());
     ASSERT_TRUE(l4lb.ok()) << l4lb.status();
     l4lb_ = *std::move(l4lb);
+  }
+
+  void TearDown() override {
+    udp_stop_ = true;
+    if (udp_thread_.joinable()) udp_thread_.join();
+    if (udp_backend_ >= 0) close(udp_backend_);
   }
 
   std::vector<std::string> Flags() const {
@@ -173,7 +199,10 @@ class TakeoverTest : public ::testing::Test {
     return s;
   }
 
-  uint16_t pasv_min_ = 0, ftp_ = 0, ssh_ = 0, echo_port_ = 0;
+  uint16_t pasv_min_ = 0, ftp_ = 0, ssh_ = 0, echo_port_ = 0, udp_port_ = 0, udp_backend_port_ = 0;
+  int udp_backend_ = -1;
+  std::atomic<bool> udp_stop_{false};
+  std::thread udp_thread_;
   Server vsftpd_, sshd_;
   std::unique_ptr<EchoServer> echo_;
   std::string config_, socket_;
@@ -321,6 +350,47 @@ TEST_F(TakeoverTest, ANewProcessKilledBeforeItsAckLeavesEverythingWithTheOld) {
   Upgrade(1);
   for (int fd : idle) EXPECT_TRUE(Echoes(fd, "again\n"));
   for (int fd : idle) close(fd);
+}
+
+// UDP sessions cross too: each client's next datagram after an upgrade leaves
+// l4lb from the same socket (the backend sees the same source port), and the
+// old process has nothing left to wait for.
+TEST_F(TakeoverTest, UdpSessionsKeepTheirBackendSocketAcrossAnUpgrade) {
+  constexpr int kClients = 50;
+  std::vector<int> clients;
+  std::vector<std::string> seen_as;
+  for (int i = 0; i < kClients; ++i) {
+    uint16_t port = 0;
+    const int fd = BindUdp(absl::StrCat("127.4.0.", i + 1), &port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendTo(fd, "127.0.0.1", udp_port_, absl::StrCat("hello ", i)));
+    const std::optional<std::string> reply = RecvFrom(fd, absl::Seconds(5));
+    ASSERT_TRUE(reply.has_value()) << i;
+    const std::string prefix = absl::StrCat("hello ", i, " from ");
+    ASSERT_TRUE(absl::StartsWith(*reply, prefix)) << *reply;
+    seen_as.push_back(reply->substr(prefix.size()));
+    clients.push_back(fd);
+  }
+  Upgrade(1);
+  EXPECT_TRUE(l4lb_->HasLine("took over", absl::StrCat("and ", kClients, " UDP session(s)")))
+      << l4lb_->Log();
+  int same = 0;
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(SendTo(clients[i], "127.0.0.1", udp_port_, absl::StrCat("again ", i)));
+    const std::optional<std::string> reply = RecvFrom(clients[i], absl::Seconds(5));
+    ASSERT_TRUE(reply.has_value()) << i;
+    same += *reply == absl::StrCat("again ", i, " from ", seen_as[i]);
+  }
+  EXPECT_EQ(same, kClients) << "sessions that came back through another backend socket";
+  // A new client still gets a session.
+  uint16_t port = 0;
+  const int fresh = BindUdp("127.4.1.1", &port);
+  ASSERT_GE(fresh, 0);
+  ASSERT_TRUE(SendTo(fresh, "127.0.0.1", udp_port_, "new"));
+  const std::optional<std::string> reply = RecvFrom(fresh, absl::Seconds(5));
+  EXPECT_TRUE(reply.has_value() && absl::StartsWith(*reply, "new from "));
+  close(fresh);
+  for (int fd : clients) close(fd);
 }
 
 // A new process that cannot run the same worker layout is refused before

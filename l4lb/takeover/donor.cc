@@ -109,7 +109,7 @@ absl::Status Donor::Export(Channel& channel, uint64_t listeners) {
   outboxes_.push_back(std::make_unique<Outbox>(0));
   Outbox& out = *outboxes_.back();
   options_.hooks.begin_export(&out);
-  uint64_t sent = 0;
+  uint64_t sent = 0, sessions = 0;
   absl::Status status;
   for (;;) {
     absl::StatusOr<std::optional<Outbox::Item>> item = out.Next(options_.timeout);
@@ -118,26 +118,32 @@ absl::Status Donor::Export(Channel& channel, uint64_t listeners) {
       break;
     }
     if (!item->has_value()) break;
-    if (absl::Status st = channel.Send(Encode((*item)->record), (*item)->fds); !st.ok()) {
+    const Outbox::Item& it = **item;
+    if (absl::Status st = channel.Send(it.udp ? Encode(it.udp_record) : Encode(it.record), it.fds);
+        !st.ok()) {
       status = st;
       break;
     }
-    ++sent;
+    ++(it.udp ? sessions : sent);
   }
-  if (status.ok()) status = channel.Send(Encode(Done{.listeners = listeners, .connections = sent}), {});
+  if (status.ok()) {
+    status = channel.Send(
+        Encode(Done{.listeners = listeners, .connections = sent, .udp_sessions = sessions}), {});
+  }
   if (status.ok()) {
     absl::StatusOr<Message> ack = Expect(channel, MessageType::kAck, options_.timeout, "Ack");
     if (!ack.ok()) {
       status = ack.status();
-    } else if (ack->ack.adopted != sent) {
-      status = absl::DataLossError(
-          absl::StrCat("the new process adopted ", ack->ack.adopted, " of ", sent, " connections"));
+    } else if (ack->ack.adopted != sent + sessions) {
+      status = absl::DataLossError(absl::StrCat("the new process adopted ", ack->ack.adopted,
+                                                " of ", sent + sessions,
+                                                " connections and UDP sessions"));
     }
   }
   options_.hooks.end_export(status.ok());
   if (!status.ok()) return status;
-  LOG(INFO) << "takeover: handed over " << listeners << " listener(s) and " << sent
-            << " connection(s) in " << absl::FormatDuration(absl::Now() - start)
+  LOG(INFO) << "takeover: handed over " << listeners << " listener(s), " << sent
+            << " connection(s) and " << sessions << " UDP session(s) in " << absl::FormatDuration(absl::Now() - start)
             << "; draining what is left, then exiting";
   handed_over_.store(true, std::memory_order_release);
   return absl::OkStatus();

@@ -61,6 +61,12 @@ class ExchangeTest : public ::testing::Test {
         item.fds = {conn_[i].get(), conn_[i].get()};  // client and backend stand-ins
         out->Push(std::move(item));
       }
+      Outbox::Item session;
+      session.udp = true;
+      session.udp_record.service = "dns";
+      session.udp_record.client = "127.0.0.20:5353";
+      session.fds = {conn_[0].get()};
+      out->Push(std::move(session));
       out->WorkerDone();
     };
     o.hooks.end_export = [this](bool handed) { (handed ? handed_ : taken_back_)++; };
@@ -94,15 +100,19 @@ TEST_F(ExchangeTest, TheNewProcessGetsListenersThenConnectionsThenAcks) {
 
   absl::StatusOr<std::vector<Taker::Incoming>> conns = t.TakeConnections();
   ASSERT_TRUE(conns.ok()) << conns.status();
-  ASSERT_EQ(conns->size(), 2u);
+  ASSERT_EQ(conns->size(), 3u);
+  EXPECT_FALSE((*conns)[1].udp);
   EXPECT_EQ((*conns)[1].connection.client, "127.0.0.11:40000");
+  EXPECT_TRUE((*conns)[2].udp);
+  EXPECT_EQ((*conns)[2].udp_session.client, "127.0.0.20:5353");
+  EXPECT_EQ((*conns)[2].fds.size(), 1u);
   ASSERT_EQ((*conns)[1].fds.size(), 2u);
   ASSERT_EQ(write(conn_peer_[1].get(), "C", 1), 1);
   ASSERT_EQ(read((*conns)[1].fds[0].get(), &c, 1), 1);
   EXPECT_EQ(c, 'C');
   EXPECT_FALSE((*donor)->handed_over());
   EXPECT_EQ(handed_.load(), 0);
-  ASSERT_TRUE(t.Ack(2).ok());
+  ASSERT_TRUE(t.Ack(3).ok());
   for (int i = 0; i < 500 && !(*donor)->handed_over(); ++i) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_TRUE((*donor)->handed_over());
   EXPECT_EQ(handed_.load(), 1);

@@ -72,22 +72,31 @@ absl::StatusOr<std::optional<Taker>> Taker::Connect(const std::string& path,
 absl::StatusOr<std::vector<Taker::Incoming>> Taker::TakeConnections() {
   if (absl::Status st = channel_.Send(Encode(Ready{}), {}); !st.ok()) return st;
   std::vector<Incoming> out;
+  uint64_t connections = 0, sessions = 0;
   for (;;) {
     absl::StatusOr<Raw> in = Next();
     if (!in.ok()) return in.status();
     if (in->message.type == MessageType::kConnection) {
       out.push_back({.connection = std::move(in->message.connection), .fds = std::move(in->fds)});
+      ++connections;
+      continue;
+    }
+    if (in->message.type == MessageType::kUdpSession) {
+      out.push_back(
+          {.udp = true, .udp_session = std::move(in->message.udp_session), .fds = std::move(in->fds)});
+      ++sessions;
       continue;
     }
     if (in->message.type != MessageType::kDone) {
       return Unexpected("a connection or done", in->message.type);
     }
     const Done& done = in->message.done;
-    if (done.connections != out.size() || done.listeners != listeners_.size()) {
-      return absl::DataLossError(absl::StrCat("takeover: done says ", done.connections,
-                                              " connection(s) and ", done.listeners,
-                                              " listener(s), ", out.size(), " and ",
-                                              listeners_.size(), " came"));
+    if (done.connections != connections || done.udp_sessions != sessions ||
+        done.listeners != listeners_.size()) {
+      return absl::DataLossError(absl::StrCat(
+          "takeover: done says ", done.listeners, " listener(s), ", done.connections,
+          " connection(s) and ", done.udp_sessions, " UDP session(s); ", listeners_.size(), ", ",
+          connections, " and ", sessions, " came"));
     }
     return out;
   }

@@ -30,7 +30,9 @@ class Taker {
  public:
   struct Incoming {
     Listener listener;      // for listeners()
-    Connection connection;  // for TakeConnections()
+    bool udp = false;       // TakeConnections(): udp_session, else connection
+    Connection connection;
+    UdpSession udp_session;
     std::vector<net::Fd> fds;
   };
 
@@ -46,7 +48,7 @@ class Taker {
   uint32_t workers() const { return workers_; }
 
   // Tells the running process this one is Ready, then takes every connection
-  // it hands over, until its Done (whose counts must match).
+  // and UDP session it hands over, until its Done (whose counts must match).
   absl::StatusOr<std::vector<Incoming>> TakeConnections();
   absl::Status Ack(uint64_t adopted);
 

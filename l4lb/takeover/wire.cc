@@ -156,8 +156,22 @@ std::string Encode(const Connection& m) {
       .Flow(m.down)
       .Finish();
 }
+std::string Encode(const UdpSession& m) {
+  return Writer(MessageType::kUdpSession)
+      .Str(m.service)
+      .Str(m.listener)
+      .Str(m.backend)
+      .Str(m.client)
+      .Str(m.target)
+      .Str(m.local)
+      .I64(m.age_ns)
+      .I64(m.idle_ns)
+      .U32(m.responses)
+      .U32(m.worker)
+      .Finish();
+}
 std::string Encode(const Done& m) {
-  return Writer(MessageType::kDone).U64(m.listeners).U64(m.connections).Finish();
+  return Writer(MessageType::kDone).U64(m.listeners).U64(m.connections).U64(m.udp_sessions).Finish();
 }
 std::string Encode(const Ack& m) { return Writer(MessageType::kAck).U64(m.adopted).Finish(); }
 std::string Encode(const Ready&) { return Writer(MessageType::kReady).Finish(); }
@@ -228,7 +242,26 @@ absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
     }
     case MessageType::kDone: {
       Reader r(payload, "done");
-      status = r.U64("listeners", &m.done.listeners).U64("connections", &m.done.connections).End();
+      status = r.U64("listeners", &m.done.listeners)
+                   .U64("connections", &m.done.connections)
+                   .U64("udp_sessions", &m.done.udp_sessions)
+                   .End();
+      break;
+    }
+    case MessageType::kUdpSession: {
+      Reader r(payload, "udp session");
+      UdpSession& u = m.udp_session;
+      status = r.Str("service", &u.service)
+                   .Str("listener", &u.listener)
+                   .Str("backend", &u.backend)
+                   .Str("client", &u.client)
+                   .Str("target", &u.target)
+                   .Str("local", &u.local)
+                   .I64("age", &u.age_ns)
+                   .I64("idle", &u.idle_ns)
+                   .U32("responses", &u.responses)
+                   .U32("worker", &u.worker)
+                   .End();
       break;
     }
     case MessageType::kReady:
@@ -252,6 +285,8 @@ size_t ExpectedFds(const Message& m) {
       return m.listener.workers;
     case MessageType::kConnection:
       return m.connection.fd_count();
+    case MessageType::kUdpSession:
+      return 1;
     default:
       return 0;
   }

@@ -26,6 +26,7 @@ namespace l4lb::takeover {
 //   old -> new   Connection*  an established TCP connection: client and
 //                             backend sockets, the pipes with the bytes still
 //                             in them, its relay state and identity
+//                UdpSession*  a UDP session: its backend socket and identity
 //                Done         the count of what was sent, to check
 //   new -> old   Ack          everything adopted: the old process closes its
 //                             copies and exits; the new one starts relaying
@@ -58,6 +59,7 @@ enum class MessageType : uint16_t {
   kDone = 5,
   kAck = 6,
   kReady = 7,
+  kUdpSession = 8,
 };
 
 struct Hello {
@@ -119,9 +121,26 @@ struct Connection {
   size_t fd_count() const { return 2 + (up.pipe_bytes > 0 ? 2 : 0) + (down.pipe_bytes > 0 ? 2 : 0); }
 };
 
+// One UDP session; its one fd is the socket connected to the backend. Both
+// processes may hold it a moment (datagrams are whole: whichever reads a
+// reply forwards it), so it needs no quiescing.
+struct UdpSession {
+  std::string service;
+  std::string listener;  // the bound listen address its replies leave from
+  std::string backend;   // BackendSpec::name
+  std::string client;
+  std::string target;
+  std::string local;     // where the client sent to ("" : the listener's own address)
+  int64_t age_ns = 0;
+  int64_t idle_ns = 0;   // since its last datagram either way
+  uint32_t responses = 0;
+  uint32_t worker = 0;
+};
+
 struct Done {
   uint64_t listeners = 0;
   uint64_t connections = 0;
+  uint64_t udp_sessions = 0;
 };
 
 struct Ack {
@@ -135,6 +154,7 @@ struct Message {
   HelloReply hello_reply;
   Listener listener;
   Connection connection;
+  UdpSession udp_session;
   Done done;
   Ack ack;
 };
@@ -146,6 +166,7 @@ std::string Encode(const Connection& m);
 std::string Encode(const Done& m);
 std::string Encode(const Ack& m);
 std::string Encode(const Ready& m);
+std::string Encode(const UdpSession& m);
 
 // The message in `bytes` (one whole message, as a SOCK_SEQPACKET read gives
 // it). InvalidArgument naming what is wrong: "not a takeover message (magic)",
@@ -154,7 +175,7 @@ std::string Encode(const Ready& m);
 absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes);
 
 // How many fds must arrive with `m` (listeners: workers; connections:
-// fd_count(); others: none).
+// fd_count(); UDP sessions: 1; others: none).
 size_t ExpectedFds(const Message& m);
 
 }  // namespace l4lb::takeover

@@ -64,9 +64,19 @@ TEST(WireTest, EveryMessageRoundTrips) {
   m = Decode(Bytes(Encode(Ready{})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->type, MessageType::kReady);
-  m = Decode(Bytes(Encode(Done{.listeners = 3, .connections = 1000})));
+  m = Decode(Bytes(Encode(Done{.listeners = 3, .connections = 1000, .udp_sessions = 7})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->done.connections, 1000u);
+  EXPECT_EQ(m->done.udp_sessions, 7u);
+  m = Decode(Bytes(Encode(UdpSession{.service = "dns", .listener = "127.0.0.1:53",
+                                     .backend = "10.0.0.2:53", .client = "192.0.2.1:5353",
+                                     .target = "10.0.0.2:53", .local = "", .age_ns = 5,
+                                     .idle_ns = 3, .responses = 2, .worker = 1})));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->udp_session.client, "192.0.2.1:5353");
+  EXPECT_EQ(m->udp_session.idle_ns, 3);
+  EXPECT_EQ(m->udp_session.responses, 2u);
+  EXPECT_EQ(ExpectedFds(*m), 1u);
   m = Decode(Bytes(Encode(Ack{.adopted = 999})));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->ack.adopted, 999u);
