@@ -26,6 +26,7 @@ command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (tools/setup.sh)" >
 declare -A SOURCES=(
   [proxy_protocol]="l4lb/admission/proxy_protocol.cc l4lb/net/address.cc"
   [cidr]="l4lb/admission/cidr.cc"
+  [takeover_wire]="l4lb/takeover/wire.cc"
   [client_hello]="l4lb/tls/client_hello.cc l4lb/tls/sni_routes.cc"
   [config]="conf/config.cc conf/reader.cc conf/admission_keys.cc health/probe.cc
             l4lb/backend/backend_set.cc l4lb/backend/snapshot.cc l4lb/balancer/maglev.cc
@@ -39,7 +40,7 @@ declare -A SOURCES=(
            l4lb/balancer/maglev.cc l4lb/balancer/flow_hash.cc l4lb/net/address.cc"
 )
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(proxy_protocol cidr client_hello config flags)
+((${#targets[@]} > 0)) || targets=(proxy_protocol cidr client_hello config flags takeover_wire)
 
 # One list of Abseil libraries: the one in tools/deps/BUILD.
 mapfile -t absl_libs < <(sed -n '/name = "absl"/,/^)/p' tools/deps/BUILD | grep -o '"-l[^"]*"' | tr -d '"')
