@@ -10,6 +10,8 @@
 
 #include "benchmark/benchmark.h"
 
+#include "l4lb/backend/backend_set.h"
+#include "l4lb/backend/snapshot.h"
 #include "l4lb/balancer/flow_hash.h"
 #include "l4lb/balancer/maglev.h"
 
@@ -84,6 +86,45 @@ void BM_RemoveOne(benchmark::State& state) {
   state.counters["moved_over_ideal"] = moved_fraction * n;
 }
 BENCHMARK(BM_RemoveOne)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// A large farm (issue 17): what the health checker does when one of N backends
+// changes state: a snapshot with the new health (no table rebuild: health is
+// applied at pick time) published to the workers, and the full build a reload
+// or a weight change costs (both Maglev tables, 65537 slots).
+std::vector<backend::BackendSpec> Specs(int n) {
+  std::string list;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) list += ",";
+    list += "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".1:80";
+  }
+  return *backend::ParseBackendList(list);
+}
+
+void BM_PublishHealthChange(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  auto first = backend::BackendSnapshot::Build(Specs(n), {}, {});
+  backend::SnapshotPublisher publisher(*first);
+  std::vector<bool> healthy(n, true);
+  int i = 0;
+  for (auto _ : state) {
+    healthy[i % n] = !healthy[i % n];  // one backend goes DOWN, or back UP
+    ++i;
+    publisher.Publish(publisher.Current()->WithHealth(healthy));
+  }
+  state.counters["backends"] = n;
+}
+BENCHMARK(BM_PublishHealthChange)->Arg(10)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
+void BM_SnapshotBuild(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const std::vector<backend::BackendSpec> specs = Specs(n);
+  for (auto _ : state) {
+    auto snapshot = backend::BackendSnapshot::Build(specs, {}, {});
+    benchmark::DoNotOptimize(snapshot);
+  }
+  state.counters["backends"] = n;
+}
+BENCHMARK(BM_SnapshotBuild)->Arg(10)->Arg(1000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace l4lb::balancer

@@ -490,6 +490,9 @@ int main(int argc, char** argv) {
   };
   absl::StatusOr<std::unique_ptr<l4lb::reload::Reloader>> server =
       l4lb::reload::Reloader::Create(options, std::move(service));
+  // Inherited listeners this config does not have close now (as a reload closes
+  // the ones it drops), so their clients are refused rather than left queued.
+  takeover->inherited.clear();
   if (!server.ok()) {
     absl::string_view message = server.status().message();
     if (!FLAGS_config.empty()) DieConfig(absl::StrCat(FLAGS_config, ": ", message));

@@ -264,6 +264,9 @@ class Server {
   absl::StatusOr<ListenerSockets> TakeOverOrOpen(const Server* previous,
                                                  const net::SocketAddress& requested,
                                                  uint16_t service, bool udp);
+  // The index among a worker's TCP (or UDP) listeners of `service`'s listener
+  // bound at `address`; -1 if it has none.
+  int WorkerListener(bool udp, size_t service, const std::string& address) const;
   // The inherited listener (a live upgrade's) on `requested`, if any.
   absl::StatusOr<std::optional<ListenerSockets>> TakeInherited(const net::SocketAddress& requested,
                                                                uint16_t service, bool udp);

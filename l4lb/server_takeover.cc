@@ -71,6 +71,17 @@ int BackendIndex(const backend::BackendSnapshot& snapshot, const std::string& na
 
 }  // namespace
 
+int Server::WorkerListener(bool udp, size_t service, const std::string& address) const {
+  // A worker's TCP listeners (and its UDP ones) are the config's, in order.
+  int index = 0;
+  for (const BoundListener& l : listening_) {
+    if (l.udp != udp) continue;
+    if (l.service == service && l.address.ToString() == address) return index;
+    ++index;
+  }
+  return -1;
+}
+
 absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& record,
                                                std::vector<net::Fd>* fds_in, size_t* worker) const {
   std::vector<net::Fd>& fds = *fds_in;
@@ -83,17 +94,7 @@ absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& recor
     return absl::NotFoundError(
         absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
   }
-  // The worker's TCP listeners are the config's, in order, without the UDP ones.
-  int listener = -1;
-  uint16_t tcp_index = 0;
-  for (const BoundListener& l : listening_) {
-    if (l.udp) continue;
-    if (l.service == *front && l.address.ToString() == record.listener) {
-      listener = tcp_index;
-      break;
-    }
-    ++tcp_index;
-  }
+  const int listener = WorkerListener(/*udp=*/false, *front, record.listener);
   if (listener < 0) {
     return absl::NotFoundError(absl::StrCat("service \"", record.front,
                                             "\" does not listen on ", record.listener));
@@ -149,16 +150,7 @@ absl::StatusOr<Worker::UdpAdoption> Server::PlaceUdp(const takeover::UdpSession&
     return absl::NotFoundError(
         absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
   }
-  int listener = -1;
-  uint16_t udp_index = 0;
-  for (const BoundListener& l : listening_) {
-    if (!l.udp) continue;
-    if (l.service == *service && l.address.ToString() == record.listener) {
-      listener = udp_index;
-      break;
-    }
-    ++udp_index;
-  }
+  const int listener = WorkerListener(/*udp=*/true, *service, record.listener);
   if (listener < 0) {
     return absl::NotFoundError(absl::StrCat("service \"", record.service,
                                             "\" does not listen on udp ", record.listener));

@@ -345,10 +345,7 @@ void Worker::StopAccepting() {
       l.listener.fd.Reset();
       continue;
     }
-    io_uring_sqe* sqe = ring_->GetSqe();
-    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kAccept, 0, i), 0);
-    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
-    ++stop_accepts_in_flight_;
+    CancelListening(Op::kAccept, i);
   }
   // A shutdown's drain keeps receiving for the live sessions (a new client's
   // datagram is dropped). A handover must not: the next config's workers read
@@ -356,12 +353,15 @@ void Worker::StopAccepting() {
   // old config. The sockets stay open: sessions send their replies from them.
   if (!handover_) return;
   for (uint32_t i = 0; i < udp_listeners_.size(); ++i) {
-    if (!udp_listeners_[i].receiving) continue;
-    io_uring_sqe* sqe = ring_->GetSqe();
-    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpRecv, 0, i), 0);
-    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
-    ++stop_accepts_in_flight_;
+    if (udp_listeners_[i].receiving) CancelListening(Op::kUdpRecv, i);
   }
+}
+
+void Worker::CancelListening(Op op, uint32_t index) {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  io_uring_prep_cancel64(sqe, Tag::Encode(op, 0, index), 0);
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, index));
+  ++stop_accepts_in_flight_;
 }
 
 void Worker::TouchIdle(Connection& c) {

@@ -365,6 +365,9 @@ class Worker {
   void AnswerConnectionList();
   void OnTick();
   void StopAccepting();
+  // Cancels listener `index`'s multishot accept (kAccept) or recvmsg (kUdpRecv);
+  // the cancel's CQE is a kStopAccept.
+  void CancelListening(ring::Op op, uint32_t index);
   void CutRemoved(const Removed& removed);
   // The idle list c belongs in (idle, or half_closed once one direction has
   // ended and client_fin_timeout is set): Touch after activity, Forget at the end.

@@ -112,25 +112,15 @@ void Worker::OnTakeoverWake() {
 
 void Worker::PauseAccepts() {
   accepts_paused_ = true;
+  // The sockets stay open (OnAccept re-arms nothing while paused): clients
+  // that connect meanwhile wait in the backlog for whichever process accepts
+  // next. UDP alike: a new client's datagram waits in the socket (the next
+  // process would otherwise start a session for a client this one still has).
   for (uint32_t i = 0; i < listeners_.size(); ++i) {
-    if (!listeners_[i].accepting) continue;
-    // The socket stays open (OnAccept re-arms nothing while paused): clients
-    // that connect meanwhile wait in its backlog for whichever process
-    // accepts next.
-    io_uring_sqe* sqe = ring_->GetSqe();
-    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kAccept, 0, i), 0);
-    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
-    ++stop_accepts_in_flight_;
+    if (listeners_[i].accepting) CancelListening(Op::kAccept, i);
   }
-  // UDP alike: a datagram of a new client waits in the socket for the next
-  // process (which would otherwise find no session for a client whose session
-  // this one still had).
   for (uint32_t i = 0; i < udp_listeners_.size(); ++i) {
-    if (!udp_listeners_[i].receiving) continue;
-    io_uring_sqe* sqe = ring_->GetSqe();
-    io_uring_prep_cancel64(sqe, Tag::Encode(Op::kUdpRecv, 0, i), 0);
-    io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kStopAccept, 0, i));
-    ++stop_accepts_in_flight_;
+    if (udp_listeners_[i].receiving) CancelListening(Op::kUdpRecv, i);
   }
 }
 

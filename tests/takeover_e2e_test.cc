@@ -8,6 +8,7 @@
 // each old process must be gone. Then a new process killed in the middle of a
 // takeover (before its Ack) must leave everything with the old one.
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -391,6 +393,52 @@ TEST_F(TakeoverTest, UdpSessionsKeepTheirBackendSocketAcrossAnUpgrade) {
   EXPECT_TRUE(reply.has_value() && absl::StartsWith(*reply, "new from "));
   close(fresh);
   for (int fd : clients) close(fd);
+}
+
+// The new process's config may differ: a service it no longer has loses its
+// listener (connects are refused once the old process is gone) and its live
+// connections (cut: reset both ways, as a reload does after its drain timeout);
+// the others go on.
+TEST_F(TakeoverTest, AServiceTheNewConfigDropsIsCutAndStopsListening) {
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ConnectTcp("127.0.0.1", echo_port_, IdleSource(i));
+    ASSERT_GE(fd, 0);
+    SetRecvTimeout(fd, absl::Seconds(5));
+    ASSERT_TRUE(Echoes(fd, "before\n"));
+    idle.push_back(fd);
+  }
+  // The same config without the echo service.
+  std::string text;
+  {
+    std::ifstream in(config_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const size_t echo = text.find("[[service]]\nname = \"echo\"");
+  const size_t next = text.find("[[service]]", echo + 1);
+  ASSERT_NE(echo, std::string::npos);
+  std::ofstream(config_, std::ios::trunc) << text.substr(0, echo) << text.substr(next);
+  Upgrade(1);
+  EXPECT_TRUE(l4lb_->HasLine("took over 0 connection(s) (20 cut)", "")) << l4lb_->Log();
+  int reset = 0;
+  for (int fd : idle) {
+    int error = 0;
+    const bool sent = SendAll(fd, "after\n");
+    ReadToEof(fd, &error);
+    reset += !sent || error == ECONNRESET;
+    close(fd);
+  }
+  EXPECT_EQ(reset, 20) << "connections of the dropped service must be cut";
+  EXPECT_LT(ConnectTcp("127.0.0.1", echo_port_), 0) << "the dropped listener still takes connects";
+  // The services it kept work.
+  uint16_t port = 0;
+  const int udp = BindUdp("127.4.2.1", &port);
+  ASSERT_GE(udp, 0);
+  ASSERT_TRUE(SendTo(udp, "127.0.0.1", udp_port_, "kept"));
+  EXPECT_TRUE(RecvFrom(udp, absl::Seconds(5)).has_value());
+  close(udp);
 }
 
 // A new process that cannot run the same worker layout is refused before
