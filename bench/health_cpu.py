@@ -97,7 +97,7 @@ def main():
     rows.append(("l4lb",) + measure("l4lb", l4lb, args.warmup, args.seconds, farm))
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write("global\n  maxconn 10000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 500ms\n"
+        f.write("global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 500ms\n"
                 "  timeout client 30s\n  timeout server 30s\n  timeout check 500ms\n"
                 f"frontend fe\n  bind 127.0.0.1:{port}\n  default_backend farm\nbackend farm\n")
         for i, p in enumerate(farm.ports):

@@ -21,6 +21,12 @@ constexpr int64_t kPassivePollNs = 100'000'000;
 // A suspect backend (passive failures) is probed at most this often: a client
 // that keeps making a healthy backend fail costs it five probes a second.
 constexpr int64_t kSuspectGapNs = 200'000'000;
+// The passes over every backend (collect results, start what is due, expire
+// what is late) run at most this often; between them the thread only moves
+// probes whose sockets are ready. A pass is O(backends): run at every probe's
+// wakeup, a 1,000-backend farm probed each second cost 7 % of a core
+// (bench/health_cpu.py); results and starts are at most this much later.
+constexpr int64_t kPassGapNs = 10'000'000;
 
 }  // namespace
 
@@ -130,16 +136,34 @@ void HealthChecker::Run() {
         }
       }
     }
-    now = MonotonicNanos();
-    const int timeout_ms =
-        static_cast<int>(std::max<int64_t>(0, (next_ns - now + 999'999) / 1'000'000));
-    if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
-      PLOG(ERROR) << "health checker: poll";
-      absl::SleepFor(absl::Milliseconds(100));
-      continue;
-    }
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents != 0) polled[i]->OnReady(fds[i].revents);
+    // Until the next pass, probes in flight move on as their sockets become
+    // ready; one that is done leaves the poll set, and the next pass (no
+    // sooner than kPassGapNs after this one) collects it.
+    const int64_t pass_ns = MonotonicNanos();
+    int64_t until_ns = std::max(next_ns, pass_ns + kPassGapNs);
+    for (now = pass_ns; now < until_ns;) {
+      const int timeout_ms =
+          static_cast<int>(std::max<int64_t>(0, (until_ns - now + 999'999) / 1'000'000));
+      const int ready = poll(fds.data(), fds.size(), timeout_ms);
+      if (ready < 0 && errno != EINTR) {
+        PLOG(ERROR) << "health checker: poll";
+        absl::SleepFor(absl::Milliseconds(100));
+        break;
+      }
+      if (fds[0].revents != 0 || stop_.load(std::memory_order_acquire)) break;
+      for (size_t i = 1; ready > 0 && i < fds.size(); ++i) {
+        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+        polled[i]->OnReady(fds[i].revents);
+        fds[i].revents = 0;
+        if (polled[i]->done()) {
+          fds[i].fd = -1;  // poll(2) skips it
+          until_ns = std::min(until_ns, pass_ns + kPassGapNs);
+        } else {
+          fds[i].events = polled[i]->events();
+          fds[i].fd = polled[i]->fd();
+        }
+      }
+      now = MonotonicNanos();
     }
   }
 }
