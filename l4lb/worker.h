@@ -285,11 +285,20 @@ class Worker {
   // backend; else a reply to s's client from the address it wrote to. The ring
   // carries it at the next submit; its CQE (OnUdpSent) recycles the buffer.
   void QueueUdpSend(udp::Session& s, bool up, uint16_t buffer, const char* data, size_t len);
+  // Adds a datagram to s's send still waiting in the SQ, if the rules of
+  // UDP_SEGMENT allow (worker_udp.cc); false: it needs a send of its own.
+  bool JoinUdpSend(udp::Session& s, uint16_t buffer, const char* data, size_t len);
   void OnUdpSent(uint16_t buffer, const io_uring_cqe& cqe);
   // A send to s's backend failed with errno `err`: what a synchronous send did
   // then (an ICMP's error cleared and the datagram sent again, or the session
   // moved off a refusing backend), with the datagram still in its buffer.
-  void RecoverUpstream(udp::Session& s, int err, const char* data, size_t len);
+  // err 0: not tried yet. The datagram is not counted; the session it left on
+  // counts it and is returned, or null when it was dropped.
+  udp::Session* RecoverUpstream(udp::Session& s, int err, const char* data, size_t len);
+  struct UdpSend;  // below, with the members
+  // The same for each datagram of a failed send (several when UDP_SEGMENT
+  // joined them), in order; a session it moves to takes the rest.
+  void RecoverUpstreamSend(udp::Session& s, int err, const UdpSend& send);
   // Counts a datagram forwarded on s (when queued); `sign` -1 takes it back.
   void CountUdpForwarded(udp::Session& s, bool up, size_t len, int sign);
   void ArmUdpSessionRecv(udp::Session& s);
@@ -351,17 +360,32 @@ class Worker {
   // A datagram on its way out through the ring, by the provided buffer it sits
   // in (one datagram per buffer): whose it is, and the sendmsg header of a
   // reply from a wildcard listener (the kernel reads it at submit).
+  // Datagrams of one session that follow each other in a pass join the send
+  // of the first (UDP_SEGMENT: one trip down the stack for all of them); their
+  // buffers are listed in it and go back at its CQE.
+  static constexpr int kUdpMaxSegments = 64;
   struct UdpSend {
     uint32_t session_slot = 0;
     uint32_t session_generation = 0;
     bool up = false;
-    const char* data = nullptr;
+    const char* data = nullptr;  // the first datagram
     uint32_t len = 0;
+    uint32_t total = 0;     // bytes of all its datagrams
+    uint16_t segments = 1;  // datagrams in this send
+    bool short_tail = false;  // the last is shorter than the first: nothing may follow
+    uint16_t buffers[kUdpMaxSegments];
+    iovec iov[kUdpMaxSegments];
     msghdr msg{};
-    iovec iov{};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
   };
-  std::vector<UdpSend> udp_sends_;  // indexed by buffer id
+  std::vector<UdpSend> udp_sends_;  // indexed by the first datagram's buffer id
+  // The last send queued, while its SQE is still unsubmitted (ring tail then).
+  struct UdpOpenSend {
+    io_uring_sqe* sqe = nullptr;
+    unsigned sqe_tail = 0;
+    uint16_t buffer = 0;
+  };
+  UdpOpenSend udp_open_send_;
   std::unique_ptr<udp::SessionTable> sessions_;
   msghdr udp_msghdr_{};  // the multishot recvmsg's layout: room for the source address
   std::optional<ring::Ring> ring_;

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,6 +53,11 @@ constexpr uint16_t kUdpBufferGroup = 0;
 // buffer id as slot (a listener's receive has generation 0 and its index):
 // ring/tag.h has no op of its own for it yet.
 constexpr uint32_t kUdpSendGeneration = 1;
+// UDP_SEGMENT joins datagrams of at most this size: one that fits a 1500-byte
+// MTU over IPv6 fits most paths. Larger ones (and any on a path that refuses
+// the segmented send) go one per send, fragmented as before if need be.
+constexpr size_t kGsoMaxSegment = 1452;
+constexpr size_t kGsoMaxBytes = 65000;  // below the 65,507 of one IPv4 datagram
 // An ICMP port unreachable comes back one round trip after the datagram it
 // answers: one arriving later than this answers nothing l4lb sent (udp/refusal.h).
 constexpr int64_t kRefusalWindowNs = 2'000'000'000;
@@ -220,12 +226,18 @@ bool Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
 }
 
 void Worker::QueueUdpSend(Session& s, bool up, uint16_t buffer, const char* data, size_t len) {
+  if (up && JoinUdpSend(s, buffer, data, len)) return;
   UdpSend& send = udp_sends_[buffer];
   send.session_slot = s.slot;
   send.session_generation = s.generation;
   send.up = up;
   send.data = data;
   send.len = static_cast<uint32_t>(len);
+  send.total = send.len;
+  send.segments = 1;
+  send.short_tail = false;
+  send.buffers[0] = buffer;
+  send.iov[0] = {.iov_base = const_cast<char*>(data), .iov_len = len};
   io_uring_sqe* sqe = ring_->GetSqe();
   if (up) {
     io_uring_prep_send(sqe, s.fd, data, len, MSG_DONTWAIT);
@@ -240,11 +252,10 @@ void Worker::QueueUdpSend(Session& s, bool up, uint16_t buffer, const char* data
     // A wildcard listener: name the source, or the kernel picks one by route
     // (on a host with several addresses, not necessarily the one the client
     // wrote to, and the client would drop the reply).
-    send.iov = {.iov_base = const_cast<char*>(data), .iov_len = len};
     send.msg = msghdr{};
     send.msg.msg_name = const_cast<sockaddr*>(s.client.sockaddr_ptr());
     send.msg.msg_namelen = s.client.sockaddr_len();
-    send.msg.msg_iov = &send.iov;
+    send.msg.msg_iov = send.iov;
     send.msg.msg_iovlen = 1;
     send.msg.msg_control = send.control;
     memset(send.control, 0, sizeof(send.control));
@@ -271,6 +282,49 @@ void Worker::QueueUdpSend(Session& s, bool up, uint16_t buffer, const char* data
   }
   io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpRecv, kUdpSendGeneration, buffer));
   ++s.in_flight;  // the fd, the address and the session stay until the CQE
+  udp_open_send_ = {.sqe = sqe, .sqe_tail = ring_->raw()->sq.sqe_tail, .buffer = buffer};
+}
+
+bool Worker::JoinUdpSend(Session& s, uint16_t buffer, const char* data, size_t len) {
+  io_uring* raw = ring_->raw();
+  // Only the SQE queued last, and only before it is submitted: the kernel
+  // reads the header and the datagrams when it takes the SQE.
+  if (udp_open_send_.sqe == nullptr || raw->sq.sqe_tail != udp_open_send_.sqe_tail ||
+      io_uring_sq_ready(raw) == 0) {
+    return false;
+  }
+  UdpSend& head = udp_sends_[udp_open_send_.buffer];
+  // UDP_SEGMENT cuts the bytes into datagrams of the first one's size, the last
+  // may be shorter: only that keeps every datagram's boundaries.
+  if (!head.up || head.session_slot != s.slot || head.session_generation != s.generation ||
+      s.no_gso || len == 0 || len > head.len || head.len > kGsoMaxSegment || head.short_tail ||
+      head.segments == kUdpMaxSegments || head.total + len > kGsoMaxBytes) {
+    return false;
+  }
+  if (head.segments == 1) {
+    // The first datagram's plain send becomes a sendmsg naming the segment size.
+    head.msg = msghdr{};
+    head.msg.msg_iov = head.iov;
+    head.msg.msg_control = head.control;
+    head.msg.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    memset(head.control, 0, sizeof(head.control));
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(head.control);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t segment = static_cast<uint16_t>(head.len);
+    memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+    const uint64_t tag = udp_open_send_.sqe->user_data;
+    io_uring_prep_sendmsg(udp_open_send_.sqe, s.fd, &head.msg, MSG_DONTWAIT);
+    io_uring_sqe_set_data64(udp_open_send_.sqe, tag);
+  }
+  head.iov[head.segments] = {.iov_base = const_cast<char*>(data), .iov_len = len};
+  head.buffers[head.segments] = buffer;
+  ++head.segments;
+  head.total += static_cast<uint32_t>(len);
+  head.short_tail = len < head.len;
+  head.msg.msg_iovlen = head.segments;
+  return true;
 }
 
 void Worker::OnUdpSent(uint16_t buffer, const io_uring_cqe& cqe) {
@@ -282,21 +336,51 @@ void Worker::OnUdpSent(uint16_t buffer, const io_uring_cqe& cqe) {
     return;
   }
   if (cqe.res >= 0) {
-    // Only what left counts as the last datagram an ICMP may answer.
+    // Only what left counts as the last datagram an ICMP may answer; of joined
+    // ones the first, whose refusal comes back first.
     if (send.up) s->last_sent.OnSent(send.data, send.len, now_ns_);
   } else if (send.up && s->state == Session::State::kLive) {
-    RecoverUpstream(*s, -cqe.res, send.data, send.len);  // may close s: in_flight keeps it
+    RecoverUpstreamSend(*s, -cqe.res, send);  // may close s: in_flight keeps it
   } else {
-    CountUdpForwarded(*s, send.up, send.len, -1);
-    counters_.udp_dropped.Add();
+    for (uint16_t i = 0; i < send.segments; ++i) {
+      CountUdpForwarded(*s, send.up, send.iov[i].iov_len, -1);
+      counters_.udp_dropped.Add();
+    }
   }
-  udp_buffers_->Recycle(buffer);
+  for (uint16_t i = 0; i < send.segments; ++i) udp_buffers_->Recycle(send.buffers[i]);
   --s->in_flight;
   OnUdpSessionSettled(*s);
 }
 
-void Worker::RecoverUpstream(Session& first, int err, const char* data, size_t len) {
-  CountUdpForwarded(first, /*up=*/true, len, -1);  // counted when queued
+void Worker::RecoverUpstreamSend(Session& first, int err, const UdpSend& send) {
+  for (uint16_t i = 0; i < send.segments; ++i) {
+    CountUdpForwarded(first, /*up=*/true, send.iov[i].iov_len, -1);  // counted when queued
+  }
+  if (send.segments > 1 && (err == EINVAL || err == EIO || err == EMSGSIZE)) {
+    // The path cannot take them segmented: one by one, now and from now on.
+    first.no_gso = true;
+    LOG_EVERY_T(WARNING, 1.0) << "udp backend " << first.target.ToString()
+                              << ": a send of " << send.segments
+                              << " datagrams joined (UDP_SEGMENT) failed (" << strerror(err)
+                              << "): this session sends them one by one";
+    err = 0;
+  }
+  const net::SocketAddress client = first.client;
+  const uint16_t service_index = first.service;
+  Session* s = &first;
+  for (uint16_t i = 0; i < send.segments; ++i) {
+    // A session that moved off a refusing backend takes the rest.
+    if (s == nullptr || s->state != Session::State::kLive) s = sessions_->Find(service_index, client);
+    if (s == nullptr) {
+      counters_.udp_dropped.Add();
+      continue;
+    }
+    s = RecoverUpstream(*s, i == 0 ? err : 0, static_cast<const char*>(send.iov[i].iov_base),
+                        send.iov[i].iov_len);
+  }
+}
+
+Session* Worker::RecoverUpstream(Session& first, int err, const char* data, size_t len) {
   Session* s = &first;
   // Copies: a session closed below may be freed before the loop is done.
   const net::SocketAddress client = first.client;
@@ -307,7 +391,8 @@ void Worker::RecoverUpstream(Session& first, int err, const char* data, size_t l
   size_t tried_count = 0;
   admission::Admission::Pass pass;
   bool resent = false;
-  for (;;) {
+  if (err == 0 && send(s->fd, data, len, MSG_DONTWAIT) < 0) err = errno;
+  for (; err != 0; err = send(s->fd, data, len, MSG_DONTWAIT) >= 0 ? 0 : errno) {
     // A full buffer is only that; any other error may be an ICMP's, pending.
     const udp::SocketError why =
         err == EAGAIN || err == ENOBUFS ? udp::SocketError::kLocal : SessionSocketError(*s, err);
@@ -325,7 +410,7 @@ void Worker::RecoverUpstream(Session& first, int err, const char* data, size_t l
       s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count), pass);
       if (s == nullptr) {
         counters_.udp_dropped.Add();
-        return;
+        return nullptr;
       }
     } else {
       counters_.udp_dropped.Add();
@@ -333,15 +418,14 @@ void Worker::RecoverUpstream(Session& first, int err, const char* data, size_t l
         LOG_EVERY_T(WARNING, 1.0) << "udp send to backend " << s->target.ToString()
                                   << " (client " << client.ToString() << "): " << strerror(err);
       }
-      return;
+      return nullptr;
     }
-    // The rare path: synchronous, so the next error is known at once.
-    if (send(s->fd, data, len, MSG_DONTWAIT) >= 0) break;
-    err = errno;
+    // Sent again by the loop: synchronous on this rare path, so its error is known at once.
   }
   s->last_sent.OnSent(data, len, now_ns_);
   CountUdpForwarded(*s, /*up=*/true, len, 1);
   sessions_->Touch(*s, now_ns_);
+  return s;
 }
 
 void Worker::CountUdpForwarded(Session& s, bool up, size_t len, int sign) {
