@@ -69,6 +69,15 @@ def udp_bound(host, port):
         return any(line.split()[1] == want for line in list(f)[1:])
 
 
+def udp_drops(host, port):
+    """Datagrams dropped at full receive buffers by the sockets bound to host:port
+    (the drops column of /proc/net/udp), or None if none is bound."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+    with open("/proc/net/udp") as f:
+        drops = [int(line.split()[-1]) for line in list(f)[1:] if line.split()[1] == want]
+    return sum(drops) if drops else None
+
+
 def wait_udp_bound(host, port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -556,6 +565,10 @@ def measure_udp(phase, balancer, args):
         out = json.loads(client.communicate(timeout=args.seconds + 30)[0])
         time.sleep(0.1)  # what was in flight at the end, forwarded
         cpu = cpu_seconds(pids) - cpu0
+        # Where a flood's loss happened: the balancer's listening socket, or the
+        # backend's (the echo server shares the client CPU with the flood).
+        drops_balancer = None if isinstance(balancer, Direct) else udp_drops(LISTEN_HOST, port)
+        drops_backend = udp_drops(BACKEND_HOST, backend_port)
         balancer.stop()
     finally:
         echo.terminate()
@@ -576,6 +589,8 @@ def measure_udp(phase, balancer, args):
         "udp_sent_rate": out["rate"],
         "udp_rate": delivered / out["seconds"],
         "udp_loss_pct": 100.0 * (1 - delivered / out["counted"]) if out["counted"] else None,
+        "udp_drops_balancer": drops_balancer,
+        "udp_drops_backend": drops_backend,
         "udp_cpu_us": cpu / delivered * 1e6 if pids and delivered else None,
         "udp_cpu_cores": cpu / out["seconds"] if pids else None,
         "cmd": cmd,
@@ -787,11 +802,15 @@ def print_udp_table(results, phases, commands, args):
         ("flood 64 B: sent, datagrams/s", "udp_flood", "udp_sent_rate", ".0f"),
         ("flood 64 B: delivered, datagrams/s", "udp_flood", "udp_rate", ".0f"),
         ("flood 64 B: loss, %", "udp_flood", "udp_loss_pct", ".3f"),
+        ("flood 64 B: dropped at the balancer's socket", "udp_flood", "udp_drops_balancer", ".0f"),
+        ("flood 64 B: dropped at the backend's socket", "udp_flood", "udp_drops_backend", ".0f"),
         ("flood 64 B: CPU µs per datagram", "udp_flood", "udp_cpu_us", ".2f"),
         ("flood 64 B: balancer cores busy", "udp_flood", "udp_cpu_cores", ".2f"),
         (f"paced {args.udp_flood_rate}/s: delivered, datagrams/s", "udp_flood_paced",
          "udp_rate", ".0f"),
         (f"paced {args.udp_flood_rate}/s: loss, %", "udp_flood_paced", "udp_loss_pct", ".3f"),
+        (f"paced {args.udp_flood_rate}/s: dropped at the balancer's socket", "udp_flood_paced",
+         "udp_drops_balancer", ".0f"),
         (f"paced {args.udp_flood_rate}/s: CPU µs per datagram", "udp_flood_paced",
          "udp_cpu_us", ".2f"),
     ]
