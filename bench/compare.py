@@ -10,6 +10,11 @@ The balancer under test is pinned to --balancer_cpus, clients and backends to
   wrk keep-alive latency p50/p99;
   RSS growth per idle connection (N idle clients held open);
   iou-wrk threads seen in l4lb under load (must be 0: splice runs on the worker).
+UDP phases (udp_rr64, udp_rr1400, udp_flood, udp_flood_paced; not in the default
+--phases) put direct, l4lb and nginx (`listen ... udp`) in front of bench/udp_load's echo
+server and drive them with its clients: 64 sockets from 64 source addresses,
+request/response (replies/s, p50/p99 round trip, loss, CPU per reply) and a one-way
+flood (datagrams/s delivered, loss, CPU per datagram). HAProxy has no UDP.
 Run it through bench/compare.sh (installs the tools, builds l4lb -c opt).
 """
 
@@ -48,6 +53,37 @@ def wait_listening(host, port, timeout=10.0):
                 return True
         except OSError:
             time.sleep(0.05)
+    return False
+
+
+def free_udp_port(host):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def udp_bound(host, port):
+    """Some socket is bound to host:port in /proc/net/udp (little-endian hex address)."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+    with open("/proc/net/udp") as f:
+        return any(line.split()[1] == want for line in list(f)[1:])
+
+
+def udp_drops(host, port):
+    """Datagrams dropped at full receive buffers by the sockets bound to host:port
+    (the drops column of /proc/net/udp), or None if none is bound."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+    with open("/proc/net/udp") as f:
+        drops = [int(line.split()[-1]) for line in list(f)[1:] if line.split()[1] == want]
+    return sum(drops) if drops else None
+
+
+def wait_udp_bound(host, port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if udp_bound(host, port):
+            return True
+        time.sleep(0.05)
     return False
 
 
@@ -118,15 +154,21 @@ class Balancer:
     def argv(self, listen_port, backend_port):
         raise NotImplementedError
 
-    def start(self, backend_port):
-        self.port = free_port(LISTEN_HOST)
-        argv = self.argv(self.port, backend_port)
+    def argv_udp(self, listen_port, backend_port):
+        return None  # no UDP proxying
+
+    def start(self, backend_port, udp=False):
+        self.port = (free_udp_port if udp else free_port)(LISTEN_HOST)
+        argv = (self.argv_udp if udp else self.argv)(self.port, backend_port)
         self.command = " ".join(argv)
+        if udp:
+            self.udp_command = self.command
         self.log = open(os.path.join(self.work, f"{self.name}.log"), "a")
         self.proc = subprocess.Popen(
             ["taskset", "-c", self.cpus] + argv, stdout=self.log, stderr=self.log
         )
-        if not wait_listening(LISTEN_HOST, self.port):
+        ready = wait_udp_bound(LISTEN_HOST, self.port) if udp else wait_listening(LISTEN_HOST, self.port)
+        if not ready:
             self.log.flush()
             with open(self.log.name) as f:
                 raise RuntimeError(f"{self.name} did not start:\n{f.read()[-2000:]}")
@@ -149,8 +191,12 @@ class Balancer:
 
 
 class Direct(Balancer):
-    def start(self, backend_port):
+    def argv_udp(self, listen_port, backend_port):
+        return []
+
+    def start(self, backend_port, udp=False):
         self.command = "(client connects to the backend)"
+        self.udp_command = self.command
         self.port = backend_port
         return backend_port
 
@@ -172,6 +218,16 @@ class L4lb(Balancer):
             f"--threads={self.threads}",
             "--access_log=false",  # the peers log nothing either
             "--idle_timeout=0",
+        ] + self.extra
+
+    def argv_udp(self, listen_port, backend_port):
+        # UDP services are probed only when told how: none here, like nginx.
+        return [
+            self.binary,
+            f"--listen=udp://{LISTEN_HOST}:{listen_port}",
+            f"--backends={BACKEND_HOST}:{backend_port}",
+            f"--threads={self.threads}",
+            "--access_log=false",
         ] + self.extra
 
 
@@ -288,6 +344,31 @@ stream {{
         listen {LISTEN_HOST}:{listen_port} reuseport;
         proxy_pass {BACKEND_HOST}:{backend_port};
         proxy_timeout 300s;
+    }}
+}}
+"""
+            )
+        return ["/usr/sbin/nginx", "-c", cfg, "-e", f"{self.work}/nginx-stream.error.log"]
+
+    def argv_udp(self, listen_port, backend_port):
+        # Sessions as long-lived as l4lb's (proxy_responses unset: any number of
+        # replies; a session ends after proxy_timeout without a datagram).
+        cfg = os.path.join(self.work, "nginx-stream-udp.conf")
+        with open(cfg, "w") as f:
+            f.write(
+                f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes {self.threads};
+user root;
+pid {self.work}/nginx-stream.pid;
+error_log {self.work}/nginx-stream.error.log;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 20000; }}
+stream {{
+    server {{
+        listen {LISTEN_HOST}:{listen_port} udp reuseport;
+        proxy_pass {BACKEND_HOST}:{backend_port};
+        proxy_timeout 30s;
     }}
 }}
 """
@@ -446,7 +527,83 @@ def measure_idle(balancer, backend_port, args):
     return {"rss_per_conn": (rss1 - rss0) / args.idle, "rss_base": rss0}
 
 
+# phase -> (udp_load mode, datagram bytes, paced)
+UDP_PHASES = {
+    "udp_rr64": ("rr", 64, False),
+    "udp_rr1400": ("rr", 1400, False),
+    "udp_flood": ("flood", 64, False),
+    "udp_flood_paced": ("flood", 64, True),
+}
+
+
+def measure_udp(phase, balancer, args):
+    """A fresh echo backend per run (its counts are the flood's delivery), the
+    balancer in front of it, udp_load's clients on the client CPU. CPU is read
+    from the end of the clients' warm-up (sessions made) to just after they stop."""
+    if balancer.argv_udp(0, 0) is None:
+        return None
+    mode, size, paced = UDP_PHASES[phase]
+    backend_port = free_udp_port(BACKEND_HOST)
+    # Floods: the echo server shares its CPU with a client that never waits; at
+    # equal priority the flood starves it and the loss is the load's (nice -10).
+    # Request/response clients wait for each reply: equal priority.
+    nice = ["nice", "-n", "-10"] if mode == "flood" else []
+    echo = subprocess.Popen(
+        nice + ["taskset", "-c", args.client_cpus, args.udp_load, "--mode=echo",
+                f"--listen={BACKEND_HOST}:{backend_port}"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        if not wait_udp_bound(BACKEND_HOST, backend_port):
+            raise RuntimeError("udp_load echo did not start")
+        port = balancer.start(backend_port, udp=True)
+        host = BACKEND_HOST if isinstance(balancer, Direct) else LISTEN_HOST
+        pids = balancer.pids()
+        argv = ["taskset", "-c", args.client_cpus, args.udp_load, f"--mode={mode}",
+                f"--target={host}:{port}", f"--clients={args.udp_clients}", f"--size={size}",
+                f"--seconds={args.seconds}", "--warmup_ms=300"]
+        if paced:
+            argv.append(f"--rate={args.udp_flood_rate}")
+        client = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        cpu0 = cpu_seconds(pids)
+        out = json.loads(client.communicate(timeout=args.seconds + 30)[0])
+        time.sleep(0.1)  # what was in flight at the end, forwarded
+        cpu = cpu_seconds(pids) - cpu0
+        # Where a flood's loss happened: the balancer's listening socket, or the
+        # backend's (the echo server shares the client CPU with the flood).
+        drops_balancer = None if isinstance(balancer, Direct) else udp_drops(LISTEN_HOST, port)
+        drops_backend = udp_drops(BACKEND_HOST, backend_port)
+        balancer.stop()
+    finally:
+        echo.terminate()
+        counts = json.loads(echo.communicate(timeout=10)[0].splitlines()[-1])
+    cmd = " ".join(argv[3:])
+    if mode == "rr":
+        return {
+            "udp_rate": out["rate"],
+            "udp_p50_us": out["p50_us"],
+            "udp_p99_us": out["p99_us"],
+            "udp_loss_pct": 100.0 * out["loss"],
+            "udp_cpu_us": cpu / out["replies"] * 1e6 if pids and out["replies"] else None,
+            "udp_cpu_cores": cpu / out["seconds"] if pids else None,
+            "cmd": cmd,
+        }
+    delivered = counts["sunk"]
+    return {
+        "udp_sent_rate": out["rate"],
+        "udp_rate": delivered / out["seconds"],
+        "udp_loss_pct": 100.0 * (1 - delivered / out["counted"]) if out["counted"] else None,
+        "udp_drops_balancer": drops_balancer,
+        "udp_drops_backend": drops_backend,
+        "udp_cpu_us": cpu / delivered * 1e6 if pids and delivered else None,
+        "udp_cpu_cores": cpu / out["seconds"] if pids else None,
+        "cmd": cmd,
+    }
+
+
 def measure(phase, balancer, iperf_port, http_port, args):
+    if phase in UDP_PHASES:
+        return measure_udp(phase, balancer, args)
     if phase == "iperf1":
         return measure_iperf(balancer, iperf_port, args, 1)
     if phase == "iperf4":
@@ -512,11 +669,24 @@ def main():
     ap.add_argument("--idle", type=int, default=7000, help="idle connections (fd limit!)")
     ap.add_argument("--only", default="", help="comma-separated subset of balancers")
     ap.add_argument("--phases", default="iperf1,iperf4,close,keepalive,idle",
-                    help="comma-separated subset of the measurements")
+                    help="comma-separated subset of the measurements (UDP: "
+                         + ",".join(UDP_PHASES) + ")")
+    ap.add_argument("--udp_load", default="",
+                    help="path to bench/udp_load (-c opt), for the udp_* phases")
+    ap.add_argument("--udp_clients", type=int, default=64,
+                    help="udp_* phases: client sockets, each from its own 127.0.1.x address")
+    ap.add_argument("--udp_flood_rate", type=int, default=50000,
+                    help="udp_flood_paced: datagrams/s in all, below every balancer's saturation")
     args = ap.parse_args()
+    phases = args.phases.split(",")
+    udp_phases = [p for p in phases if p in UDP_PHASES]
+    if udp_phases and not args.udp_load:
+        raise SystemExit("compare: the udp_* phases need --udp_load=PATH (bazel-bin/bench/udp_load)")
 
     work = tempfile.mkdtemp(prefix="l4lb-bench-")
-    backends, iperf_port, http_port = start_backends(work, args.client_cpus)
+    tcp_phases = [p for p in phases if p not in UDP_PHASES]
+    backends, iperf_port, http_port = (
+        start_backends(work, args.client_cpus) if tcp_phases else ([], None, None))
     common = (work, args.balancer_cpus, args.threads)
     balancers = [Direct("direct", *common), L4lb(args.l4lb, args.l4lb_args, "l4lb", *common)]
     if args.l4lb_baseline:
@@ -536,8 +706,7 @@ def main():
     balancers.append(NginxStream("nginx", *common))
     if args.only:
         balancers = [b for b in balancers if b.name in args.only.split(",")]
-    results, commands = {b.name: {} for b in balancers}, {}
-    phases = args.phases.split(",")
+    results, commands, udp_commands = {b.name: {} for b in balancers}, {}, {}
     runs = {}  # (balancer, phase) -> one result dict per repetition
     try:
         # Repetitions interleave the balancers, so drift on a shared machine hits
@@ -547,10 +716,12 @@ def main():
                 if phase == "idle" and rep > 0:
                     continue  # RSS is deterministic enough, and slow to measure
                 for b in balancers:
+                    if phase in UDP_PHASES and b.argv_udp(0, 0) is None:
+                        continue  # HAProxy: no UDP
                     print(f"[{rep + 1}/{args.repeat}] {b.name} {phase}", file=sys.stderr)
                     runs.setdefault((b.name, phase), []).append(
                         measure(phase, b, iperf_port, http_port, args))
-                    commands[b.name] = b.command
+                    (udp_commands if phase in UDP_PHASES else commands)[b.name] = b.command
     finally:
         for b in balancers:
             b.stop()
@@ -560,6 +731,10 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     for (name, phase), reps in runs.items():
         results[name][phase] = median_result(reps)
+    if udp_phases:
+        print_udp_table(results, udp_phases, udp_commands, args)
+    if not tcp_phases:
+        return
 
     ref = results.get("haproxy")
     rows = [
@@ -610,6 +785,68 @@ def main():
         print(f"- client: `{first[key]['cmd']}`")
     print("- CPU: utime+stime of the balancer's processes (/proc/PID/stat) over the run; "
           "RSS: VmRSS growth with the idle clients connected")
+
+
+def print_udp_table(results, phases, commands, args):
+    """The udp_* phases: one table, ratios to nginx (HAProxy has no UDP)."""
+    names = [n for n in results if any(p in results[n] for p in phases)]
+    ref = results.get("nginx", {})
+    rows = [
+        ("request/response 64 B, replies/s", "udp_rr64", "udp_rate", ".0f"),
+        ("rr 64 B: p50 RTT, µs", "udp_rr64", "udp_p50_us", ".0f"),
+        ("rr 64 B: p99 RTT, µs", "udp_rr64", "udp_p99_us", ".0f"),
+        ("rr 64 B: loss, %", "udp_rr64", "udp_loss_pct", ".3f"),
+        ("rr 64 B: CPU µs per reply", "udp_rr64", "udp_cpu_us", ".2f"),
+        ("rr 64 B: balancer cores busy", "udp_rr64", "udp_cpu_cores", ".2f"),
+        ("request/response 1400 B, replies/s", "udp_rr1400", "udp_rate", ".0f"),
+        ("rr 1400 B: p50 RTT, µs", "udp_rr1400", "udp_p50_us", ".0f"),
+        ("rr 1400 B: p99 RTT, µs", "udp_rr1400", "udp_p99_us", ".0f"),
+        ("rr 1400 B: loss, %", "udp_rr1400", "udp_loss_pct", ".3f"),
+        ("rr 1400 B: CPU µs per reply", "udp_rr1400", "udp_cpu_us", ".2f"),
+        ("flood 64 B: sent, datagrams/s", "udp_flood", "udp_sent_rate", ".0f"),
+        ("flood 64 B: delivered, datagrams/s", "udp_flood", "udp_rate", ".0f"),
+        ("flood 64 B: loss, %", "udp_flood", "udp_loss_pct", ".3f"),
+        ("flood 64 B: dropped at the balancer's socket", "udp_flood", "udp_drops_balancer", ".0f"),
+        ("flood 64 B: dropped at the backend's socket", "udp_flood", "udp_drops_backend", ".0f"),
+        ("flood 64 B: CPU µs per datagram", "udp_flood", "udp_cpu_us", ".2f"),
+        ("flood 64 B: balancer cores busy", "udp_flood", "udp_cpu_cores", ".2f"),
+        (f"paced {args.udp_flood_rate}/s: delivered, datagrams/s", "udp_flood_paced",
+         "udp_rate", ".0f"),
+        (f"paced {args.udp_flood_rate}/s: loss, %", "udp_flood_paced", "udp_loss_pct", ".3f"),
+        (f"paced {args.udp_flood_rate}/s: dropped at the balancer's socket", "udp_flood_paced",
+         "udp_drops_balancer", ".0f"),
+        (f"paced {args.udp_flood_rate}/s: CPU µs per datagram", "udp_flood_paced",
+         "udp_cpu_us", ".2f"),
+    ]
+    print(f"\n{time.strftime('%Y-%m-%d')}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
+          f"balancer on CPU {args.balancer_cpus}, udp_load clients and echo backend on CPU "
+          f"{args.client_cpus}; {args.threads} balancer thread(s); {args.udp_clients} client "
+          f"sockets from as many addresses; {args.seconds} s per run, median of {args.repeat} "
+          "interleaved runs. Ratios are to nginx.\n")
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for label, phase, key, spec in rows:
+        if phase not in phases:
+            continue
+        cells = []
+        for n in names:
+            v = results[n].get(phase, {}).get(key)
+            r = ref.get(phase, {}).get(key)
+            cells.append(fmt(v, spec) + (ratio(v, r) if n != "nginx" and v and r else ""))
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\nCommands (balancers pinned with `taskset -c "
+          f"{args.balancer_cpus}`, clients and echo backend with `taskset -c {args.client_cpus}`):")
+    for n in names:
+        print(f"- {n}: `{commands.get(n, '')}`")
+    for p in phases:
+        first = next((results[n][p] for n in names if p in results[n]), None)
+        if first:
+            print(f"- {p} client: `{first['cmd']}`")
+    print(f"- backend: `udp_load --mode=echo --listen={BACKEND_HOST}:PORT`, under `nice -n -10` "
+          "for the floods (a fresh one per run; "
+          "its count of flood datagrams is what was delivered)")
+    print("- CPU: utime+stime of the balancer's processes over the measured part of the run; "
+          "per reply (rr: two datagrams relayed) or per delivered datagram (flood)")
 
 
 if __name__ == "__main__":

@@ -324,8 +324,10 @@ class Worker {
   void ArmUdpRecv(uint32_t index);
   void OnUdpRecv(uint32_t index, const io_uring_cqe& cqe);
   // `local`: where the client sent it (family 0 when the listener is not a wildcard).
-  void OnClientDatagram(uint32_t index, const net::SocketAddress& client,
-                        const net::SocketAddress& local, const char* data, size_t len);
+  // True if a send on the ring now holds `buffer` (it goes back at the send's CQE).
+  bool OnClientDatagram(uint32_t index, const net::SocketAddress& client,
+                        const net::SocketAddress& local, const char* data, size_t len,
+                        uint16_t buffer);
   // A session for `client` on a backend not in `tried`, its receive armed; null
   // (and logged) when no backend is left or no socket can be had.
   // `pass`: the client's place under the service's limits (admitted, or moved
@@ -333,8 +335,26 @@ class Worker {
   udp::Session* NewUdpSession(uint32_t index, const net::SocketAddress& client,
                               const net::SocketAddress& local, absl::Span<const uint32_t> tried,
                               admission::Admission::Pass& pass);
-  // Sends a backend's reply to s's client from the address it wrote to.
-  ssize_t SendToClient(const udp::Session& s, const void* data, size_t len);
+  // Queues the send of a datagram held in provided buffer `buffer`: up, to s's
+  // backend; else a reply to s's client from the address it wrote to. The ring
+  // carries it at the next submit; its CQE (OnUdpSent) recycles the buffer.
+  void QueueUdpSend(udp::Session& s, bool up, uint16_t buffer, const char* data, size_t len);
+  // Adds a datagram to s's send still waiting in the SQ, if the rules of
+  // UDP_SEGMENT allow (worker_udp.cc); false: it needs a send of its own.
+  bool JoinUdpSend(udp::Session& s, uint16_t buffer, const char* data, size_t len);
+  void OnUdpSent(uint16_t buffer, const io_uring_cqe& cqe);
+  // A send to s's backend failed with errno `err`: what a synchronous send did
+  // then (an ICMP's error cleared and the datagram sent again, or the session
+  // moved off a refusing backend), with the datagram still in its buffer.
+  // err 0: not tried yet. The datagram is not counted; the session it left on
+  // counts it and is returned, or null when it was dropped.
+  udp::Session* RecoverUpstream(udp::Session& s, int err, const char* data, size_t len);
+  struct UdpSend;  // below, with the members
+  // The same for each datagram of a failed send (several when UDP_SEGMENT
+  // joined them), in order; a session it moves to takes the rest.
+  void RecoverUpstreamSend(udp::Session& s, int err, const UdpSend& send);
+  // Counts a datagram forwarded on s (when queued); `sign` -1 takes it back.
+  void CountUdpForwarded(udp::Session& s, bool up, size_t len, int sign);
   void ArmUdpSessionRecv(udp::Session& s);
   void OnUdpSessionRecv(udp::Session& s, const io_uring_cqe& cqe);
   void CloseUdpSession(udp::Session& s, const char* reason);
@@ -410,6 +430,35 @@ class Worker {
   std::vector<ListenerState> listeners_;
   std::vector<UdpListenerState> udp_listeners_;
   std::optional<udp::BufferRing> udp_buffers_;  // only with UDP listeners
+  // A datagram on its way out through the ring, by the provided buffer it sits
+  // in (one datagram per buffer): whose it is, and the sendmsg header of a
+  // reply from a wildcard listener (the kernel reads it at submit).
+  // Datagrams of one session that follow each other in a pass join the send
+  // of the first (UDP_SEGMENT: one trip down the stack for all of them); their
+  // buffers are listed in it and go back at its CQE.
+  static constexpr int kUdpMaxSegments = 64;
+  struct UdpSend {
+    uint32_t session_slot = 0;
+    uint32_t session_generation = 0;
+    bool up = false;
+    const char* data = nullptr;  // the first datagram
+    uint32_t len = 0;
+    uint32_t total = 0;     // bytes of all its datagrams
+    uint16_t segments = 1;  // datagrams in this send
+    bool short_tail = false;  // the last is shorter than the first: nothing may follow
+    uint16_t buffers[kUdpMaxSegments];
+    iovec iov[kUdpMaxSegments];
+    msghdr msg{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+  };
+  std::vector<UdpSend> udp_sends_;  // indexed by the first datagram's buffer id
+  // The last send queued, while its SQE is still unsubmitted (ring tail then).
+  struct UdpOpenSend {
+    io_uring_sqe* sqe = nullptr;
+    unsigned sqe_tail = 0;
+    uint16_t buffer = 0;
+  };
+  UdpOpenSend udp_open_send_;
   std::unique_ptr<udp::SessionTable> sessions_;
   msghdr udp_msghdr_{};  // the multishot recvmsg's layout: room for the source address
   std::optional<ring::Ring> ring_;

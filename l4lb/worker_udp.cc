@@ -5,11 +5,14 @@
 // provided buffer (udp/buffer_ring.h); the first one from a client address
 // picks a backend (Maglev on the flow key, like TCP) and opens a session: a UDP
 // socket connected to that backend with its own multishot recv. Datagrams are
-// forwarded with plain nonblocking send(2)/sendto(2) on this thread, so a
-// buffer goes back to the kernel before the next CQE is looked at. Replies leave
-// through the listener's socket, so the client sees them come from the address
-// it sent to. A datagram that cannot be sent at once (full socket buffer) is
-// dropped and counted, as a router would: UDP promises no more.
+// forwarded by send SQEs on the same ring, straight from the buffer they were
+// received into: every send queued in a pass goes to the kernel in the one
+// io_uring_enter that also waits for the next completions, so forwarding costs
+// no syscall of its own (bench/RESULTS.md, 2026-12-02 UDP). Each send's CQE
+// recycles its buffer. Replies leave through the listener's socket, so the
+// client sees them come from the address it sent to. A datagram that cannot be
+// sent at once (full socket buffer: MSG_DONTWAIT, so the ring never parks it)
+// is dropped and counted, as a router would: UDP promises no more.
 //
 // Sessions are bounded (udp_max_sessions, which main lowers to what the fds and
 // the local port range allow), and when a socket cannot be had all the same
@@ -19,6 +22,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,10 +43,21 @@ namespace {
 // Room for the largest UDP payload (65507 bytes over IPv4, 65527 over IPv6) plus
 // the recvmsg header and source address the kernel writes in front of it.
 constexpr size_t kUdpBufferSize = 65536 + 128;
-// Buffers are recycled within the CQE that filled them; these cover a burst of
-// completions handled in one pass.
-constexpr uint32_t kUdpBuffers = 128;
+// A buffer is out from the receive that fills it until the CQE of the send
+// that forwards it, one pass later: these cover a burst received in one pass
+// plus the previous pass's sends. Memory is touched only as far as datagrams
+// fill it (64-byte datagrams: a page per buffer in use).
+constexpr uint32_t kUdpBuffers = 256;
 constexpr uint16_t kUdpBufferGroup = 0;
+// A send's CQE comes back as Op::kUdpRecv with this generation and the
+// buffer id as slot (a listener's receive has generation 0 and its index):
+// ring/tag.h has no op of its own for it yet.
+constexpr uint32_t kUdpSendGeneration = 1;
+// UDP_SEGMENT joins datagrams of at most this size: one that fits a 1500-byte
+// MTU over IPv6 fits most paths. Larger ones (and any on a path that refuses
+// the segmented send) go one per send, fragmented as before if need be.
+constexpr size_t kGsoMaxSegment = 1452;
+constexpr size_t kGsoMaxBytes = 65000;  // below the 65,507 of one IPv4 datagram
 // An ICMP port unreachable comes back one round trip after the datagram it
 // answers: one arriving later than this answers nothing l4lb sent (udp/refusal.h).
 constexpr int64_t kRefusalWindowNs = 2'000'000'000;
@@ -89,6 +104,7 @@ absl::Status Worker::StartUdp() {
       udp::BufferRing::Create(ring_->raw(), kUdpBufferGroup, kUdpBuffers, kUdpBufferSize);
   if (!buffers.ok()) return buffers.status();
   udp_buffers_.emplace(*std::move(buffers));
+  udp_sends_.resize(kUdpBuffers);
   // The multishot recvmsg reads only the sizes here: room for any source address
   // and for the destination address of a datagram to a wildcard listener.
   // Rounded up to 8: the control messages follow the name in the buffer, and a
@@ -137,17 +153,23 @@ void Worker::ArmUdpRecv(uint32_t index) {
 }
 
 void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
+  if (Tag::Decode(cqe.user_data).generation == kUdpSendGeneration) {
+    return OnUdpSent(static_cast<uint16_t>(index), cqe);
+  }
   UdpListenerState& l = udp_listeners_[index];
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+    const uint16_t buffer = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    bool taken = false;
     if (const std::optional<Datagram> d = ReadDatagram(cqe)) {
       const net::SocketAddress client = net::SocketAddress::FromSockaddr(
           static_cast<const sockaddr*>(io_uring_recvmsg_name(d->out)), d->out->namelen);
-      OnClientDatagram(index, client, DestinationOf(d->out, &udp_msghdr_, l.listener.address),
-                       d->data, d->len);
+      taken = OnClientDatagram(index, client,
+                               DestinationOf(d->out, &udp_msghdr_, l.listener.address), d->data,
+                               d->len, buffer);
     } else {
       counters_.udp_dropped.Add();
     }
-    RecycleUdpBuffer(cqe);
+    if (!taken) RecycleUdpBuffer(cqe);
   }
   if (cqe.flags & IORING_CQE_F_MORE) return;
   l.receiving = false;
@@ -161,8 +183,9 @@ void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
   ArmUdpRecv(index);
 }
 
-void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
-                              const net::SocketAddress& local, const char* data, size_t len) {
+bool Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
+                              const net::SocketAddress& local, const char* data, size_t len,
+                              uint16_t buffer) {
   const uint16_t service_index = udp_listeners_[index].listener.service;
   ServiceState& service = services_[service_index];
   Session* s = sessions_->Find(service_index, client);
@@ -180,25 +203,197 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
              Admit(service_index, client, &pass, /*global=*/nullptr) !=
                  admission::Refusal::kNone) {
     counters_.udp_dropped.Add();  // denied, limited or banned: no session
-    return;
+    return false;
   }
   if (s == nullptr) {
     // A shutdown's drain keeps sessions and takes no new ones; a datagram a
     // handover's ring still took is served like a TCP client accepted then.
     if (draining_ && !handover_) {
       counters_.udp_dropped.Add();
-      return;
+      return false;
     }
     s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count), pass);
     if (s == nullptr) {
       counters_.udp_dropped.Add();
-      return;
+      return false;
     }
   }
+  // A client writing to another of our addresses gets its replies from that one.
+  if (local.family() != 0) s->local = local;
+  QueueUdpSend(*s, /*up=*/true, buffer, data, len);
+  CountUdpForwarded(*s, /*up=*/true, len, 1);
+  sessions_->Touch(*s, now_ns_);
+  return true;
+}
+
+void Worker::QueueUdpSend(Session& s, bool up, uint16_t buffer, const char* data, size_t len) {
+  if (up && JoinUdpSend(s, buffer, data, len)) return;
+  UdpSend& send = udp_sends_[buffer];
+  send.session_slot = s.slot;
+  send.session_generation = s.generation;
+  send.up = up;
+  send.data = data;
+  send.len = static_cast<uint32_t>(len);
+  send.total = send.len;
+  send.segments = 1;
+  send.short_tail = false;
+  send.buffers[0] = buffer;
+  send.iov[0] = {.iov_base = const_cast<char*>(data), .iov_len = len};
+  io_uring_sqe* sqe = ring_->GetSqe();
+  if (up) {
+    io_uring_prep_send(sqe, s.fd, data, len, MSG_DONTWAIT);
+  } else if (s.local.family() == 0) {
+    // The address is copied when the SQE is submitted; the session, which
+    // holds it, lives until this send's CQE (in_flight).
+    io_uring_prep_send(sqe, udp_listeners_[s.listener].listener.fd.get(), data, len,
+                       MSG_DONTWAIT);
+    io_uring_prep_send_set_addr(sqe, s.client.sockaddr_ptr(),
+                                static_cast<uint16_t>(s.client.sockaddr_len()));
+  } else {
+    // A wildcard listener: name the source, or the kernel picks one by route
+    // (on a host with several addresses, not necessarily the one the client
+    // wrote to, and the client would drop the reply).
+    send.msg = msghdr{};
+    send.msg.msg_name = const_cast<sockaddr*>(s.client.sockaddr_ptr());
+    send.msg.msg_namelen = s.client.sockaddr_len();
+    send.msg.msg_iov = send.iov;
+    send.msg.msg_iovlen = 1;
+    send.msg.msg_control = send.control;
+    memset(send.control, 0, sizeof(send.control));
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(send.control);
+    if (s.local.is_v4()) {
+      send.msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo info{};
+      info.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(s.local.sockaddr_ptr())->sin_addr;
+      memcpy(CMSG_DATA(c), &info, sizeof(info));
+    } else {
+      send.msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+      c->cmsg_level = IPPROTO_IPV6;
+      c->cmsg_type = IPV6_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+      in6_pktinfo info{};
+      info.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(s.local.sockaddr_ptr())->sin6_addr;
+      memcpy(CMSG_DATA(c), &info, sizeof(info));
+    }
+    io_uring_prep_sendmsg(sqe, udp_listeners_[s.listener].listener.fd.get(), &send.msg,
+                          MSG_DONTWAIT);
+  }
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpRecv, kUdpSendGeneration, buffer));
+  ++s.in_flight;  // the fd, the address and the session stay until the CQE
+  udp_open_send_ = {.sqe = sqe, .sqe_tail = ring_->raw()->sq.sqe_tail, .buffer = buffer};
+}
+
+bool Worker::JoinUdpSend(Session& s, uint16_t buffer, const char* data, size_t len) {
+  io_uring* raw = ring_->raw();
+  // Only the SQE queued last, and only before it is submitted: the kernel
+  // reads the header and the datagrams when it takes the SQE.
+  if (udp_open_send_.sqe == nullptr || raw->sq.sqe_tail != udp_open_send_.sqe_tail ||
+      io_uring_sq_ready(raw) == 0) {
+    return false;
+  }
+  UdpSend& head = udp_sends_[udp_open_send_.buffer];
+  // UDP_SEGMENT cuts the bytes into datagrams of the first one's size, the last
+  // may be shorter: only that keeps every datagram's boundaries.
+  if (!head.up || head.session_slot != s.slot || head.session_generation != s.generation ||
+      s.no_gso || len == 0 || len > head.len || head.len > kGsoMaxSegment || head.short_tail ||
+      head.segments == kUdpMaxSegments || head.total + len > kGsoMaxBytes) {
+    return false;
+  }
+  if (head.segments == 1) {
+    // The first datagram's plain send becomes a sendmsg naming the segment size.
+    head.msg = msghdr{};
+    head.msg.msg_iov = head.iov;
+    head.msg.msg_control = head.control;
+    head.msg.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    memset(head.control, 0, sizeof(head.control));
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(head.control);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t segment = static_cast<uint16_t>(head.len);
+    memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+    const uint64_t tag = udp_open_send_.sqe->user_data;
+    io_uring_prep_sendmsg(udp_open_send_.sqe, s.fd, &head.msg, MSG_DONTWAIT);
+    io_uring_sqe_set_data64(udp_open_send_.sqe, tag);
+  }
+  head.iov[head.segments] = {.iov_base = const_cast<char*>(data), .iov_len = len};
+  head.buffers[head.segments] = buffer;
+  ++head.segments;
+  head.total += static_cast<uint32_t>(len);
+  head.short_tail = len < head.len;
+  head.msg.msg_iovlen = head.segments;
+  return true;
+}
+
+void Worker::OnUdpSent(uint16_t buffer, const io_uring_cqe& cqe) {
+  const UdpSend& send = udp_sends_[buffer];
+  Session* s = sessions_->FindSlot(send.session_slot, send.session_generation);
+  if (s == nullptr) {
+    udp_buffers_->Recycle(buffer);
+    LOG(DFATAL) << "send CQE for a freed UDP session: slot " << send.session_slot;
+    return;
+  }
+  if (cqe.res >= 0) {
+    // Only what left counts as the last datagram an ICMP may answer; of joined
+    // ones the first, whose refusal comes back first.
+    if (send.up) s->last_sent.OnSent(send.data, send.len, now_ns_);
+  } else if (send.up && s->state == Session::State::kLive) {
+    RecoverUpstreamSend(*s, -cqe.res, send);  // may close s: in_flight keeps it
+  } else {
+    for (uint16_t i = 0; i < send.segments; ++i) {
+      CountUdpForwarded(*s, send.up, send.iov[i].iov_len, -1);
+      counters_.udp_dropped.Add();
+    }
+  }
+  for (uint16_t i = 0; i < send.segments; ++i) udp_buffers_->Recycle(send.buffers[i]);
+  --s->in_flight;
+  OnUdpSessionSettled(*s);
+}
+
+void Worker::RecoverUpstreamSend(Session& first, int err, const UdpSend& send) {
+  for (uint16_t i = 0; i < send.segments; ++i) {
+    CountUdpForwarded(first, /*up=*/true, send.iov[i].iov_len, -1);  // counted when queued
+  }
+  if (send.segments > 1 && (err == EINVAL || err == EIO || err == EMSGSIZE)) {
+    // The path cannot take them segmented: one by one, now and from now on.
+    first.no_gso = true;
+    LOG_EVERY_T(WARNING, 1.0) << "udp backend " << first.target.ToString()
+                              << ": a send of " << send.segments
+                              << " datagrams joined (UDP_SEGMENT) failed (" << strerror(err)
+                              << "): this session sends them one by one";
+    err = 0;
+  }
+  const net::SocketAddress client = first.client;
+  const uint16_t service_index = first.service;
+  Session* s = &first;
+  for (uint16_t i = 0; i < send.segments; ++i) {
+    // A session that moved off a refusing backend takes the rest.
+    if (s == nullptr || s->state != Session::State::kLive) s = sessions_->Find(service_index, client);
+    if (s == nullptr) {
+      counters_.udp_dropped.Add();
+      continue;
+    }
+    s = RecoverUpstream(*s, i == 0 ? err : 0, static_cast<const char*>(send.iov[i].iov_base),
+                        send.iov[i].iov_len);
+  }
+}
+
+Session* Worker::RecoverUpstream(Session& first, int err, const char* data, size_t len) {
+  Session* s = &first;
+  // Copies: a session closed below may be freed before the loop is done.
+  const net::SocketAddress client = first.client;
+  const net::SocketAddress local = first.local;
+  const uint32_t index = first.listener;
+  const uint16_t service_index = first.service;
+  uint32_t tried[2];
+  size_t tried_count = 0;
+  admission::Admission::Pass pass;
   bool resent = false;
-  for (;;) {
-    if (send(s->fd, data, len, MSG_DONTWAIT) >= 0) break;
-    const int err = errno;
+  if (err == 0 && send(s->fd, data, len, MSG_DONTWAIT) < 0) err = errno;
+  for (; err != 0; err = send(s->fd, data, len, MSG_DONTWAIT) >= 0 ? 0 : errno) {
     // A full buffer is only that; any other error may be an ICMP's, pending.
     const udp::SocketError why =
         err == EAGAIN || err == ENOBUFS ? udp::SocketError::kLocal : SessionSocketError(*s, err);
@@ -206,9 +401,7 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
       // Forged, stale or about the path: not the backend refusing. Reading the
       // error queue cleared the socket's error, so this datagram can go out.
       resent = true;
-      continue;
-    }
-    if (why == udp::SocketError::kRefused && tried_count < 2) {
+    } else if (why == udp::SocketError::kRefused && tried_count < 2) {
       // An ICMP port unreachable quoting this session's last datagram: the
       // backend is not serving. Tell the checker and try this one elsewhere.
       ReportBackendFailure(service_index, s->backend, client);
@@ -218,28 +411,48 @@ void Worker::OnClientDatagram(uint32_t index, const net::SocketAddress& client,
       s = NewUdpSession(index, client, local, absl::MakeConstSpan(tried, tried_count), pass);
       if (s == nullptr) {
         counters_.udp_dropped.Add();
-        return;
+        return nullptr;
       }
-      continue;
+    } else {
+      counters_.udp_dropped.Add();
+      if (err != EAGAIN) {
+        LOG_EVERY_T(WARNING, 1.0) << "udp send to backend " << s->target.ToString()
+                                  << " (client " << client.ToString() << "): " << strerror(err);
+      }
+      return nullptr;
     }
-    counters_.udp_dropped.Add();
-    if (err != EAGAIN) {
-      LOG_EVERY_T(WARNING, 1.0) << "udp send to backend " << s->target.ToString() << " (client "
-                                << client.ToString() << "): " << strerror(err);
-    }
-    return;
+    // Sent again by the loop: synchronous on this rare path, so its error is known at once.
   }
-  // A client writing to another of our addresses gets its replies from that one.
-  if (local.family() != 0) s->local = local;
   s->last_sent.OnSent(data, len, now_ns_);
-  ++s->datagrams_up;
-  s->bytes_up += len;
-  counters_.udp_datagrams_up.Add();
-  counters_.bytes_up.Add(len);
-  stats::BackendCounters& backend = counters_.backend(s->service, s->backend);
-  backend.udp_datagrams_up.Add();
-  backend.bytes_up.Add(len);
+  CountUdpForwarded(*s, /*up=*/true, len, 1);
   sessions_->Touch(*s, now_ns_);
+  return s;
+}
+
+void Worker::CountUdpForwarded(Session& s, bool up, size_t len, int sign) {
+  stats::BackendCounters& backend = counters_.backend(s.service, s.backend);
+  if (up) {
+    s.datagrams_up += sign;
+    s.bytes_up += sign * static_cast<int64_t>(len);
+  } else {
+    s.datagrams_down += sign;
+    s.bytes_down += sign * static_cast<int64_t>(len);
+  }
+  stats::Counter& datagrams = up ? counters_.udp_datagrams_up : counters_.udp_datagrams_down;
+  stats::Counter& bytes = up ? counters_.bytes_up : counters_.bytes_down;
+  stats::Counter& backend_datagrams = up ? backend.udp_datagrams_up : backend.udp_datagrams_down;
+  stats::Counter& backend_bytes = up ? backend.bytes_up : backend.bytes_down;
+  if (sign > 0) {
+    datagrams.Add();
+    bytes.Add(len);
+    backend_datagrams.Add();
+    backend_bytes.Add(len);
+  } else {
+    datagrams.Sub();
+    bytes.Sub(len);
+    backend_datagrams.Sub();
+    backend_bytes.Sub(len);
+  }
 }
 
 Session* Worker::NewUdpSession(uint32_t index, const net::SocketAddress& client,
@@ -319,22 +532,15 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     return OnUdpSessionSettled(s);
   }
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
-    const std::optional<Datagram> d = ReadDatagram(cqe);
-    const size_t len = d ? d->len : 0;
-    const ssize_t sent = d ? SendToClient(s, d->data, len) : -1;
-    RecycleUdpBuffer(cqe);
-    s.last_sent.OnReply();
-    if (sent < 0) {
-      counters_.udp_dropped.Add();
+    if (const std::optional<Datagram> d = ReadDatagram(cqe)) {
+      QueueUdpSend(s, /*up=*/false, static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT),
+                   d->data, d->len);
+      CountUdpForwarded(s, /*up=*/false, d->len, 1);
     } else {
-      ++s.datagrams_down;
-      s.bytes_down += len;
-      counters_.udp_datagrams_down.Add();
-      counters_.bytes_down.Add(len);
-      stats::BackendCounters& backend = counters_.backend(s.service, s.backend);
-      backend.udp_datagrams_down.Add();
-      backend.bytes_down.Add(len);
+      RecycleUdpBuffer(cqe);
+      counters_.udp_dropped.Add();
     }
+    s.last_sent.OnReply();
     sessions_->Touch(s, now_ns_);
     const uint32_t max_responses = services_[s.service].options.max_responses;
     if (max_responses > 0 && ++s.responses >= max_responses) {
@@ -358,43 +564,6 @@ void Worker::OnUdpSessionRecv(Session& s, const io_uring_cqe& cqe) {
     return CloseUdpSession(s, "error");
   }
   ArmUdpSessionRecv(s);  // ENOBUFS, or a multishot the kernel ended
-}
-
-ssize_t Worker::SendToClient(const Session& s, const void* data, size_t len) {
-  const int fd = udp_listeners_[s.listener].listener.fd.get();
-  if (s.local.family() == 0) {
-    return sendto(fd, data, len, MSG_DONTWAIT, s.client.sockaddr_ptr(), s.client.sockaddr_len());
-  }
-  // A wildcard listener: name the source, or the kernel picks one by route
-  // (on a host with several addresses, not necessarily the one the client
-  // wrote to, and the client would drop the reply).
-  iovec iov{.iov_base = const_cast<void*>(data), .iov_len = len};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr*>(s.client.sockaddr_ptr());
-  msg.msg_namelen = s.client.sockaddr_len();
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-  if (s.local.is_v4()) {
-    msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-    in_pktinfo info{};
-    info.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(s.local.sockaddr_ptr())->sin_addr;
-    memcpy(CMSG_DATA(c), &info, sizeof(info));
-  } else {
-    msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-    in6_pktinfo info{};
-    info.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(s.local.sockaddr_ptr())->sin6_addr;
-    memcpy(CMSG_DATA(c), &info, sizeof(info));
-  }
-  return sendmsg(fd, &msg, MSG_DONTWAIT);
 }
 
 // --- Ending sessions ---------------------------------------------------------

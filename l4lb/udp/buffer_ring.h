@@ -11,9 +11,9 @@ namespace l4lb::udp {
 // BufferRing is a ring of provided buffers (IORING_REGISTER_PBUF_RING): the
 // kernel picks a free buffer for each datagram a multishot recv completes, so
 // a worker can keep a receive armed on every UDP socket without a buffer per
-// socket. A buffer goes back with Recycle() as soon as its datagram has been
-// sent on (the send is a synchronous nonblocking syscall, so that is within the
-// same CQE's handling).
+// socket. A buffer goes back with Recycle() once its datagram has been sent on:
+// at the CQE of the send SQE that carried it, a pass after the receive
+// (worker_udp.cc).
 //
 // Thread safety: none; owned by one worker, registered with its ring.
 class BufferRing {

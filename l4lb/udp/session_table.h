@@ -29,6 +29,9 @@ struct Session {
   uint16_t in_flight = 0;  // multishot recv + its cancel
   bool receiving = false;  // multishot recv armed on fd
   uint32_t responses = 0;  // datagrams from the backend
+  // A send of several datagrams as one (UDP_SEGMENT) failed: the path MTU is
+  // below them or the route cannot segment (IPsec); one datagram per send.
+  bool no_gso = false;
   uint64_t datagrams_up = 0, bytes_up = 0, datagrams_down = 0, bytes_down = 0;
   int64_t start_ns = 0;
   int64_t last_active_ns = 0;
