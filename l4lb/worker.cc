@@ -157,6 +157,8 @@ void Worker::Dispatch(const io_uring_cqe& cqe) {
       return OnWake(cqe);
     case Op::kUdpRecv:
       return OnUdpRecv(tag.slot, cqe);
+    case Op::kUdpSend:
+      return OnUdpSent(static_cast<uint16_t>(tag.slot), cqe);
     case Op::kUdpSessionRecv:
     case Op::kUdpCancel: {
       udp::Session* s = sessions_->FindSlot(tag.slot, tag.generation);
@@ -202,6 +204,7 @@ void Worker::Dispatch(const io_uring_cqe& cqe) {
     case Op::kStopAccept:
     case Op::kWake:
     case Op::kUdpRecv:
+    case Op::kUdpSend:
     case Op::kUdpSessionRecv:
     case Op::kUdpCancel:
       break;

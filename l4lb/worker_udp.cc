@@ -49,10 +49,6 @@ constexpr size_t kUdpBufferSize = 65536 + 128;
 // fill it (64-byte datagrams: a page per buffer in use).
 constexpr uint32_t kUdpBuffers = 256;
 constexpr uint16_t kUdpBufferGroup = 0;
-// A send's CQE comes back as Op::kUdpRecv with this generation and the
-// buffer id as slot (a listener's receive has generation 0 and its index):
-// ring/tag.h has no op of its own for it yet.
-constexpr uint32_t kUdpSendGeneration = 1;
 // UDP_SEGMENT joins datagrams of at most this size: one that fits a 1500-byte
 // MTU over IPv6 fits most paths. Larger ones (and any on a path that refuses
 // the segmented send) go one per send, fragmented as before if need be.
@@ -153,9 +149,6 @@ void Worker::ArmUdpRecv(uint32_t index) {
 }
 
 void Worker::OnUdpRecv(uint32_t index, const io_uring_cqe& cqe) {
-  if (Tag::Decode(cqe.user_data).generation == kUdpSendGeneration) {
-    return OnUdpSent(static_cast<uint16_t>(index), cqe);
-  }
   UdpListenerState& l = udp_listeners_[index];
   if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
     const uint16_t buffer = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
@@ -281,7 +274,7 @@ void Worker::QueueUdpSend(Session& s, bool up, uint16_t buffer, const char* data
     io_uring_prep_sendmsg(sqe, udp_listeners_[s.listener].listener.fd.get(), &send.msg,
                           MSG_DONTWAIT);
   }
-  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpRecv, kUdpSendGeneration, buffer));
+  io_uring_sqe_set_data64(sqe, Tag::Encode(Op::kUdpSend, 0, buffer));
   ++s.in_flight;  // the fd, the address and the session stay until the CQE
   udp_open_send_ = {.sqe = sqe, .sqe_tail = ring_->raw()->sq.sqe_tail, .buffer = buffer};
 }

@@ -20,6 +20,7 @@ enum class Op : uint8_t {
   kUdpRecv,          // multishot recvmsg on a UDP listener; slot = UDP listener index
   kUdpSessionRecv,   // multishot recv on a UDP session's backend socket; slot = session
   kUdpCancel,        // a cancel we issued while closing a UDP session
+  kUdpSend,          // a datagram's send on the ring; slot = the provided buffer it left from
 };
 
 // op:8 | generation:24 | slot:32. The generation rejects a CQE that outlives its
