@@ -327,8 +327,8 @@ L4LB_LIMITS = ("--client_max_connections=100000 --client_rate=1000000/s "
 
 
 class NginxStream(Balancer):
-    def argv(self, listen_port, backend_port):
-        cfg = os.path.join(self.work, "nginx-stream.conf")
+    def _config(self, name, listen, timeout, backend_port):
+        cfg = os.path.join(self.work, name)
         with open(cfg, "w") as f:
             f.write(
                 f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -341,39 +341,23 @@ worker_rlimit_nofile 20000;
 events {{ worker_connections 20000; }}
 stream {{
     server {{
-        listen {LISTEN_HOST}:{listen_port} reuseport;
+        listen {listen} reuseport;
         proxy_pass {BACKEND_HOST}:{backend_port};
-        proxy_timeout 300s;
+        proxy_timeout {timeout};
     }}
 }}
 """
             )
         return ["/usr/sbin/nginx", "-c", cfg, "-e", f"{self.work}/nginx-stream.error.log"]
 
+    def argv(self, listen_port, backend_port):
+        return self._config("nginx-stream.conf", f"{LISTEN_HOST}:{listen_port}", "300s", backend_port)
+
     def argv_udp(self, listen_port, backend_port):
         # Sessions as long-lived as l4lb's (proxy_responses unset: any number of
         # replies; a session ends after proxy_timeout without a datagram).
-        cfg = os.path.join(self.work, "nginx-stream-udp.conf")
-        with open(cfg, "w") as f:
-            f.write(
-                f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off;
-worker_processes {self.threads};
-user root;
-pid {self.work}/nginx-stream.pid;
-error_log {self.work}/nginx-stream.error.log;
-worker_rlimit_nofile 20000;
-events {{ worker_connections 20000; }}
-stream {{
-    server {{
-        listen {LISTEN_HOST}:{listen_port} udp reuseport;
-        proxy_pass {BACKEND_HOST}:{backend_port};
-        proxy_timeout 30s;
-    }}
-}}
-"""
-            )
-        return ["/usr/sbin/nginx", "-c", cfg, "-e", f"{self.work}/nginx-stream.error.log"]
+        return self._config("nginx-stream-udp.conf", f"{LISTEN_HOST}:{listen_port} udp", "30s",
+                            backend_port)
 
 
 def start_backends(work, cpus):
