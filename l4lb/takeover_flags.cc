@@ -1,12 +1,16 @@
 #include "l4lb/takeover_flags.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <string>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -28,6 +32,7 @@ namespace l4lb {
 namespace {
 
 absl::Status FlagError(absl::string_view message) {
+  absl::ConsumePrefix(&message, "takeover: ");  // the library's own prefix: the flag says it
   return absl::InvalidArgumentError(absl::StrCat("--takeover: ", message));
 }
 
@@ -65,6 +70,16 @@ absl::StatusOr<TakeoverStart> TakeoverFromFlags(int threads) {
       takeover::Taker::Connect(FLAGS_takeover, *timeout, std::string(Version()));
   if (!taker.ok()) return FlagError(taker.status().message());
   if (!taker->has_value()) {
+    // This process will listen there once it serves: a directory it cannot
+    // write is an error now, before anything is bound.
+    const size_t slash = FLAGS_takeover.rfind('/');
+    const std::string dir = slash == std::string::npos ? "."
+                            : slash == 0               ? "/"
+                                                       : FLAGS_takeover.substr(0, slash);
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      return FlagError(absl::StrCat(FLAGS_takeover, ": cannot create the socket in ", dir, ": ",
+                                    strerror(errno)));
+    }
     LOG(INFO) << "takeover: no l4lb listens at " << FLAGS_takeover << "; starting afresh";
     return start;
   }

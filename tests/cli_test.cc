@@ -187,6 +187,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "interface"},
         BadFlag{{kListen, kBackends, "--withdraw_delay=5s"},
                 "l4lb: --withdraw_delay: needs --announce"},
+        // The live upgrade (README "Live upgrade").
+        BadFlag{{kListen, kBackends, "--takeover_timeout=5s"},
+                "l4lb: --takeover_timeout: needs --takeover"},
+        BadFlag{{kListen, kBackends, "--takeover=/tmp/t.sock", "--takeover_timeout=0s"},
+                "l4lb: --takeover_timeout: must be positive"},
+        BadFlag{{kListen, kBackends, "--takeover=/nonexistent/l4lb/takeover.sock"},
+                "l4lb: --takeover: /nonexistent/l4lb/takeover.sock: cannot create the socket in "
+                "/nonexistent/l4lb: No such file or directory"},
+        BadFlag{{kListen, kBackends, "--takeover=/tmp/" + std::string(120, 'x')},
+                "l4lb: --takeover: socket path \"/tmp/" + std::string(120, 'x') +
+                    "\": want 1..107 bytes"},
         BadFlag{{"--config=/nonexistent/l4lb.toml", "--deny=10.0.0.0/8"},
                 "l4lb: --deny: cannot be combined with --config (set it per service in the "
                 "file)"}));
