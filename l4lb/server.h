@@ -264,9 +264,12 @@ class Server {
   absl::StatusOr<ListenerSockets> TakeOverOrOpen(const Server* previous,
                                                  const net::SocketAddress& requested,
                                                  uint16_t service, bool udp);
-  // The index among a worker's TCP (or UDP) listeners of `service`'s listener
-  // bound at `address`; -1 if it has none.
-  int WorkerListener(bool udp, size_t service, const std::string& address) const;
+  // A live upgrade's record placed in this config: `service`'s backend named
+  // `name`, and the index among a worker's TCP (or UDP) listeners of its
+  // listener bound at `address`. NotFound naming what the config lacks.
+  absl::StatusOr<int> FindBackend(size_t service, const std::string& name) const;
+  absl::StatusOr<uint16_t> WorkerListener(bool udp, size_t service,
+                                          const std::string& address) const;
   // The inherited listener (a live upgrade's) on `requested`, if any.
   absl::StatusOr<std::optional<ListenerSockets>> TakeInherited(const net::SocketAddress& requested,
                                                                uint16_t service, bool udp);

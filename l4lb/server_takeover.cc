@@ -58,28 +58,25 @@ void Server::EndExport(bool handed_over) {
   for (auto& worker : workers_) worker->RequestExportEnd(handed_over);
 }
 
-namespace {
-
-// The backend of `service` named `name`, as an index; -1 if it has none.
-int BackendIndex(const backend::BackendSnapshot& snapshot, const std::string& name) {
-  const std::vector<backend::BackendSpec>& backends = snapshot.backends();
+absl::StatusOr<int> Server::FindBackend(size_t service, const std::string& name) const {
+  const std::vector<backend::BackendSpec>& backends = publishers_[service]->Current()->backends();
   for (size_t b = 0; b < backends.size(); ++b) {
     if (backends[b].name == name) return static_cast<int>(b);
   }
-  return -1;
+  return absl::NotFoundError(absl::StrCat("service \"", names_[service], "\" has no backend ", name));
 }
 
-}  // namespace
-
-int Server::WorkerListener(bool udp, size_t service, const std::string& address) const {
+absl::StatusOr<uint16_t> Server::WorkerListener(bool udp, size_t service,
+                                                const std::string& address) const {
   // A worker's TCP listeners (and its UDP ones) are the config's, in order.
-  int index = 0;
+  uint16_t index = 0;
   for (const BoundListener& l : listening_) {
     if (l.udp != udp) continue;
     if (l.service == service && l.address.ToString() == address) return index;
     ++index;
   }
-  return -1;
+  return absl::NotFoundError(absl::StrCat("service \"", names_[service], "\" does not listen on ",
+                                          udp ? "udp " : "", address));
 }
 
 absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& record,
@@ -89,16 +86,10 @@ absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& recor
   if (!service.ok()) return service.status();
   absl::StatusOr<size_t> front = FindService(record.front);
   if (!front.ok()) return front.status();
-  const int backend = BackendIndex(*publishers_[*service]->Current(), record.backend);
-  if (backend < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
-  }
-  const int listener = WorkerListener(/*udp=*/false, *front, record.listener);
-  if (listener < 0) {
-    return absl::NotFoundError(absl::StrCat("service \"", record.front,
-                                            "\" does not listen on ", record.listener));
-  }
+  absl::StatusOr<int> backend = FindBackend(*service, record.backend);
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<uint16_t> listener = WorkerListener(/*udp=*/false, *front, record.listener);
+  if (!listener.ok()) return listener.status();
   absl::StatusOr<net::SocketAddress> client = net::SocketAddress::Parse(record.client);
   if (!client.ok()) return client.status();
   absl::StatusOr<net::SocketAddress> target = net::SocketAddress::Parse(record.target);
@@ -110,8 +101,8 @@ absl::StatusOr<Worker::Adoption> Server::Place(const takeover::Connection& recor
   Worker::Adoption a;
   a.service = static_cast<uint16_t>(*service);
   a.front = static_cast<uint16_t>(*front);
-  a.listener = static_cast<uint16_t>(listener);
-  a.backend = backend;
+  a.listener = *listener;
+  a.backend = *backend;
   a.client = *client;
   a.target = *target;
   a.age_ns = record.age_ns;
@@ -145,16 +136,10 @@ absl::StatusOr<Worker::UdpAdoption> Server::PlaceUdp(const takeover::UdpSession&
                                                      size_t* worker) const {
   absl::StatusOr<size_t> service = FindService(record.service);
   if (!service.ok()) return service.status();
-  const int backend = BackendIndex(*publishers_[*service]->Current(), record.backend);
-  if (backend < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("service \"", record.service, "\" has no backend ", record.backend));
-  }
-  const int listener = WorkerListener(/*udp=*/true, *service, record.listener);
-  if (listener < 0) {
-    return absl::NotFoundError(absl::StrCat("service \"", record.service,
-                                            "\" does not listen on udp ", record.listener));
-  }
+  absl::StatusOr<int> backend = FindBackend(*service, record.backend);
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<uint16_t> listener = WorkerListener(/*udp=*/true, *service, record.listener);
+  if (!listener.ok()) return listener.status();
   absl::StatusOr<net::SocketAddress> client = net::SocketAddress::Parse(record.client);
   if (!client.ok()) return client.status();
   absl::StatusOr<net::SocketAddress> target = net::SocketAddress::Parse(record.target);
@@ -167,8 +152,8 @@ absl::StatusOr<Worker::UdpAdoption> Server::PlaceUdp(const takeover::UdpSession&
   }
   if (fds->size() != 1) return absl::InvalidArgumentError("takeover: a UDP session without its socket");
   a.service = static_cast<uint16_t>(*service);
-  a.listener = static_cast<uint16_t>(listener);
-  a.backend = backend;
+  a.listener = *listener;
+  a.backend = *backend;
   a.client = *client;
   a.target = *target;
   a.age_ns = record.age_ns;
