@@ -53,6 +53,8 @@ constexpr const char* kServiceKeys[] = {"name",
                                         "backend_timeout",
                                         "source",
                                         "transparent",
+                                        "defer_accept",
+                                        "backend_tfo",
                                         "slow_start",
                                         "affinity_group",
                                         "affinity_ttl",
@@ -68,7 +70,8 @@ constexpr const char* kUdpOnlyKeys[] = {"udp_idle_timeout", "udp_max_sessions", 
 constexpr const char* kTcpOnlyKeys[] = {"client_keepalive", "backend_keepalive",
                                         "client_fin_timeout", "client_timeout",
                                         "backend_timeout",    "source",
-                                        "transparent"};
+                                        "transparent",        "defer_accept",
+                                        "backend_tfo"};
 // Identity, not policy: never inherited.
 constexpr const char* kNotDefaults[] = {"name", "listen"};
 constexpr const char* kHealthKeys[] = {"check",     "interval",  "timeout",     "rise",
@@ -315,6 +318,8 @@ void Loader::ReadService(const toml::table& table, const toml::table* defaults) 
     ReadDuration(scope, "client_timeout", /*zero_ok=*/true, &service.client_timeout);
     ReadDuration(scope, "backend_timeout", /*zero_ok=*/true, &service.backend_timeout);
     ReadSourceKeys(*this, scope, &service);
+    ReadBool(scope, "defer_accept", &service.defer_accept);
+    ReadBool(scope, "backend_tfo", &service.backend_tfo);
   }
   ReadDuration(scope, "slow_start", /*zero_ok=*/true, &service.slow_start);
   const toml::node* group = ReadString(scope, "affinity_group", &service.affinity_group);

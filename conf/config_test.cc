@@ -136,6 +136,36 @@ TEST(ConfigTest, TcpConnectionOptionsAreReadAndRefusedOnUdp) {
   EXPECT_EQ(services.status().message(), "t.toml:5:21: backend_keepalive: only for tcp services");
 }
 
+TEST(ConfigTest, ShortConnectionOptionsAreOptInAndTcpOnly) {
+  absl::StatusOr<std::vector<Server::Service>> services = LoadConfigString(
+      "[defaults]\nbackend_tfo = true\n"
+      "[[service]]\nlisten = [\"0.0.0.0:443\"]\nbackends = [\"10.0.0.1:443\"]\n"
+      "defer_accept = true\n"
+      "[[service]]\nlisten = [\"0.0.0.0:21\"]\nbackends = [\"10.0.0.1:21\"]\n"
+      "backend_tfo = false\n"
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\n",
+      "t.toml");
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_TRUE((*services)[0].defer_accept);
+  EXPECT_TRUE((*services)[0].backend_tfo) << "from [defaults]";
+  EXPECT_FALSE((*services)[1].defer_accept) << "off unless asked";
+  EXPECT_FALSE((*services)[1].backend_tfo);
+  EXPECT_FALSE((*services)[2].backend_tfo) << "[defaults] skip udp";
+  services = LoadConfigString(
+      "[[service]]\nprotocol = \"udp\"\nlisten = [\"0.0.0.0:53\"]\n"
+      "backends = [\"10.0.0.1:53\"]\ndefer_accept = true\n",
+      "t.toml");
+  ASSERT_FALSE(services.ok());
+  EXPECT_EQ(services.status().message(), "t.toml:5:16: defer_accept: only for tcp services");
+  services = LoadConfigString(
+      "[[service]]\nlisten = [\"0.0.0.0:80\"]\nbackends = [\"10.0.0.1:80\"]\n"
+      "backend_tfo = \"yes\"\n",
+      "t.toml");
+  ASSERT_FALSE(services.ok());
+  EXPECT_EQ(services.status().message(), "t.toml:4:15: backend_tfo: want true or false, got a string");
+}
+
 TEST(ConfigTest, BalanceKeysAndTheirDefaults) {
   absl::StatusOr<std::vector<Server::Service>> services = LoadConfigString(
       "[defaults]\nbalance = \"least_conn\"\n"

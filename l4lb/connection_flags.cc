@@ -46,12 +46,26 @@ DEFINE_string(backend_timeout, "0",
               "The same on the backend side (HAProxy's timeout server): a backend that stopped "
               "answering or reading. 0: off.");
 
+DEFINE_bool(defer_accept, false,
+            "TCP_DEFER_ACCEPT on the listeners: a connection reaches l4lb only once the "
+            "client's first bytes are there (fewer wake-ups per short connection). For "
+            "client-first protocols (HTTP, TLS) only: a client that waits for the server "
+            "(FTP, SSH, SMTP) is accepted about 1 s late. HAProxy's defer-accept.");
+DEFINE_bool(backend_tfo, false,
+            "TCP Fast Open to backends: the client's first bytes ride in the SYN once a "
+            "backend has given l4lb a cookie (backends must enable TFO, e.g. nginx listen "
+            "fastopen=N, and net.ipv4.tcp_fastopen have bit 1 here, bit 2 on the backend). "
+            "Client-first protocols only: a connect that carries data cannot be retried on "
+            "another backend, and one whose client never speaks is never opened. HAProxy's "
+            "server tfo.");
+
 namespace l4lb {
 namespace {
 
-constexpr const char* kFlags[] = {"balance",           "balance_factor",     "client_keepalive",
+constexpr const char* kFlags[] = {"balance",         "balance_factor",    "client_keepalive",
                                   "backend_keepalive", "client_fin_timeout", "client_timeout",
-                                  "backend_timeout",   "source",             "transparent"};
+                                  "backend_timeout", "source",            "transparent",
+                                  "defer_accept",    "backend_tfo"};
 
 bool Set(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
@@ -73,7 +87,7 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
   if (service->protocol == Server::Protocol::kUdp) {
     for (const char* flag :
          {"client_keepalive", "backend_keepalive", "client_fin_timeout", "client_timeout",
-          "backend_timeout", "source", "transparent"}) {
+          "backend_timeout", "source", "transparent", "defer_accept", "backend_tfo"}) {
       if (Set(flag)) return Bad(flag, "only for tcp listeners");
     }
     if (*balance != balancer::Balance::kMaglev) return Bad("balance", "only maglev for udp:// listeners");
@@ -104,6 +118,8 @@ absl::Status ConnectionFlagsInto(Server::Service* service) {
     return Bad("transparent", "not with --source (the client's address is the source)");
   }
   service->transparent = FLAGS_transparent;
+  service->defer_accept = FLAGS_defer_accept;
+  service->backend_tfo = FLAGS_backend_tfo;
   return absl::OkStatus();
 }
 

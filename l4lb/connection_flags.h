@@ -3,7 +3,7 @@
 // How the flag-defined service balances and treats its connections (binary-only,
 // like main.cc): --balance, --balance_factor, --client_keepalive,
 // --backend_keepalive, --client_fin_timeout, --client_timeout, --backend_timeout,
-// --source, --transparent. With
+// --source, --transparent, --defer_accept, --backend_tfo. With
 // --config each service sets them in the file.
 
 #include "absl/status/status.h"

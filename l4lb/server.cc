@@ -12,6 +12,7 @@
 
 #include "l4lb/net/congestion.h"
 #include "l4lb/sni_services.h"
+#include "l4lb/net/fast_open.h"
 #include "l4lb/net/transparent.h"
 
 namespace l4lb {
@@ -211,6 +212,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
     }
     if (absl::Status st = CheckSources(service); !st.ok()) return st;
     if (absl::Status st = CheckTransparentService(service, name); !st.ok()) return st;
+    if (service.protocol == Protocol::kUdp && (service.defer_accept || service.backend_tfo)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(service.defer_accept ? "defer_accept" : "backend_tfo", ": service \"",
+                       name, "\": only for tcp services"));
+    }
+    // Not an error: the service works, one round trip slower.
+    if (absl::Status st = service.backend_tfo ? net::CheckFastOpenClient() : absl::OkStatus();
+        !st.ok()) {
+      LOG(WARNING) << "backend_tfo: service \"" << name << "\": " << st.message();
+    }
     std::shared_ptr<const backend::BackendSnapshot> before;
     const std::vector<health::HealthChecker::BackendReport>* reports = nullptr;
     const backend::ServiceControl* before_control = nullptr;
@@ -297,6 +308,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .backend_keepalive = service.backend_keepalive,
                         .source = service.source,
                         .transparent = service.transparent,
+                        .backend_tfo = service.backend_tfo,
                         .client_fin_timeout = service.client_fin_timeout,
                         .client_timeout = service.client_timeout,
                         .backend_timeout = service.backend_timeout,
@@ -318,6 +330,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
           absl::Status st = service.client_keepalive.enabled()
                                 ? net::SetKeepalive(fd.get(), service.client_keepalive)
                                 : net::ClearKeepalive(fd.get());
+          if (st.ok()) st = net::SetDeferAccept(fd.get(), service.defer_accept);
           if (!st.ok()) return st;
         }
       }

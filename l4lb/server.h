@@ -90,6 +90,11 @@ class Server {
     // Backend connections from the client's own address (net/transparent.h);
     // TCP only, not with `source`. Create() checks the capability.
     bool transparent = false;
+    // Fewer packets per short connection, for client-first protocols only
+    // (net/fast_open.h): TCP_DEFER_ACCEPT on the listeners, TCP Fast Open on
+    // backend connects. TCP only; off by default.
+    bool defer_accept = false;
+    bool backend_tfo = false;
     // A backend that begins to take clients (UP after DOWN, enabled from MAINT,
     // added by a reload) ramps to its weight over this long (backend/slow_start.h);
     // zero: at once. Not at l4lb's start.

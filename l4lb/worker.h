@@ -77,6 +77,8 @@ class Worker {
     std::vector<net::SocketAddress> source;
     // Backend sockets bound to the client's own address (net/transparent.h).
     bool transparent = false;
+    // TCP_FASTOPEN_CONNECT on backend sockets (net/fast_open.h).
+    bool backend_tfo = false;
     // A connection with one direction ended is cut after this long without a
     // byte (a peer that never finishes its half-close); zero: idle_timeout only.
     absl::Duration client_fin_timeout = absl::ZeroDuration();

@@ -11,6 +11,7 @@
 #include "glog/logging.h"
 
 #include "l4lb/net/congestion.h"
+#include "l4lb/net/fast_open.h"
 #include "l4lb/net/socket.h"
 #include "l4lb/net/transparent.h"
 #include "l4lb/worker.h"
@@ -107,6 +108,11 @@ void Worker::Connect(Connection& c) {
   }
   if (service.options.backend_keepalive.enabled()) {
     if (absl::Status st = net::SetKeepalive(fd->get(), service.options.backend_keepalive); !st.ok()) {
+      LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
+    }
+  }
+  if (service.options.backend_tfo) {
+    if (absl::Status st = net::SetFastOpenConnect(fd->get()); !st.ok()) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
     }
   }
