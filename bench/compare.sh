@@ -7,6 +7,9 @@
 #   bench/compare.sh --copy_threshold   # l4lb alone: picks --copy_bytes from numbers
 #   bench/compare.sh --l4lb_baseline=/tmp/l4lb-old   # before/after: another l4lb build beside it
 #   bench/compare.sh --admin_scrape --only=l4lb,l4lb-admin --phases=iperf1,close  # metrics cost
+#   bench/compare.sh --phases=flows100,flows1000,keepalive1000   # many flows at once
+#   bench/compare.sh --short_options --phases=close   # + l4lb-fast, haproxy-fast (defer accept, TFO)
+# compare.py's docstring lists every phase; the UDP ones need --udp_load=bazel-bin/bench/udp_load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
