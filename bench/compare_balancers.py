@@ -45,13 +45,18 @@ def tcp_listening(host, port):
                    for fields in (line.split() for line in list(f)[1:]))
 
 
-def wait_tcp_listening(host, port, timeout=10.0):
+def wait_until(ready, timeout=10.0):
+    """Polls ready() every 50 ms: True as soon as it is, False after timeout."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if tcp_listening(host, port):
+        if ready():
             return True
         time.sleep(0.05)
     return False
+
+
+def wait_tcp_listening(host, port, timeout=10.0):
+    return wait_until(lambda: tcp_listening(host, port), timeout)
 
 
 def can_connect(host, port):
@@ -63,12 +68,7 @@ def can_connect(host, port):
 
 
 def wait_listening(host, port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if can_connect(host, port):
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(lambda: can_connect(host, port), timeout)
 
 
 def free_udp_port(host):
@@ -85,12 +85,7 @@ def udp_bound(host, port):
 
 
 def wait_udp_bound(host, port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if udp_bound(host, port):
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(lambda: udp_bound(host, port), timeout)
 
 
 def descendants(pid):
@@ -157,6 +152,19 @@ def ratio(v, ref, lower_is_better=False):
     if v is None or ref in (None, 0):
         return ""
     return f" ({v / ref:.2f}x)"
+
+
+def print_rows(rows, names, results, ref_name):
+    """Markdown rows (label, phase, key, spec, with_ratio) of a table whose columns are
+    `names`; each cell the figure and, with_ratio, its ratio to ref_name's."""
+    ref = results.get(ref_name, {})
+    for label, phase, key, spec, with_ratio in rows:
+        cells = []
+        for n in names:
+            v = results[n].get(phase, {}).get(key)
+            r = ref.get(phase, {}).get(key)
+            cells.append(fmt(v, spec) + (ratio(v, r) if with_ratio and n != ref_name else ""))
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 class Balancer:

@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from compare_balancers import (BACKEND_HOST, LISTEN_HOST, Direct, cpu_seconds, fmt,
-                               free_ports, ratio, wait_tcp_listening)
+                               free_ports, print_rows, wait_tcp_listening)
 
 # phase -> (iperf3 client/server pairs, streams per client)
 FLOW_PHASES = {"flows100": (1, 100), "flows1000": (8, 125)}
@@ -94,7 +94,6 @@ def print_flows_table(results, runs, phases, commands, flows_commands, args):
     """One table for the concurrency phases, ratios to HAProxy, then every run's
     keep-alive p99 (the issue's target is a median of several runs)."""
     names = [n for n in results if any(p in results[n] for p in phases)]
-    ref = results.get("haproxy", {})
     rows = []
     for phase, (pairs, streams) in FLOW_PHASES.items():
         n = f"{pairs * streams:,} flows"
@@ -120,15 +119,7 @@ def print_flows_table(results, runs, phases, commands, flows_commands, args):
           f"median of {args.repeat} interleaved runs. Ratios are to HAProxy.\n")
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    for label, phase, key, spec, with_ratio in rows:
-        if phase not in phases:
-            continue
-        cells = []
-        for n in names:
-            v = results[n].get(phase, {}).get(key)
-            r = ref.get(phase, {}).get(key)
-            cells.append(fmt(v, spec) + (ratio(v, r) if with_ratio and n != "haproxy" else ""))
-        print(f"| {label} | " + " | ".join(cells) + " |")
+    print_rows([r for r in rows if r[1] in phases], names, results, "haproxy")
     for phase in KEEPALIVE_PHASES:
         if phase not in phases:
             continue

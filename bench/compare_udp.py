@@ -10,8 +10,8 @@ import socket
 import subprocess
 import time
 
-from compare_balancers import (BACKEND_HOST, LISTEN_HOST, Direct, cpu_seconds, fmt,
-                               free_udp_port, ratio, wait_udp_bound)
+from compare_balancers import (BACKEND_HOST, LISTEN_HOST, Direct, cpu_seconds, free_udp_port,
+                               print_rows, wait_udp_bound)
 
 
 def udp_drops(host, port):
@@ -100,7 +100,6 @@ def measure_udp(phase, balancer, args):
 def print_udp_table(results, phases, commands, args):
     """The udp_* phases: one table, ratios to nginx (HAProxy has no UDP)."""
     names = [n for n in results if any(p in results[n] for p in phases)]
-    ref = results.get("nginx", {})
     rows = [
         ("request/response 64 B, replies/s", "udp_rr64", "udp_rate", ".0f"),
         ("rr 64 B: p50 RTT, µs", "udp_rr64", "udp_p50_us", ".0f"),
@@ -135,15 +134,8 @@ def print_udp_table(results, phases, commands, args):
           "interleaved runs. Ratios are to nginx.\n")
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    for label, phase, key, spec in rows:
-        if phase not in phases:
-            continue
-        cells = []
-        for n in names:
-            v = results[n].get(phase, {}).get(key)
-            r = ref.get(phase, {}).get(key)
-            cells.append(fmt(v, spec) + (ratio(v, r) if n != "nginx" and v and r else ""))
-        print(f"| {label} | " + " | ".join(cells) + " |")
+    print_rows([(label, phase, key, spec, True) for label, phase, key, spec in rows
+                if phase in phases], names, results, "nginx")
     print("\nCommands (balancers pinned with `taskset -c "
           f"{args.balancer_cpus}`, clients and echo backend with `taskset -c {args.client_cpus}`):")
     for n in names:

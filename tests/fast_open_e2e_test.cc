@@ -1,10 +1,11 @@
 // The short-connection options end to end, in a network namespace of the test's
 // own (net.ipv4.tcp_fastopen=3 there, the host's left alone): backend_tfo makes
-// l4lb's backend connects carry the client's first bytes in the SYN, as the
-// backend's kernel reports for each connection it accepted (TCPI_OPT_SYN_DATA);
-// a backend that refuses after a cookie was cached cuts the client, never hangs
-// it; defer_accept keeps a connection from l4lb until the client speaks, and a
-// client that never speaks (a server-first protocol) is still served, late.
+// l4lb's backend connects carry the client's first bytes (or the PROXY header)
+// in the SYN, as the backend's kernel reports for each connection it accepted
+// (TCPI_OPT_SYN_DATA); a backend that refuses after a cookie was cached cuts the
+// client, never hangs it; defer_accept keeps a connection from l4lb until the
+// client speaks, and a client that never speaks (a server-first protocol) is
+// still served, late.
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -182,6 +184,19 @@ TEST(BackendTfoTest, ABackendThatRefusesAfterItsCookieCutsTheClient) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "client hung";
   // And the next connection is not wedged either.
   EXPECT_EQ(Exchange(lab.l4lb->port(), "again"), "");
+}
+
+TEST(BackendTfoTest, ThePROXYHeaderRidesInTheSynToo) {
+  Lab lab;
+  ASSERT_NO_FATAL_FAILURE(StartLab(&lab, "", {"--backend_tfo", "--send_proxy=v1"}));
+  for (int i = 0; i < 4; ++i) {
+    // The backend echoes its first read: at least the header l4lb wrote first.
+    const std::string reply = Exchange(lab.l4lb->port(), "GET / HTTP/1.0\r\n\r\n");
+    EXPECT_TRUE(absl::StartsWith(reply, "PROXY TCP4 127.0.0.1 127.0.0.1 ")) << reply;
+  }
+  const std::vector<bool> syn_data = lab.backend->syn_data();
+  ASSERT_EQ(syn_data.size(), 4u);
+  EXPECT_EQ(Count(syn_data), 3) << "the header did not ride in the SYN once a cookie was there";
 }
 
 TEST(DeferAcceptTest, ASilentClientReachesNoBackendUntilItSpeaks) {
