@@ -26,4 +26,14 @@ struct ListenerSockets {
 absl::StatusOr<ListenerSockets> OpenListener(const net::SocketAddress& requested, uint16_t service,
                                              int workers, int backlog, bool udp = false);
 
+// Fails if another socket already listens on `address` (TCP) or is bound to it
+// (UDP), even one that set SO_REUSEPORT as l4lb's own do: a second l4lb started
+// on a running one's port (or another program of the same user with
+// SO_REUSEPORT) would otherwise bind beside it without an error and the kernel
+// would split the clients between the two. Binds a probe socket without
+// SO_REUSEPORT (TCP: with SO_REUSEADDR, so connections in TIME_WAIT from an
+// earlier run do not count) and closes it. Port 0 needs no probe. Callers skip
+// it for a port this process holds itself (a reload, a live upgrade).
+absl::Status CheckNotShared(const net::SocketAddress& address, bool udp);
+
 }  // namespace l4lb

@@ -159,6 +159,18 @@ absl::StatusOr<ListenerSockets> Server::TakeOverOrOpen(const Server* previous,
       return ListenerSockets{.address = k.bound, .service = service, .per_worker = *std::move(fds)};
     }
   }
+  // A port this process holds on another address (a reload that moved a
+  // listener from 127.0.0.1:80 to 0.0.0.0:80, say) is its own: no probe.
+  const auto holds = [&](const auto& listeners) {
+    return std::any_of(listeners.begin(), listeners.end(), [&](const auto& l) {
+      return l.udp == udp && l.bound.port() == requested.port();
+    });
+  };
+  const bool own = holds(kept_) || (previous != nullptr && holds(previous->kept_)) ||
+                   (inherited_ != nullptr && holds(*inherited_));
+  if (!own) {
+    if (absl::Status st = CheckNotShared(requested, udp); !st.ok()) return st;
+  }
   absl::StatusOr<ListenerSockets> sockets =
       OpenListener(requested, service, options_.threads, options_.backlog, udp);
   if (!sockets.ok()) return sockets.status();

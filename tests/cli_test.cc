@@ -215,6 +215,24 @@ TEST(CliTest, ListenAddressInUseIsNamed) {
       << r.err;
 }
 
+TEST(CliTest, ASecondL4lbOnARunningOnesPortIsRefusedNotSplit) {
+  // Both would set SO_REUSEPORT: without the check the kernel lets the second
+  // bind and splits clients between the two processes.
+  for (const char* scheme : {"", "udp://"}) {
+    absl::StatusOr<std::unique_ptr<L4lb>> first = L4lb::Start(
+        {absl::StrCat("--listen=", scheme, "127.0.0.1:0"), "--threads=2", kBackends,
+         "--health_check=none"});
+    ASSERT_TRUE(first.ok()) << first.status();
+    const CommandResult r =
+        RunL4lb({absl::StrCat("--listen=", scheme, "127.0.0.1:", (*first)->port()), kBackends});
+    EXPECT_EQ(r.exit_code, 2) << scheme << "\n" << r.err;
+    EXPECT_NE(r.err.find(absl::StrCat("l4lb: --listen: bind 127.0.0.1:", (*first)->port(),
+                                      ": Address already in use (another process")),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 // --help is what help2man makes the man page of (tools/package.sh): every flag,
 // on stdout, exit 0. gflags' own --help would exit 1, and help2man refuses that.
 TEST(CliTest, HelpDocumentsEveryFlagAndExitsZero) {
