@@ -321,6 +321,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options, const Se
                         .source = service.source,
                         .transparent = service.transparent,
                         .backend_tfo = service.backend_tfo,
+                        .backend_tfo_syn_retries = net::SynRetriesWithin(service.connect_timeout),
                         .client_fin_timeout = service.client_fin_timeout,
                         .client_timeout = service.client_timeout,
                         .backend_timeout = service.backend_timeout,

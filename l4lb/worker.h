@@ -77,8 +77,10 @@ class Worker {
     std::vector<net::SocketAddress> source;
     // Backend sockets bound to the client's own address (net/transparent.h).
     bool transparent = false;
-    // TCP_FASTOPEN_CONNECT on backend sockets (net/fast_open.h).
+    // TCP_FASTOPEN_CONNECT on backend sockets (net/fast_open.h), their SYN
+    // retries bounded to last about connect_timeout.
     bool backend_tfo = false;
+    int backend_tfo_syn_retries = 1;
     // A connection with one direction ended is cut after this long without a
     // byte (a peer that never finishes its half-close); zero: idle_timeout only.
     absl::Duration client_fin_timeout = absl::ZeroDuration();

@@ -112,7 +112,7 @@ void Worker::Connect(Connection& c) {
     }
   }
   if (service.options.backend_tfo) {
-    if (absl::Status st = net::SetFastOpenConnect(fd->get()); !st.ok()) {
+    if (absl::Status st = net::SetFastOpenConnect(fd->get(), service.options.backend_tfo_syn_retries); !st.ok()) {
       LOG_EVERY_T(WARNING, 60.0) << "backend " << spec.name << ": " << st.message();
     }
   }

@@ -7,12 +7,14 @@
 // client speaks, and a client that never speaks (a server-first protocol) is
 // still served, late.
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -184,6 +186,75 @@ TEST(BackendTfoTest, ABackendThatRefusesAfterItsCookieCutsTheClient) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "client hung";
   // And the next connection is not wedged either.
   EXPECT_EQ(Exchange(lab.l4lb->port(), "again"), "");
+}
+
+// Connects with TCP_FASTOPEN_CONNECT straight to host:port, sends `data` and
+// reads the echo: the first fetches a cookie for the host, later ones use it.
+std::string FastOpenExchange(const std::string& host, uint16_t port, const std::string& data) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof(on));
+  sockaddr_in to = {};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, host.c_str(), &to.sin_addr);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
+    SetRecvTimeout(fd, absl::Seconds(5));
+    SendAll(fd, data);
+    reply = ReadToEof(fd);
+  }
+  close(fd);
+  return reply;
+}
+
+TEST(BackendTfoTest, ABackendThatDropsTheSynCutsTheClientWithinTheConnectTimeout) {
+  absl::StatusOr<std::unique_ptr<NetNamespace>> ns = NetNamespace::Enter("l4lb-tfo");
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE((*ns)->Sysctl("net.ipv4.tcp_fastopen", "3").ok());
+  // A cookie for 127.0.0.2 (the kernel keeps one per host, not per port).
+  FastOpenBackend warm("");
+  ASSERT_TRUE(warm.ok());
+  EXPECT_EQ(FastOpenExchange(kBackendHost, warm.port(), "a"), "a");
+  EXPECT_EQ(FastOpenExchange(kBackendHost, warm.port(), "b"), "b");
+  ASSERT_EQ(Count(warm.syn_data()), 1) << "no cookie cached";
+  // A backend that never accepts, its queue full: the kernel drops every new
+  // SYN without a word, as a dead host or a firewall would.
+  uint16_t stuck_port = 0;
+  const int stuck = ListenTcp(kBackendHost, &stuck_port);
+  ASSERT_GE(stuck, 0);
+  ASSERT_EQ(listen(stuck, 0), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    fillers.push_back(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    sockaddr_in to = {};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(stuck_port);
+    inet_pton(AF_INET, kBackendHost, &to.sin_addr);
+    connect(fillers.back(), reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  absl::StatusOr<std::unique_ptr<L4lb>> l4lb = L4lb::Start(
+      {"--listen=127.0.0.1:0", "--threads=1", "--health_check=none", "--connect_retries=0",
+       "--connect_timeout=2s", "--backend_tfo",
+       absl::StrCat("--backends=", kBackendHost, ":", stuck_port)});
+  ASSERT_TRUE(l4lb.ok()) << l4lb.status();
+  // The connect returns at once (cookie), so its 2 s timeout cannot fire; the
+  // SYN retries (TCP_SYNCNT 1: about 3 s) must, not the kernel's 6 (127 s).
+  const int fd = ConnectTcp("127.0.0.1", (*l4lb)->port());
+  ASSERT_GE(fd, 0);
+  SetRecvTimeout(fd, absl::Seconds(20));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(SendAll(fd, "GET / HTTP/1.0\r\n\r\n"));
+  int error = 0;
+  EXPECT_EQ(ReadToEof(fd, &error), "");
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_NE(error, EAGAIN) << "the client was still held after 20 s";
+  EXPECT_GE(waited, absl::Seconds(2));
+  EXPECT_LT(waited, absl::Seconds(8));
+  close(fd);
+  for (const int f : fillers) close(f);
+  close(stuck);
 }
 
 TEST(BackendTfoTest, ThePROXYHeaderRidesInTheSynToo) {

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -22,12 +23,29 @@ absl::Status SetDeferAccept(int fd, bool on) {
   return absl::OkStatus();
 }
 
-absl::Status SetFastOpenConnect(int fd) {
+absl::Status SetFastOpenConnect(int fd, int syn_retries) {
   const int on = 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof(on)) != 0) {
     return absl::ErrnoToStatus(errno, "TCP_FASTOPEN_CONNECT");
   }
+  if (setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &syn_retries, sizeof(syn_retries)) != 0) {
+    return absl::ErrnoToStatus(errno, "TCP_SYNCNT");
+  }
   return absl::OkStatus();
+}
+
+int SynRetriesWithin(absl::Duration timeout) {
+  // The SYN goes at 0 s, retransmission k after a backoff of min(2^k, 120) s
+  // (TCP_TIMEOUT_INIT doubling up to TCP_RTO_MAX); the connect fails one more
+  // backoff after the last: n retries wait sum_{k=0..n} min(2^k, 120) s.
+  constexpr int64_t kRtoMaxSeconds = 120;
+  int n = 1;
+  int64_t waited = 1 + 2;
+  while (n < 127 && absl::Seconds(waited) < timeout) {
+    ++n;
+    waited += std::min(int64_t{1} << std::min(n, 62), kRtoMaxSeconds);
+  }
+  return n;
 }
 
 absl::StatusOr<int> ReadFastOpenSysctl() {

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace l4lb::net {
 
@@ -28,8 +29,14 @@ absl::Status SetDeferAccept(int fd, bool on);
 // one. The price, as in HAProxy's `tfo`: a connect that returned at once cannot
 // fail, so a backend that refuses is found by the first write (the client is
 // cut, not retried on another backend), and a backend connection whose client
-// never sends is never opened.
-absl::Status SetFastOpenConnect(int fd);
+// never sends is never opened. Nor can the connect's timeout (the ring's linked
+// timeout) fire: a backend that drops the SYN would hold the client for the
+// kernel's SYN retries (net.ipv4.tcp_syn_retries, 6: over two minutes), so
+// `syn_retries` (TCP_SYNCNT) bounds them: SynRetriesWithin(connect_timeout).
+absl::Status SetFastOpenConnect(int fd, int syn_retries);
+// The fewest SYN retransmissions (1..127) whose backoff (1 s, doubling, each at
+// most 120 s) lasts at least `timeout`: 1 for up to 3 s, 2 for 7 s, 4 for 31 s.
+int SynRetriesWithin(absl::Duration timeout);
 
 // net.ipv4.tcp_fastopen of the calling thread's network namespace: bit 1 lets
 // this host's connects use TFO, bit 2 lets its listeners accept it.

@@ -36,13 +36,24 @@ TEST(FastOpenTest, FastOpenConnectOnABackendSocket) {
   absl::StatusOr<Fd> fd = OpenTcpClientSocket(AF_INET);
   ASSERT_TRUE(fd.ok()) << fd.status();
   EXPECT_EQ(IntOption(fd->get(), TCP_FASTOPEN_CONNECT), 0);
-  ASSERT_TRUE(SetFastOpenConnect(fd->get()).ok());
+  ASSERT_TRUE(SetFastOpenConnect(fd->get(), 2).ok());
   EXPECT_EQ(IntOption(fd->get(), TCP_FASTOPEN_CONNECT), 1);
+  EXPECT_EQ(IntOption(fd->get(), TCP_SYNCNT), 2);
+}
+
+TEST(FastOpenTest, SynRetriesLastAtLeastTheConnectTimeout) {
+  EXPECT_EQ(SynRetriesWithin(absl::Milliseconds(100)), 1);  // 3 s: the fewest the kernel takes
+  EXPECT_EQ(SynRetriesWithin(absl::Seconds(2)), 1);         // the default connect_timeout
+  EXPECT_EQ(SynRetriesWithin(absl::Seconds(3)), 1);
+  EXPECT_EQ(SynRetriesWithin(absl::Seconds(4)), 2);         // 7 s
+  EXPECT_EQ(SynRetriesWithin(absl::Seconds(30)), 4);        // 31 s
+  EXPECT_EQ(SynRetriesWithin(absl::Minutes(10)), 10);  // 127 s by 6, then 120 s each
+  EXPECT_EQ(SynRetriesWithin(absl::InfiniteDuration()), 127);
 }
 
 TEST(FastOpenTest, ErrorsNameTheOption) {
   // Not a socket: the kernel says so, and the message says which option.
-  absl::Status st = SetFastOpenConnect(0 + 1000000);
+  absl::Status st = SetFastOpenConnect(1000000, 1);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("TCP_FASTOPEN_CONNECT"), absl::string_view::npos) << st;
   st = SetDeferAccept(1000000, true);
