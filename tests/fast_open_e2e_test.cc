@@ -188,16 +188,21 @@ TEST(BackendTfoTest, ABackendThatRefusesAfterItsCookieCutsTheClient) {
   EXPECT_EQ(Exchange(lab.l4lb->port(), "again"), "");
 }
 
+sockaddr_in Ipv4(const std::string& host, uint16_t port) {
+  sockaddr_in to = {};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, host.c_str(), &to.sin_addr);
+  return to;
+}
+
 // Connects with TCP_FASTOPEN_CONNECT straight to host:port, sends `data` and
 // reads the echo: the first fetches a cookie for the host, later ones use it.
 std::string FastOpenExchange(const std::string& host, uint16_t port, const std::string& data) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   const int on = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof(on));
-  sockaddr_in to = {};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  inet_pton(AF_INET, host.c_str(), &to.sin_addr);
+  sockaddr_in to = Ipv4(host, port);
   std::string reply;
   if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
     SetRecvTimeout(fd, absl::Seconds(5));
@@ -227,10 +232,7 @@ TEST(BackendTfoTest, ABackendThatDropsTheSynCutsTheClientWithinTheConnectTimeout
   std::vector<int> fillers;
   for (int i = 0; i < 2; ++i) {
     fillers.push_back(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    sockaddr_in to = {};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(stuck_port);
-    inet_pton(AF_INET, kBackendHost, &to.sin_addr);
+    sockaddr_in to = Ipv4(kBackendHost, stuck_port);
     connect(fillers.back(), reinterpret_cast<sockaddr*>(&to), sizeof(to));
   }
   absl::SleepFor(absl::Milliseconds(200));
