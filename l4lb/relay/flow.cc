@@ -163,6 +163,10 @@ Flow::Wait Flow::Pump(PipePool& pool, int max_rounds, absl::Span<char> copy_buff
       const size_t ask = limited_ ? static_cast<size_t>(std::min<uint64_t>(kChunk, budget_)) : kChunk;
       ssize_t in = splice(from_, nullptr, pipe_.write_fd, nullptr, ask, kSpliceFlags);
       int err = in < 0 ? errno : 0;
+      // A 0 at the urgent mark is no EOF. The poll's POLLPRI may still be on its
+      // way (this pump came from another wakeup, e.g. the destination's POLLOUT):
+      // the socket itself says, once per connection, where a FIN is read.
+      if (in == 0 && !urgent_ && sockatmark(from_) == 1) urgent_ = true;
       if (urgent_ && (in == 0 || err == EAGAIN)) {
         // Maybe stopped at the urgent mark, where splice(2) stays. A recv gets
         // past it, into the pipe, so the pipe must be empty first.
