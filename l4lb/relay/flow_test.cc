@@ -65,6 +65,31 @@ class FlowTest : public ::testing::TestWithParam<size_t> {
   }
   bool copying() const { return !copy_buffer_.empty(); }
 
+  // The client sends bytes, one urgent byte, "after" and its FIN; returns the
+  // bytes before the mark (copied or spliced, by the parameter).
+  std::string SendUrgentByteThenFin() {
+    const int one = 1;
+    EXPECT_EQ(setsockopt(client_.b, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)), 0);
+    std::string before(GetParam() > 0 ? 100 : 100000, 'b');
+    EXPECT_TRUE(write(client_.a, before.data(), before.size()) ==
+                static_cast<ssize_t>(before.size()));
+    EXPECT_EQ(send(client_.a, "!", 1, MSG_OOB), 1);
+    EXPECT_EQ(write(client_.a, "after", 5), 5);
+    shutdown(client_.a, SHUT_WR);
+    pollfd source{.fd = client_.b, .events = POLLRDHUP, .revents = 0};
+    EXPECT_EQ(poll(&source, 1, 5000), 1) << "the FIN never came in";
+    return before;
+  }
+
+  // Appends to `received` what is still on the loopback, up to `size` bytes.
+  void ReceiveUpTo(std::string& received, size_t size) {
+    for (int i = 0; i < 100 && received.size() < size; ++i) {
+      pollfd readable{.fd = backend_.b, .events = POLLIN, .revents = 0};
+      poll(&readable, 1, 50);  // bounded wait
+      received += ReadAvailable(backend_.b);
+    }
+  }
+
   TcpPair client_;
   TcpPair backend_;
   PipePool pool_{{}};
@@ -218,17 +243,8 @@ TEST_P(FlowTest, UrgentDataIsForwardedInlineInOrderAndTheEofAfterIt) {
   // l4lb's sockets are SO_OOBINLINE (net/socket.h). splice(2) stops at the
   // urgent mark, with the FIN in too it even returns 0: without the POLLPRI the
   // worker passes on, the flow would stall there or forward an early EOF.
-  const int one = 1;
-  ASSERT_EQ(setsockopt(client_.b, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)), 0);
-  const std::string before(GetParam() > 0 ? 100 : 100000, 'b');  // copied, or spliced
-  ASSERT_TRUE(write(client_.a, before.data(), before.size()) ==
-              static_cast<ssize_t>(before.size()));
-  ASSERT_EQ(send(client_.a, "!", 1, MSG_OOB), 1);
-  ASSERT_EQ(write(client_.a, "after", 5), 5);
-  shutdown(client_.a, SHUT_WR);
-  pollfd source{.fd = client_.b, .events = POLLRDHUP};
-  ASSERT_EQ(poll(&source, 1, 5000), 1) << "the FIN never came in";
-  source.events = POLLPRI;
+  const std::string before = SendUrgentByteThenFin();
+  pollfd source{.fd = client_.b, .events = POLLPRI, .revents = 0};
   ASSERT_EQ(poll(&source, 1, 0), 1) << "the kernel did not flag the urgent data";
   std::string received;
   Flow::Wait wait = Flow::Wait::kMore;
@@ -238,11 +254,7 @@ TEST_P(FlowTest, UrgentDataIsForwardedInlineInOrderAndTheEofAfterIt) {
     received += ReadAvailable(backend_.b);
     if (wait == Flow::Wait::kReadable) break;  // a stall: no wakeup would come
   }
-  for (int i = 0; i < 100 && received.size() < before.size() + 6; ++i) {
-    pollfd readable{.fd = backend_.b, .events = POLLIN};
-    poll(&readable, 1, 50);  // bounded wait for bytes still on the loopback
-    received += ReadAvailable(backend_.b);
-  }
+  ReceiveUpTo(received, before.size() + 6);
   EXPECT_EQ(wait, Flow::Wait::kDone);
   EXPECT_EQ(received.size(), before.size() + 6);
   EXPECT_TRUE(received == before + "!after") << received.substr(before.size());
@@ -253,16 +265,7 @@ TEST_P(FlowTest, AFinRightAfterTheUrgentByteIsNoEofBeforeThePollSaysUrgent) {
   // POLLOUT) before the worker has seen the poll's POLLPRI: splice(2) returns 0
   // there, and taken for the EOF it cut the bytes after the mark (and the close
   // with them unread reset the client).
-  const int one = 1;
-  ASSERT_EQ(setsockopt(client_.b, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)), 0);
-  const std::string before(GetParam() > 0 ? 100 : 100000, 'b');  // copied, or spliced
-  ASSERT_TRUE(write(client_.a, before.data(), before.size()) ==
-              static_cast<ssize_t>(before.size()));
-  ASSERT_EQ(send(client_.a, "!", 1, MSG_OOB), 1);
-  ASSERT_EQ(write(client_.a, "after", 5), 5);
-  shutdown(client_.a, SHUT_WR);
-  pollfd source{.fd = client_.b, .events = POLLRDHUP, .revents = 0};
-  ASSERT_EQ(poll(&source, 1, 5000), 1) << "the FIN never came in";
+  const std::string before = SendUrgentByteThenFin();
   std::string received;
   Flow::Wait wait = Flow::Wait::kMore;
   for (int i = 0; i < 100 && wait != Flow::Wait::kDone && wait != Flow::Wait::kError; ++i) {
@@ -270,11 +273,7 @@ TEST_P(FlowTest, AFinRightAfterTheUrgentByteIsNoEofBeforeThePollSaysUrgent) {
                       /*source_urgent=*/false);
     received += ReadAvailable(backend_.b);
   }
-  for (int i = 0; i < 100 && received.size() < before.size() + 6; ++i) {
-    pollfd readable{.fd = backend_.b, .events = POLLIN, .revents = 0};
-    poll(&readable, 1, 50);  // bounded wait for bytes still on the loopback
-    received += ReadAvailable(backend_.b);
-  }
+  ReceiveUpTo(received, before.size() + 6);
   EXPECT_EQ(wait, Flow::Wait::kDone);
   EXPECT_EQ(received.size(), before.size() + 6) << "cut at the urgent mark";
   EXPECT_TRUE(received == before + "!after") << received.substr(before.size());
