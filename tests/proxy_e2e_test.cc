@@ -338,7 +338,9 @@ TEST(ForeignProxyTest, HeadersFromOutsideTheListAreRefused) {
     int error = 0;
     for (const std::string& piece : c.pieces) {
       // Still a signature's prefix: the connection waits for more.
-      if (sent > 0 && sent < 12) EXPECT_FALSE(Readable(fd)) << "refused after " << sent << " bytes";
+      if (sent > 0 && sent < 12) {
+        EXPECT_FALSE(Readable(fd)) << "refused after " << sent << " bytes";
+      }
       if (!SendAll(fd, piece)) {  // refused: the reset is in (and this send took its error)
         error = errno;
         break;
