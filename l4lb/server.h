@@ -220,7 +220,7 @@ class Server {
     bool udp = false;
     net::SocketAddress requested;
     net::SocketAddress bound;
-    std::vector<int> fds;
+    std::vector<int> fds{};
   };
   std::vector<TakeoverListener> TakeoverListeners() const;
   // ... each running worker's export into `out` (Worker::RequestExport), and

@@ -222,7 +222,7 @@ TEST(SideTimeoutTest, AClientThatStopsReadingIsTheClientsTimeout) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     const int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(l4lb.port()), .sin_addr = {}};
+    sockaddr_in to{.sin_family = AF_INET, .sin_port = htons(l4lb.port()), .sin_addr = {}, .sin_zero = {}};
     inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
     EXPECT_TRUE(SendAll(fd, "GET /big.bin HTTP/1.0\r\n\r\n"));

@@ -54,7 +54,7 @@ class AdminServer {
     const Actions* actions = nullptr;
     // POST /reload: re-reads the config (l4lb/reload/), answers with the result
     // (200, or 400 and the error); null: 404.
-    std::function<Actions::Answer()> reload;
+    std::function<Actions::Answer()> reload = nullptr;
   };
   using ViewFn = std::function<View()>;
   // Live connections of the service named `service` ("": all), at most `limit`;

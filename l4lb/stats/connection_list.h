@@ -18,9 +18,9 @@ namespace l4lb::stats {
 struct LiveConnection {
   uint16_t service = 0;
   std::string client;   // "1.2.3.4:5678" (the PROXY header's source, when one came)
-  std::string backend;  // the address connected to; "" while no backend is picked yet
+  std::string backend{};  // the address connected to; "" while no backend is picked yet
   const char* state = "";  // "connecting", "relaying", "flushing", "closing"
-  absl::Duration age;
+  absl::Duration age{};
   uint64_t bytes_up = 0;    // client -> backend
   uint64_t bytes_down = 0;  // backend -> client
 };

@@ -32,9 +32,9 @@ class Outbox {
  public:
   struct Item {
     bool udp = false;      // a UDP session (udp_record), else a TCP connection (record)
-    Connection record;
-    UdpSession udp_record;
-    std::vector<int> fds;  // client, backend, pipes: Connection::fd_count(); UDP: its socket
+    Connection record{};
+    UdpSession udp_record{};
+    std::vector<int> fds{};  // client, backend, pipes: Connection::fd_count(); UDP: its socket
   };
 
   explicit Outbox(size_t workers) : waiting_for_(workers) {}

@@ -29,11 +29,11 @@ namespace l4lb::takeover {
 class Taker {
  public:
   struct Incoming {
-    Listener listener;      // for listeners()
+    Listener listener{};    // for listeners()
     bool udp = false;       // TakeConnections(): udp_session, else connection
-    Connection connection;
-    UdpSession udp_session;
-    std::vector<net::Fd> fds;
+    Connection connection{};
+    UdpSession udp_session{};
+    std::vector<net::Fd> fds{};
   };
 
   // The running l4lb at `path`, its Hello answered and its listeners in hand.
